@@ -1,0 +1,47 @@
+//! Every wire format of Cloister, in one place, versioned and size-limited.
+//!
+//! | module | what crosses the wire |
+//! |---|---|
+//! | [`frame`] | host ↔ enclave: `u32` big-endian length, then one CBOR [`Envelope`] |
+//! | [`message`] | the messages inside a frame, with a request id for multiplexing |
+//! | [`evidence`] | the evidence bundle a caller verifies (`GET /v1/attestation`) |
+//! | [`ohttp_config`] | the OHTTP `KeyConfig` (RFC 9458 §3) built from the attested `kem_pub` |
+//! | [`result`] | the enclave's signed inference result |
+//! | [`api`] | names shared by host, enclave and client: routes, media types, headers, error bodies |
+//!
+//! This crate depends on nothing of ours and does no I/O besides the frame codec's
+//! `AsyncRead`/`AsyncWrite` helpers, so every component parses the same bytes the same way.
+//!
+//! ```
+//! use cloister_proto::{frame, Envelope, Message};
+//!
+//! let env = Envelope::new(7, Message::AttestRequest { nonce: vec![1; 32] });
+//! let bytes = frame::encode(&env)?;
+//! let (back, used) = frame::decode(&bytes, frame::MAX_FRAME_LEN)?;
+//! assert_eq!(used, bytes.len());
+//! assert_eq!(back, env);
+//! # Ok::<(), cloister_proto::ProtoError>(())
+//! ```
+
+pub mod api;
+mod cbor;
+mod error;
+pub mod evidence;
+pub mod frame;
+pub mod message;
+pub mod ohttp_config;
+pub mod result;
+
+pub use error::ProtoError;
+pub use evidence::{EvidenceBundle, EvidencePlatform};
+pub use message::{Envelope, Message, WireError};
+pub use result::{ResultStatement, SignedResult};
+
+/// SHA-384 digest size; every digest in Cloister's formats is SHA-384.
+pub const DIGEST_LEN: usize = 48;
+
+/// SHA-384 of `data`, the one digest helper of the wire formats.
+pub fn sha384(data: &[u8]) -> [u8; DIGEST_LEN] {
+    use sha2::Digest;
+    sha2::Sha384::digest(data).into()
+}
