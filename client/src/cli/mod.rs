@@ -1,0 +1,43 @@
+//! One module per subcommand; each returns an [`Outcome`], the process exit code.
+
+pub(crate) mod attest;
+pub(crate) mod infer;
+pub(crate) mod mock;
+
+use cloister_attestation::UnixTime;
+
+/// Exit codes of every subcommand.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Outcome {
+    /// Success, or evidence accepted.
+    Ok = 0,
+    /// Verification or policy rejected the evidence or result.
+    Rejected = 1,
+    /// Usage, configuration or I/O error.
+    Error = 2,
+}
+
+/// Parses `--at`: Unix seconds or an RFC 3339 timestamp.
+pub(crate) fn parse_time(s: &str) -> Result<UnixTime, String> {
+    if let Ok(secs) = s.parse::<u64>() {
+        return Ok(UnixTime::from_secs(secs));
+    }
+    let t = time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
+        .map_err(|_| format!("--at {s:?} is neither Unix seconds nor RFC 3339 (e.g. 2026-01-03T12:00:00Z)"))?;
+    u64::try_from(t.unix_timestamp())
+        .map(UnixTime::from_secs)
+        .map_err(|_| format!("--at {s:?} is before 1970"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_both_time_forms() {
+        assert_eq!(parse_time("1767478226").map(|t| t.as_secs()), Ok(1_767_478_226));
+        assert_eq!(parse_time("2026-01-03T22:10:26Z").map(|t| t.as_secs()), Ok(1_767_478_226));
+        assert!(parse_time("yesterday").is_err());
+        assert!(parse_time("1960-01-01T00:00:00Z").is_err());
+    }
+}

@@ -1,0 +1,50 @@
+//! `cloister`: the caller and operator CLI. Exit codes: 0 success or accepted, 1 verification
+//! or policy rejected, 2 usage or I/O error.
+
+mod cli;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Cloister: attested, private inference. Verify an enclave before you trust it with a byte.
+#[derive(Debug, Parser)]
+#[command(name = "cloister", version, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Verify an enclave, send it an encrypted request, and check its signed result.
+    Infer(cli::infer::InferArgs),
+    /// Attestation evidence tools.
+    #[command(subcommand)]
+    Attest(AttestCommand),
+    /// The mock platform used by CI and the demo.
+    #[command(subcommand)]
+    Mock(MockCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum AttestCommand {
+    /// Verify an attestation document and print its normalized claims.
+    Verify(cli::attest::VerifyArgs),
+}
+
+#[derive(Debug, Subcommand)]
+enum MockCommand {
+    /// Create a mock root CA and intermediate (P-384) in DIR, and a policy that trusts them.
+    Init(cli::mock::InitArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let outcome = match cli.command {
+        Command::Infer(args) => cli::infer::run(args),
+        Command::Attest(AttestCommand::Verify(args)) => cli::attest::run(args),
+        Command::Mock(MockCommand::Init(args)) => cli::mock::run(args),
+    };
+    ExitCode::from(outcome as u8)
+}

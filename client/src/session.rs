@@ -1,0 +1,229 @@
+//! Talking to an attested enclave through the untrusted host.
+
+use std::io::Cursor;
+use std::time::Duration;
+
+use aws_lc_rs::signature::{ED25519, UnparsedPublicKey};
+use cloister_attestation::UnixTime;
+use cloister_proto::api::{
+    HEADER_ERROR_CODE, HEADER_EVIDENCE_DIGEST, MEDIA_OHTTP_REQ, MEDIA_SIGNED_RESULT, ROUTE_ATTESTATION, ROUTE_INFER,
+    inner_infer_path,
+};
+use cloister_proto::{EvidenceBundle, SignedResult, sha384};
+
+use crate::ClientError;
+use crate::verify::{TrustConfig, VerifiedEnclave, verify_bundle};
+
+/// Bytes of the nonce a session binds into evidence.
+pub const NONCE_LEN: usize = 32;
+/// How far a result's signing time may be from the caller's clock.
+pub const MAX_RESULT_SKEW_SECS: u64 = 300;
+
+/// A caller's connection to one host.
+pub struct Session {
+    http: reqwest::Client,
+    base: String,
+}
+
+/// A result whose signature and hashes checked out.
+#[derive(Debug)]
+pub struct VerifiedResult {
+    signed: SignedResult,
+}
+
+impl VerifiedResult {
+    /// The model's output (JSON bytes).
+    pub fn output(&self) -> &[u8] {
+        &self.signed.output
+    }
+
+    /// The signed statement.
+    pub fn statement(&self) -> &cloister_proto::ResultStatement {
+        &self.signed.statement
+    }
+
+    /// The enclave's signature.
+    pub fn signature(&self) -> &[u8] {
+        &self.signed.signature
+    }
+}
+
+impl Session {
+    /// A session with the host at `base_url` (e.g. `http://127.0.0.1:8080`).
+    ///
+    /// # Errors
+    /// [`ClientError::Config`] if the URL is not http(s) or the HTTP client cannot be built.
+    pub fn new(base_url: &str) -> Result<Self, ClientError> {
+        let base = base_url.trim_end_matches('/').to_owned();
+        if !(base.starts_with("http://") || base.starts_with("https://")) {
+            return Err(ClientError::Config(format!("--host {base_url:?} must start with http:// or https://")));
+        }
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(60))
+            .build()
+            .map_err(|e| ClientError::Config(format!("building the HTTP client: {e}")))?;
+        Ok(Self { http, base })
+    }
+
+    /// Fetches evidence bound to a fresh nonce of ours and verifies it.
+    ///
+    /// # Errors
+    /// Any transport, format, verification or policy failure.
+    pub async fn attest(&self, trust: &TrustConfig, now: UnixTime) -> Result<VerifiedEnclave, ClientError> {
+        let mut nonce = [0u8; NONCE_LEN];
+        getrandom::getrandom(&mut nonce).map_err(|e| ClientError::Config(format!("no randomness for the nonce: {e}")))?;
+        let url = format!("{}{}?nonce={}", self.base, ROUTE_ATTESTATION, hex::encode(nonce));
+        let body = self.send(self.http.get(&url), &url).await?;
+        let bundle = EvidenceBundle::from_cbor(&body)?;
+        verify_bundle(trust, bundle, &nonce, now)
+    }
+
+    /// Sends `input` (JSON) to `model_id` in the verified enclave and checks the signed answer.
+    ///
+    /// # Errors
+    /// Transport and OHTTP failures, the enclave's own refusal ([`ClientError::Enclave`]), or
+    /// a result that fails any check ([`ClientError::Result`]).
+    pub async fn infer(
+        &self,
+        enclave: &VerifiedEnclave,
+        model_id: &str,
+        input: &[u8],
+        now: UnixTime,
+    ) -> Result<VerifiedResult, ClientError> {
+        let (enc_request, pending) = seal_request(enclave, model_id, input)?;
+        let url = format!("{}{}", self.base, ROUTE_INFER);
+        let enc_response = self
+            .send(
+                self.http.post(&url).header("content-type", MEDIA_OHTTP_REQ).body(enc_request),
+                &url,
+            )
+            .await?;
+        pending.open(&enc_response, enclave, now)
+    }
+
+    async fn send(&self, req: reqwest::RequestBuilder, url: &str) -> Result<Vec<u8>, ClientError> {
+        let http_err = |detail: String| ClientError::Http {
+            url: url.to_owned(),
+            detail,
+        };
+        let resp = req.send().await.map_err(|e| http_err(format!("unreachable: {e}")))?;
+        let status = resp.status();
+        let body = resp.bytes().await.map_err(|e| http_err(format!("reading the body: {e}")))?;
+        if !status.is_success() {
+            let detail = serde_json::from_slice::<cloister_proto::api::ErrorBody>(&body)
+                .map(|b| format!("HTTP {status} [{}]: {} (hint: {})", b.error.code, b.error.message, b.error.hint))
+                .unwrap_or_else(|_| format!("HTTP {status}"));
+            return Err(http_err(detail));
+        }
+        Ok(body.to_vec())
+    }
+}
+
+/// An encapsulated request's secret half: what is needed to open and check its response.
+pub struct PendingResult {
+    response_ctx: ohttp::ClientResponse,
+    request: Vec<u8>,
+    model_id: String,
+}
+
+/// Encapsulates an inference request to the verified enclave's attested key, for any transport
+/// (the host's HTTP API, or straight to the enclave's socket in benchmarks).
+///
+/// # Errors
+/// [`ClientError::Ohttp`] if encoding or encapsulation fails.
+pub fn seal_request(
+    enclave: &VerifiedEnclave,
+    model_id: &str,
+    input: &[u8],
+) -> Result<(Vec<u8>, PendingResult), ClientError> {
+    let mut msg = bhttp::Message::request(
+        b"POST".to_vec(),
+        b"https".to_vec(),
+        b"enclave".to_vec(),
+        inner_infer_path(model_id).into_bytes(),
+    );
+    msg.put_header("content-type", "application/json");
+    msg.put_header(HEADER_EVIDENCE_DIGEST, hex::encode(enclave.evidence_digest()));
+    msg.write_content(input);
+    let mut request = Vec::new();
+    msg.write_bhttp(bhttp::Mode::KnownLength, &mut request)
+        .map_err(|_| ClientError::Ohttp("encoding the Binary HTTP request"))?;
+    // The key configuration is rebuilt from the attested key, never taken from the host.
+    let config = cloister_proto::ohttp_config::encode_key_config(enclave.bundle().ohttp_key_id, enclave.kem_pub())?;
+    let client = ohttp::ClientRequest::from_encoded_config(&config).map_err(|_| ClientError::Ohttp("key configuration"))?;
+    let (enc_request, response_ctx) = client.encapsulate(&request).map_err(|_| ClientError::Ohttp("encapsulation"))?;
+    Ok((
+        enc_request,
+        PendingResult {
+            response_ctx,
+            request,
+            model_id: model_id.to_owned(),
+        },
+    ))
+}
+
+impl PendingResult {
+    /// Opens the encapsulated response and checks the signed result.
+    ///
+    /// # Errors
+    /// [`ClientError::Ohttp`], the enclave's refusal ([`ClientError::Enclave`]), or
+    /// [`ClientError::Result`] for a result that fails a check.
+    pub fn open(self, enc_response: &[u8], enclave: &VerifiedEnclave, now: UnixTime) -> Result<VerifiedResult, ClientError> {
+        let plain = self
+            .response_ctx
+            .decapsulate(enc_response)
+            .map_err(|_| ClientError::Ohttp("decapsulation of the response"))?;
+        let response = bhttp::Message::read_bhttp(&mut Cursor::new(&plain[..]))
+            .map_err(|_| ClientError::Result("the response is not Binary HTTP".into()))?;
+        let status = response.control().status().map(u16::from).unwrap_or(0);
+        if status != 200 {
+            let code = response
+                .header()
+                .get(HEADER_ERROR_CODE.as_bytes())
+                .map(|c| String::from_utf8_lossy(c).into_owned())
+                .unwrap_or_else(|| "enclave.unknown".into());
+            let message = serde_json::from_slice::<serde_json::Value>(response.content())
+                .ok()
+                .and_then(|v| v["error"]["message"].as_str().map(str::to_owned))
+                .unwrap_or_default();
+            return Err(ClientError::Enclave { status, code, message });
+        }
+        if response.header().get(b"content-type") != Some(MEDIA_SIGNED_RESULT.as_bytes()) {
+            return Err(ClientError::Result(format!("content-type is not {MEDIA_SIGNED_RESULT}")));
+        }
+        let signed = SignedResult::from_cbor(response.content())?;
+        check_result(&signed, enclave, &self.model_id, &self.request, now)?;
+        Ok(VerifiedResult { signed })
+    }
+}
+
+/// Every check of a signed result, in order: signature by the attested key, then each hash
+/// and name against what the caller itself sent and verified, then time.
+fn check_result(
+    signed: &SignedResult,
+    enclave: &VerifiedEnclave,
+    model_id: &str,
+    request: &[u8],
+    now: UnixTime,
+) -> Result<(), ClientError> {
+    let s = &signed.statement;
+    UnparsedPublicKey::new(&ED25519, enclave.sig_pub())
+        .verify(&s.signing_bytes(), &signed.signature)
+        .map_err(|_| ClientError::Result("signature does not verify with the attested sig_pub".into()))?;
+    let checks = [
+        (s.request_sha384 == sha384(request), "request hash differs from the request we sent"),
+        (s.output_sha384 == sha384(&signed.output), "output hash differs from the output received"),
+        (&s.evidence_sha384[..] == enclave.evidence_digest(), "evidence digest differs from the evidence we verified"),
+        (s.model_id == model_id, "signed model id differs from the model requested"),
+        (
+            s.issued_at.abs_diff(now.as_secs()) <= MAX_RESULT_SKEW_SECS,
+            "signing time is more than 300 s from our clock",
+        ),
+    ];
+    for (ok, what) in checks {
+        if !ok {
+            return Err(ClientError::Result(what.into()));
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,21 @@
+//! The minimal in-enclave runtime of Cloister.
+//!
+//! At start it makes its two identity keys ([`identity`]), loads its models ([`inference`]) and
+//! serves the host over one framed transport ([`server`], [`transport`]). Two things cross the
+//! boundary: attestation requests, answered with evidence that binds the keys to the caller's
+//! nonce ([`runtime`], [`platform`]), and OHTTP requests, which only this process can open and
+//! whose answers are signed and encrypted back to the caller ([`gateway`]).
+//!
+//! Plaintext requests, results and private keys exist only here, in memory, and are zeroized
+//! after use; nothing logged contains them.
+
+pub mod gateway;
+pub mod identity;
+pub mod inference;
+mod ledger;
+pub mod platform;
+pub mod runtime;
+pub mod server;
+pub mod transport;
+
+pub use runtime::EnclaveRuntime;

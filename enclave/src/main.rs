@@ -1,0 +1,87 @@
+//! `cloister-enclave`: the in-enclave runtime binary. See the crate docs of `cloister_enclave`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{Parser, ValueEnum};
+use cloister_enclave::identity::EnclaveIdentity;
+use cloister_enclave::inference::LoadedModel;
+use cloister_enclave::platform::AttestationPlatform;
+use cloister_enclave::platform::mock::MockPlatform;
+use cloister_enclave::transport::{ListenAddr, listen};
+use cloister_enclave::EnclaveRuntime;
+
+/// The Cloister enclave runtime: holds the identity keys, attests, decrypts OHTTP requests,
+/// runs the model and signs results. Logs never contain requests, results or keys.
+#[derive(Debug, Parser)]
+#[command(name = "cloister-enclave", version)]
+struct Args {
+    /// Where the host connects: unix:PATH (mock, CI) or vsock:PORT (inside a Nitro enclave).
+    #[arg(long, value_name = "ADDR")]
+    listen: ListenAddr,
+    /// A model directory (model.json + model.onnx); repeat for several models.
+    #[arg(long = "model", value_name = "DIR", required = true)]
+    models: Vec<PathBuf>,
+    /// Attestation backend.
+    #[arg(long, value_enum)]
+    platform: PlatformArg,
+    /// Mock CA directory written by `cloister mock init DIR` (with --platform mock).
+    #[arg(long, value_name = "DIR", required_if_eq("platform", "mock"))]
+    mock_ca: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum PlatformArg {
+    /// Nitro-format documents signed by a mock CA; accepted only by policies naming its root.
+    Mock,
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let args = Args::parse();
+    match run(args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(msg) => {
+            eprintln!("cloister-enclave: {msg}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run(args: Args) -> Result<(), String> {
+    let platform: Box<dyn AttestationPlatform> = match args.platform {
+        PlatformArg::Mock => {
+            let dir = args.mock_ca.as_deref().ok_or("--platform mock needs --mock-ca DIR")?;
+            let exe = std::env::current_exe().map_err(|e| format!("locating own executable: {e}"))?;
+            Box::new(MockPlatform::boot(dir, &exe, cloister_attestation::UnixTime::now()).map_err(|e| e.to_string())?)
+        }
+    };
+    let models = args
+        .models
+        .iter()
+        .map(|d| LoadedModel::load_dir(d).map_err(|e| format!("model {}: {e} [{}]", d.display(), e.code())))
+        .collect::<Result<Vec<_>, _>>()?;
+    for m in &models {
+        tracing::info!(model = m.id(), version = m.version(), sha384 = %hex::encode(m.digest()), "model loaded");
+    }
+    let identity = EnclaveIdentity::generate().map_err(|e| e.to_string())?;
+    tracing::info!(kem_pub = %hex::encode(identity.kem_pub()), sig_pub = %hex::encode(identity.sig_pub()), "identity keys generated");
+    let rt = Arc::new(EnclaveRuntime::new(identity, platform, models).map_err(|e| e.to_string())?);
+    let tokio = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("starting the async runtime: {e}"))?;
+    tokio.block_on(async move {
+        tokio::select! {
+            r = listen(&args.listen, rt) => r.map_err(|e| format!("listening on {:?}: {e}", args.listen)),
+            _ = tokio::signal::ctrl_c() => { tracing::info!("shutting down"); Ok(()) }
+        }
+    })
+}

@@ -1,0 +1,24 @@
+//! The untrusted host proxy of Cloister.
+//!
+//! It serves callers over HTTP ([`api`]) and relays bytes to the enclave over one multiplexed,
+//! framed connection ([`link`]) on a Unix socket or AF_VSOCK ([`transport`]). It never holds a
+//! key and never sees a plaintext request or result: inference bodies are OHTTP-encapsulated to
+//! the enclave's attested key, and evidence is public. It must still be correct, bounded and
+//! polite: bad input gets a typed JSON error, and nothing it logs contains a body.
+//!
+//! ```no_run
+//! # async fn run() -> std::io::Result<()> {
+//! use std::sync::Arc;
+//! use cloister_host::{api, link::EnclaveLink, transport::EnclaveAddr};
+//!
+//! let link = Arc::new(EnclaveLink::new("unix:/run/cloister/enclave.sock".parse::<EnclaveAddr>().expect("addr")));
+//! let app = api::app(api::AppState { link });
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
+//! axum::serve(listener, app).await
+//! # }
+//! ```
+
+pub mod api;
+pub mod error;
+pub mod link;
+pub mod transport;

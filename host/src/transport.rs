@@ -1,0 +1,103 @@
+//! How the host reaches the enclave: a Unix socket (mock, CI) or AF_VSOCK (production).
+//!
+//! Never connect vsock on a development or CI machine: there it leads to the machine's own
+//! hypervisor. Tests cover vsock addressing only.
+
+use std::path::PathBuf;
+use std::str::FromStr;
+
+use tokio::io::{AsyncRead, AsyncWrite};
+
+/// A byte stream to the enclave.
+pub trait EnclaveStream: AsyncRead + AsyncWrite + Send + Unpin + 'static {}
+impl<T: AsyncRead + AsyncWrite + Send + Unpin + 'static> EnclaveStream for T {}
+
+/// Where the enclave listens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EnclaveAddr {
+    /// `unix:PATH`
+    Unix(PathBuf),
+    /// `vsock:CID:PORT` — the enclave's CID comes from its launch; CIDs 0-2 are reserved
+    /// (hypervisor, local, host) and never name an enclave.
+    Vsock {
+        /// Context id of the enclave VM (>= 3).
+        cid: u32,
+        /// Port the enclave listens on.
+        port: u32,
+    },
+}
+
+/// Lowest CID that can belong to a guest (RFC-less, Linux `VMADDR_CID_HOST` is 2).
+pub const MIN_GUEST_CID: u32 = 3;
+
+impl FromStr for EnclaveAddr {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if let Some(p) = s.strip_prefix("unix:") {
+            if p.is_empty() {
+                return Err("unix: needs a socket path, e.g. unix:/run/cloister/enclave.sock".into());
+            }
+            return Ok(Self::Unix(PathBuf::from(p)));
+        }
+        if let Some(rest) = s.strip_prefix("vsock:") {
+            let (cid, port) = rest
+                .split_once(':')
+                .ok_or_else(|| format!("vsock address {s:?} must be vsock:CID:PORT, e.g. vsock:16:5000"))?;
+            let cid: u32 = cid.parse().map_err(|_| format!("vsock CID {cid:?} is not a number"))?;
+            let port: u32 = port.parse().map_err(|_| format!("vsock port {port:?} is not a number"))?;
+            if cid < MIN_GUEST_CID {
+                return Err(format!(
+                    "vsock CID {cid} is reserved (0 hypervisor, 1 local, 2 host); an enclave's CID is {MIN_GUEST_CID} or more"
+                ));
+            }
+            return Ok(Self::Vsock { cid, port });
+        }
+        Err(format!("enclave address {s:?} must be unix:PATH or vsock:CID:PORT"))
+    }
+}
+
+impl std::fmt::Display for EnclaveAddr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Unix(p) => write!(f, "unix:{}", p.display()),
+            Self::Vsock { cid, port } => write!(f, "vsock:{cid}:{port}"),
+        }
+    }
+}
+
+/// Opens a stream to the enclave.
+///
+/// # Errors
+/// The connect call's error.
+pub async fn connect(addr: &EnclaveAddr) -> std::io::Result<Box<dyn EnclaveStream>> {
+    match addr {
+        EnclaveAddr::Unix(path) => Ok(Box::new(tokio::net::UnixStream::connect(path).await?)),
+        EnclaveAddr::Vsock { cid, port } => {
+            let stream = tokio_vsock::VsockStream::connect(tokio_vsock::VsockAddr::new(*cid, *port)).await?;
+            Ok(Box::new(stream))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_and_prints_addresses() {
+        for s in ["unix:/tmp/enclave.sock", "vsock:16:5000", "vsock:4294967295:1"] {
+            let a: EnclaveAddr = s.parse().expect(s);
+            assert_eq!(a.to_string(), s);
+        }
+        assert_eq!("vsock:16:5000".parse(), Ok(EnclaveAddr::Vsock { cid: 16, port: 5000 }));
+    }
+
+    #[test]
+    fn rejects_reserved_cids_and_bad_shapes() {
+        for bad in ["vsock:2:5000", "vsock:0:1", "vsock:1:1", "vsock:16", "vsock:x:1", "vsock:3:y", "unix:", "tcp:1", "vsock:3:99999999999"] {
+            let err = bad.parse::<EnclaveAddr>().expect_err(bad);
+            assert!(!err.is_empty());
+        }
+    }
+}

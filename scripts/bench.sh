@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Runs the benchmarks in benches/ and prints target/bench/summary.json (flat {"figure": number}).
+# Wall-clock figures: run on an otherwise idle machine and compare ratios within one run.
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+cd "$ROOT"
+"$ROOT/scripts/setup.sh"
+cargo build --release --workspace --bins --quiet
+rm -f target/bench/summary.json
+cargo bench -p cloister-benches --quiet
+echo "== target/bench/summary.json"
+cat target/bench/summary.json
