@@ -362,7 +362,9 @@ python3.11 scripts/make-model.py --check  # verifies the committed files are wha
 ```
 
 Everything here is written by the script (this README included); the output is
-byte-identical for the same seed and pinned package versions.
+byte-identical for the same seed and pinned package versions on the same CPU architecture
+(BLAS kernels can round differently elsewhere: `--check` tells). If the bytes change, update
+the expected values and digest in `enclave/src/inference.rs`'s tests.
 """
 
 

@@ -21,7 +21,11 @@ const CONCURRENCY: usize = 16;
 const RPS_WINDOW: Duration = Duration::from_secs(3);
 
 fn main() {
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
     let sys = System::start();
     let figures = rt.block_on(run(&sys));
     let path = cloister_benches::summary::merge(&figures).expect("writing the summary");
@@ -30,7 +34,10 @@ fn main() {
 
 async fn run(sys: &System) -> Vec<(String, f64)> {
     let session = Session::new(&sys.host_url).expect("session");
-    let enclave = session.attest(&sys.trust(), UnixTime::now()).await.expect("attest");
+    let enclave = session
+        .attest(&sys.trust(), UnixTime::now())
+        .await
+        .expect("attest");
     let input = sample_input();
     let sock = sys.socket();
 
@@ -40,7 +47,10 @@ async fn run(sys: &System) -> Vec<(String, f64)> {
     for i in 0..WARMUP + SAMPLES {
         // Interleaved, so drift on a shared machine hits both paths alike.
         let t = Instant::now();
-        session.infer(&enclave, "credit-risk-v1", &input, UnixTime::now()).await.expect("infer via host");
+        session
+            .infer(&enclave, "credit-risk-v1", &input, UnixTime::now())
+            .await
+            .expect("infer via host");
         let h = t.elapsed();
         let t = Instant::now();
         infer_direct(&mut direct, &enclave, &input, i as u64).await;
@@ -67,18 +77,33 @@ async fn run(sys: &System) -> Vec<(String, f64)> {
     for (k, v) in &figures {
         println!("{k:<24} {v:>12.1}");
     }
-    println!("ratios: host/direct p50 {:.2}x, p99 {:.2}x; rps direct/host {:.2}x", hp50 / dp50, hp99 / dp99, direct_rps / host_rps);
+    println!(
+        "ratios: host/direct p50 {:.2}x, p99 {:.2}x; rps direct/host {:.2}x",
+        hp50 / dp50,
+        hp99 / dp99,
+        direct_rps / host_rps
+    );
     figures
 }
 
 /// One request straight to the enclave socket: seal, frame, read the answer, open and check.
 async fn infer_direct(conn: &mut UnixStream, enclave: &VerifiedEnclave, input: &[u8], id: u64) {
     let (enc, pending) = seal_request(enclave, "credit-risk-v1", input).expect("seal");
-    frame::write(conn, &Envelope::new(id, Message::InferRequest { ohttp: enc })).await.expect("write");
-    let env = frame::read(conn, MAX_FRAME_LEN).await.expect("read").expect("frame");
+    frame::write(
+        conn,
+        &Envelope::new(id, Message::InferRequest { ohttp: enc }),
+    )
+    .await
+    .expect("write");
+    let env = frame::read(conn, MAX_FRAME_LEN)
+        .await
+        .expect("read")
+        .expect("frame");
     match env.msg {
         Message::InferResponse { ohttp } => {
-            pending.open(&ohttp, enclave, UnixTime::now()).expect("open");
+            pending
+                .open(&ohttp, enclave, UnixTime::now())
+                .expect("open");
         }
         other => panic!("unexpected answer {other:?}"),
     }
@@ -95,7 +120,10 @@ async fn rps_via_host(sys: &System, enclave: &VerifiedEnclave, input: &[u8]) -> 
         tasks.push(tokio::spawn(async move {
             let mut n = 0u64;
             while Instant::now() < deadline {
-                session.infer(&enclave, "credit-risk-v1", &input, UnixTime::now()).await.expect("infer");
+                session
+                    .infer(&enclave, "credit-risk-v1", &input, UnixTime::now())
+                    .await
+                    .expect("infer");
                 n += 1;
             }
             n
@@ -127,8 +155,17 @@ async fn rps_direct(sys: &System, enclave: &VerifiedEnclave, input: &[u8]) -> f6
 /// Each concurrent caller verifies its own evidence, as real callers do.
 async fn reattest(sys: &System, _template: &VerifiedEnclave) -> VerifiedEnclave {
     let nonce = [0x5a; 32];
-    let url = format!("{}/v1/attestation?nonce={}", sys.host_url, hex::encode(nonce));
-    let bytes = reqwest::get(&url).await.expect("get").bytes().await.expect("body");
+    let url = format!(
+        "{}/v1/attestation?nonce={}",
+        sys.host_url,
+        hex::encode(nonce)
+    );
+    let bytes = reqwest::get(&url)
+        .await
+        .expect("get")
+        .bytes()
+        .await
+        .expect("body");
     let bundle = cloister_proto::EvidenceBundle::from_cbor(&bytes).expect("bundle");
     verify_bundle(&sys.trust(), bundle, &nonce, UnixTime::now()).expect("verify")
 }

@@ -29,7 +29,8 @@ pub mod summary {
         for (k, v) in figures {
             map.insert(k.clone(), serde_json::json!((v * 10.0).round() / 10.0));
         }
-        let text = serde_json::to_string_pretty(&serde_json::Value::Object(map)).map_err(std::io::Error::other)?;
+        let text = serde_json::to_string_pretty(&serde_json::Value::Object(map))
+            .map_err(std::io::Error::other)?;
         std::fs::write(&path, text + "\n")?;
         Ok(path)
     }

@@ -18,10 +18,10 @@ pub enum ClientError {
     #[error("{0}")]
     Config(String),
     /// The evidence did not verify or the policy refused it.
-    #[error("attestation rejected [{}]: {0}", .0.code())]
+    #[error("attestation rejected [{code}]: {0}", code = .0.code())]
     Attestation(#[from] AttestationError),
     /// A wire format was malformed.
-    #[error("malformed message [{}]: {0}", .0.code())]
+    #[error("malformed message [{code}]: {0}", code = .0.code())]
     Proto(#[from] ProtoError),
     /// The evidence bundle contradicts itself or our request.
     #[error("evidence bundle rejected: {0}")]
@@ -70,7 +70,10 @@ impl ClientError {
 
     /// Whether this is a verification failure (exit 1) rather than a usage or I/O error (exit 2).
     pub fn is_rejection(&self) -> bool {
-        matches!(self, Self::Attestation(_) | Self::Bundle(_) | Self::Result(_))
+        matches!(
+            self,
+            Self::Attestation(_) | Self::Bundle(_) | Self::Result(_)
+        )
     }
 
     pub(crate) fn io(path: &std::path::Path, e: std::io::Error) -> Self {

@@ -13,16 +13,23 @@
 /// ```
 pub fn decode_evidence_text(bytes: &[u8]) -> Vec<u8> {
     use base64::Engine;
-    let is_text = bytes.iter().all(|b| b.is_ascii_graphic() || b.is_ascii_whitespace());
+    let is_text = bytes
+        .iter()
+        .all(|b| b.is_ascii_graphic() || b.is_ascii_whitespace());
     if !is_text || bytes.is_empty() {
         return bytes.to_vec();
     }
-    let compact: Vec<u8> = bytes.iter().copied().filter(|b| !b.is_ascii_whitespace()).collect();
+    let compact: Vec<u8> = bytes
+        .iter()
+        .copied()
+        .filter(|b| !b.is_ascii_whitespace())
+        .collect();
     let hex_part = compact.strip_prefix(b"0x").unwrap_or(&compact);
-    if hex_part.len() % 2 == 0 && hex_part.iter().all(u8::is_ascii_hexdigit) {
-        if let Ok(v) = hex::decode(hex_part) {
-            return v;
-        }
+    if hex_part.len().is_multiple_of(2)
+        && hex_part.iter().all(u8::is_ascii_hexdigit)
+        && let Ok(v) = hex::decode(hex_part)
+    {
+        return v;
     }
     for engine in [
         &base64::engine::general_purpose::STANDARD,
@@ -50,6 +57,9 @@ mod tests {
     #[test]
     fn hex_and_base64_are_decoded() {
         assert_eq!(decode_evidence_text(b"D284\n"), vec![0xd2, 0x84]);
-        assert_eq!(decode_evidence_text(b"hEShATgi"), vec![0x84, 0x44, 0xa1, 0x01, 0x38, 0x22]);
+        assert_eq!(
+            decode_evidence_text(b"hEShATgi"),
+            vec![0x84, 0x44, 0xa1, 0x01, 0x38, 0x22]
+        );
     }
 }

@@ -6,8 +6,8 @@ use std::time::Duration;
 use aws_lc_rs::signature::{ED25519, UnparsedPublicKey};
 use cloister_attestation::UnixTime;
 use cloister_proto::api::{
-    HEADER_ERROR_CODE, HEADER_EVIDENCE_DIGEST, MEDIA_OHTTP_REQ, MEDIA_SIGNED_RESULT, ROUTE_ATTESTATION, ROUTE_INFER,
-    inner_infer_path,
+    HEADER_ERROR_CODE, HEADER_EVIDENCE_DIGEST, MEDIA_OHTTP_REQ, MEDIA_SIGNED_RESULT,
+    ROUTE_ATTESTATION, ROUTE_INFER, inner_infer_path,
 };
 use cloister_proto::{EvidenceBundle, SignedResult, sha384};
 
@@ -56,7 +56,9 @@ impl Session {
     pub fn new(base_url: &str) -> Result<Self, ClientError> {
         let base = base_url.trim_end_matches('/').to_owned();
         if !(base.starts_with("http://") || base.starts_with("https://")) {
-            return Err(ClientError::Config(format!("--host {base_url:?} must start with http:// or https://")));
+            return Err(ClientError::Config(format!(
+                "--host {base_url:?} must start with http:// or https://"
+            )));
         }
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(60))
@@ -69,10 +71,20 @@ impl Session {
     ///
     /// # Errors
     /// Any transport, format, verification or policy failure.
-    pub async fn attest(&self, trust: &TrustConfig, now: UnixTime) -> Result<VerifiedEnclave, ClientError> {
+    pub async fn attest(
+        &self,
+        trust: &TrustConfig,
+        now: UnixTime,
+    ) -> Result<VerifiedEnclave, ClientError> {
         let mut nonce = [0u8; NONCE_LEN];
-        getrandom::getrandom(&mut nonce).map_err(|e| ClientError::Config(format!("no randomness for the nonce: {e}")))?;
-        let url = format!("{}{}?nonce={}", self.base, ROUTE_ATTESTATION, hex::encode(nonce));
+        getrandom::getrandom(&mut nonce)
+            .map_err(|e| ClientError::Config(format!("no randomness for the nonce: {e}")))?;
+        let url = format!(
+            "{}{}?nonce={}",
+            self.base,
+            ROUTE_ATTESTATION,
+            hex::encode(nonce)
+        );
         let body = self.send(self.http.get(&url), &url).await?;
         let bundle = EvidenceBundle::from_cbor(&body)?;
         verify_bundle(trust, bundle, &nonce, now)
@@ -94,7 +106,10 @@ impl Session {
         let url = format!("{}{}", self.base, ROUTE_INFER);
         let enc_response = self
             .send(
-                self.http.post(&url).header("content-type", MEDIA_OHTTP_REQ).body(enc_request),
+                self.http
+                    .post(&url)
+                    .header("content-type", MEDIA_OHTTP_REQ)
+                    .body(enc_request),
                 &url,
             )
             .await?;
@@ -106,12 +121,23 @@ impl Session {
             url: url.to_owned(),
             detail,
         };
-        let resp = req.send().await.map_err(|e| http_err(format!("unreachable: {e}")))?;
+        let resp = req
+            .send()
+            .await
+            .map_err(|e| http_err(format!("unreachable: {e}")))?;
         let status = resp.status();
-        let body = resp.bytes().await.map_err(|e| http_err(format!("reading the body: {e}")))?;
+        let body = resp
+            .bytes()
+            .await
+            .map_err(|e| http_err(format!("reading the body: {e}")))?;
         if !status.is_success() {
             let detail = serde_json::from_slice::<cloister_proto::api::ErrorBody>(&body)
-                .map(|b| format!("HTTP {status} [{}]: {} (hint: {})", b.error.code, b.error.message, b.error.hint))
+                .map(|b| {
+                    format!(
+                        "HTTP {status} [{}]: {} (hint: {})",
+                        b.error.code, b.error.message, b.error.hint
+                    )
+                })
                 .unwrap_or_else(|_| format!("HTTP {status}"));
             return Err(http_err(detail));
         }
@@ -143,15 +169,24 @@ pub fn seal_request(
         inner_infer_path(model_id).into_bytes(),
     );
     msg.put_header("content-type", "application/json");
-    msg.put_header(HEADER_EVIDENCE_DIGEST, hex::encode(enclave.evidence_digest()));
+    msg.put_header(
+        HEADER_EVIDENCE_DIGEST,
+        hex::encode(enclave.evidence_digest()),
+    );
     msg.write_content(input);
     let mut request = Vec::new();
     msg.write_bhttp(bhttp::Mode::KnownLength, &mut request)
         .map_err(|_| ClientError::Ohttp("encoding the Binary HTTP request"))?;
     // The key configuration is rebuilt from the attested key, never taken from the host.
-    let config = cloister_proto::ohttp_config::encode_key_config(enclave.bundle().ohttp_key_id, enclave.kem_pub())?;
-    let client = ohttp::ClientRequest::from_encoded_config(&config).map_err(|_| ClientError::Ohttp("key configuration"))?;
-    let (enc_request, response_ctx) = client.encapsulate(&request).map_err(|_| ClientError::Ohttp("encapsulation"))?;
+    let config = cloister_proto::ohttp_config::encode_key_config(
+        enclave.bundle().ohttp_key_id,
+        enclave.kem_pub(),
+    )?;
+    let client = ohttp::ClientRequest::from_encoded_config(&config)
+        .map_err(|_| ClientError::Ohttp("key configuration"))?;
+    let (enc_request, response_ctx) = client
+        .encapsulate(&request)
+        .map_err(|_| ClientError::Ohttp("encapsulation"))?;
     Ok((
         enc_request,
         PendingResult {
@@ -168,7 +203,12 @@ impl PendingResult {
     /// # Errors
     /// [`ClientError::Ohttp`], the enclave's refusal ([`ClientError::Enclave`]), or
     /// [`ClientError::Result`] for a result that fails a check.
-    pub fn open(self, enc_response: &[u8], enclave: &VerifiedEnclave, now: UnixTime) -> Result<VerifiedResult, ClientError> {
+    pub fn open(
+        self,
+        enc_response: &[u8],
+        enclave: &VerifiedEnclave,
+        now: UnixTime,
+    ) -> Result<VerifiedResult, ClientError> {
         let plain = self
             .response_ctx
             .decapsulate(enc_response)
@@ -186,10 +226,16 @@ impl PendingResult {
                 .ok()
                 .and_then(|v| v["error"]["message"].as_str().map(str::to_owned))
                 .unwrap_or_default();
-            return Err(ClientError::Enclave { status, code, message });
+            return Err(ClientError::Enclave {
+                status,
+                code,
+                message,
+            });
         }
         if response.header().get(b"content-type") != Some(MEDIA_SIGNED_RESULT.as_bytes()) {
-            return Err(ClientError::Result(format!("content-type is not {MEDIA_SIGNED_RESULT}")));
+            return Err(ClientError::Result(format!(
+                "content-type is not {MEDIA_SIGNED_RESULT}"
+            )));
         }
         let signed = SignedResult::from_cbor(response.content())?;
         check_result(&signed, enclave, &self.model_id, &self.request, now)?;
@@ -209,12 +255,26 @@ fn check_result(
     let s = &signed.statement;
     UnparsedPublicKey::new(&ED25519, enclave.sig_pub())
         .verify(&s.signing_bytes(), &signed.signature)
-        .map_err(|_| ClientError::Result("signature does not verify with the attested sig_pub".into()))?;
+        .map_err(|_| {
+            ClientError::Result("signature does not verify with the attested sig_pub".into())
+        })?;
     let checks = [
-        (s.request_sha384 == sha384(request), "request hash differs from the request we sent"),
-        (s.output_sha384 == sha384(&signed.output), "output hash differs from the output received"),
-        (&s.evidence_sha384[..] == enclave.evidence_digest(), "evidence digest differs from the evidence we verified"),
-        (s.model_id == model_id, "signed model id differs from the model requested"),
+        (
+            s.request_sha384 == sha384(request),
+            "request hash differs from the request we sent",
+        ),
+        (
+            s.output_sha384 == sha384(&signed.output),
+            "output hash differs from the output received",
+        ),
+        (
+            &s.evidence_sha384[..] == enclave.evidence_digest(),
+            "evidence digest differs from the evidence we verified",
+        ),
+        (
+            s.model_id == model_id,
+            "signed model id differs from the model requested",
+        ),
         (
             s.issued_at.abs_diff(now.as_secs()) <= MAX_RESULT_SKEW_SECS,
             "signing time is more than 300 s from our clock",

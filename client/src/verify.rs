@@ -4,9 +4,9 @@
 use std::path::Path;
 
 use cloister_attestation::binding::KeyBinding;
-use cloister_attestation::nitro::NitroVerifier;
+use cloister_attestation::nitro::{NitroVerifier, TrustAnchor};
 use cloister_attestation::policy::{AppraisalContext, AppraisedNitroDocument, NitroPolicy};
-use cloister_attestation::{Platform, TrustAnchor, UnixTime};
+use cloister_attestation::{Platform, UnixTime};
 use cloister_proto::{DIGEST_LEN, EvidenceBundle, EvidencePlatform};
 
 use crate::ClientError;
@@ -38,7 +38,7 @@ impl TrustConfig {
         let root = match mock_root_pem {
             Some(p) => {
                 let pem = std::fs::read_to_string(p).map_err(|e| ClientError::io(p, e))?;
-                Some(TrustAnchor::from_pem(&pem)?)
+                Some(TrustAnchor::from_pem(Platform::Mock, pem.as_bytes())?)
             }
             None => None,
         };
@@ -100,7 +100,9 @@ pub fn verify_bundle(
 ) -> Result<VerifiedEnclave, ClientError> {
     bundle.validate()?;
     if bundle.nonce != expected_nonce {
-        return Err(ClientError::Bundle("the bundle echoes another nonce than ours (replayed evidence?)".into()));
+        return Err(ClientError::Bundle(
+            "the bundle echoes another nonce than ours (replayed evidence?)".into(),
+        ));
     }
     let expected_platform = match bundle.platform {
         EvidencePlatform::Nitro => Platform::Nitro,
@@ -120,14 +122,11 @@ pub fn verify_bundle(
             document.platform().as_str()
         )));
     }
-    let ctx = AppraisalContext {
-        now,
-        binding: Some(KeyBinding {
-            kem_pub: bundle.kem_pub.clone(),
-            sig_pub: bundle.sig_pub.clone(),
-            nonce: bundle.nonce.clone(),
-        }),
-    };
+    let ctx = AppraisalContext::at(now).with_binding(KeyBinding {
+        kem_pub: bundle.kem_pub.clone(),
+        sig_pub: bundle.sig_pub.clone(),
+        nonce: bundle.nonce.clone(),
+    });
     let appraised = trust.policy.appraise(&document, &ctx)?;
     let evidence_digest = bundle.evidence_digest();
     Ok(VerifiedEnclave {

@@ -30,7 +30,9 @@ enum InnerError {
     NotFound,
     #[error("no model with that id is loaded in this enclave")]
     UnknownModel,
-    #[error("missing or malformed {HEADER_EVIDENCE_DIGEST} header (hex SHA-384 of the verified evidence)")]
+    #[error(
+        "missing or malformed {HEADER_EVIDENCE_DIGEST} header (hex SHA-384 of the verified evidence)"
+    )]
     MissingEvidenceDigest,
     #[error("this enclave did not issue that evidence recently; fetch fresh evidence and retry")]
     UnknownEvidence,
@@ -91,7 +93,12 @@ pub(crate) fn serve(rt: &EnclaveRuntime, enc_request: &[u8]) -> Result<Vec<u8>, 
         Err(e) => {
             tracing::debug!(code = e.code(), "inner request rejected");
             let body = serde_json::json!({"error": {"code": e.code(), "message": e.to_string()}});
-            bhttp_response(e.status(), Some(e.code()), "application/json", body.to_string().as_bytes())
+            bhttp_response(
+                e.status(),
+                Some(e.code()),
+                "application/json",
+                body.to_string().as_bytes(),
+            )
         }
     }
     .ok_or_else(|| WireError::new("enclave.encode", "encoding the Binary HTTP response failed"))?;
@@ -102,11 +109,13 @@ pub(crate) fn serve(rt: &EnclaveRuntime, enc_request: &[u8]) -> Result<Vec<u8>, 
 }
 
 fn run(rt: &EnclaveRuntime, plain_request: &[u8]) -> Result<Vec<u8>, InnerError> {
-    let msg = bhttp::Message::read_bhttp(&mut Cursor::new(plain_request)).map_err(|_| InnerError::BadMessage)?;
+    let msg = bhttp::Message::read_bhttp(&mut Cursor::new(plain_request))
+        .map_err(|_| InnerError::BadMessage)?;
     let control = msg.control();
     let path = control.path().ok_or(InnerError::BadMessage)?;
     let path = std::str::from_utf8(path).map_err(|_| InnerError::BadMessage)?;
-    let model_id = cloister_proto::api::model_id_from_inner_path(path).ok_or(InnerError::NotFound)?;
+    let model_id =
+        cloister_proto::api::model_id_from_inner_path(path).ok_or(InnerError::NotFound)?;
     if control.method() != Some(b"POST".as_slice()) {
         return Err(InnerError::MethodNotAllowed);
     }

@@ -52,7 +52,8 @@ impl EnclaveIdentity {
                 ohttp::SymmetricSuite::new(Kdf::HkdfSha256, aead)
             })
             .collect();
-        let config = ohttp::KeyConfig::new(OHTTP_KEY_ID, Kem::X25519Sha256, suites).map_err(kem_err)?;
+        let config =
+            ohttp::KeyConfig::new(OHTTP_KEY_ID, Kem::X25519Sha256, suites).map_err(kem_err)?;
         let encoded = config.encode().map_err(kem_err)?;
         // Encoding: key_id (1) ‖ kem_id (2) ‖ public key (32) ‖ suites.
         let kem_pub: [u8; KEM_PUB_LEN] = encoded
@@ -60,11 +61,16 @@ impl EnclaveIdentity {
             .and_then(|s| s.try_into().ok())
             .ok_or(IdentityError::KeyGeneration { which: "kem" })?;
         // The caller rebuilds the config from kem_pub alone; both encodings must agree.
-        if cloister_proto::ohttp_config::encode_key_config(OHTTP_KEY_ID, &kem_pub).ok() != Some(encoded) {
-            return Err(IdentityError::KeyGeneration { which: "kem (config mismatch)" });
+        if cloister_proto::ohttp_config::encode_key_config(OHTTP_KEY_ID, &kem_pub).ok()
+            != Some(encoded)
+        {
+            return Err(IdentityError::KeyGeneration {
+                which: "kem (config mismatch)",
+            });
         }
         let gateway = ohttp::Server::new(config).map_err(kem_err)?;
-        let signer = Ed25519KeyPair::generate().map_err(|_| IdentityError::KeyGeneration { which: "sig" })?;
+        let signer = Ed25519KeyPair::generate()
+            .map_err(|_| IdentityError::KeyGeneration { which: "sig" })?;
         let sig_pub: [u8; SIG_PUB_LEN] = signer
             .public_key()
             .as_ref()
@@ -123,8 +129,14 @@ mod tests {
         assert_ne!(a.kem_pub(), b.kem_pub());
         assert_ne!(a.sig_pub(), b.sig_pub());
         let sig = a.sign(b"statement");
-        UnparsedPublicKey::new(&ED25519, a.sig_pub()).verify(b"statement", &sig).expect("verify");
-        assert!(UnparsedPublicKey::new(&ED25519, b.sig_pub()).verify(b"statement", &sig).is_err());
+        UnparsedPublicKey::new(&ED25519, a.sig_pub())
+            .verify(b"statement", &sig)
+            .expect("verify");
+        assert!(
+            UnparsedPublicKey::new(&ED25519, b.sig_pub())
+                .verify(b"statement", &sig)
+                .is_err()
+        );
     }
 
     #[test]

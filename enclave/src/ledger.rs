@@ -28,10 +28,10 @@ impl EvidenceLedger {
             return;
         }
         g.order.push_back(digest);
-        if g.order.len() > LEDGER_CAPACITY {
-            if let Some(old) = g.order.pop_front() {
-                g.set.remove(&old);
-            }
+        if g.order.len() > LEDGER_CAPACITY
+            && let Some(old) = g.order.pop_front()
+        {
+            g.set.remove(&old);
         }
     }
 

@@ -5,12 +5,12 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::{Parser, ValueEnum};
+use cloister_enclave::EnclaveRuntime;
 use cloister_enclave::identity::EnclaveIdentity;
 use cloister_enclave::inference::LoadedModel;
 use cloister_enclave::platform::AttestationPlatform;
 use cloister_enclave::platform::mock::MockPlatform;
 use cloister_enclave::transport::{ListenAddr, listen};
-use cloister_enclave::EnclaveRuntime;
 
 /// The Cloister enclave runtime: holds the identity keys, attests, decrypts OHTTP requests,
 /// runs the model and signs results. Logs never contain requests, results or keys.
@@ -58,15 +58,25 @@ fn main() -> ExitCode {
 fn run(args: Args) -> Result<(), String> {
     let platform: Box<dyn AttestationPlatform> = match args.platform {
         PlatformArg::Mock => {
-            let dir = args.mock_ca.as_deref().ok_or("--platform mock needs --mock-ca DIR")?;
-            let exe = std::env::current_exe().map_err(|e| format!("locating own executable: {e}"))?;
-            Box::new(MockPlatform::boot(dir, &exe, cloister_attestation::UnixTime::now()).map_err(|e| e.to_string())?)
+            let dir = args
+                .mock_ca
+                .as_deref()
+                .ok_or("--platform mock needs --mock-ca DIR")?;
+            let exe =
+                std::env::current_exe().map_err(|e| format!("locating own executable: {e}"))?;
+            Box::new(
+                MockPlatform::boot(dir, &exe, cloister_attestation::UnixTime::now())
+                    .map_err(|e| e.to_string())?,
+            )
         }
     };
     let models = args
         .models
         .iter()
-        .map(|d| LoadedModel::load_dir(d).map_err(|e| format!("model {}: {e} [{}]", d.display(), e.code())))
+        .map(|d| {
+            LoadedModel::load_dir(d)
+                .map_err(|e| format!("model {}: {e} [{}]", d.display(), e.code()))
+        })
         .collect::<Result<Vec<_>, _>>()?;
     for m in &models {
         tracing::info!(model = m.id(), version = m.version(), sha384 = %hex::encode(m.digest()), "model loaded");

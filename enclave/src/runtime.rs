@@ -83,9 +83,12 @@ impl EnclaveRuntime {
                 Ok(ohttp) => Message::InferResponse { ohttp },
                 Err(e) => Message::Error(e),
             },
-            Message::Evidence(_) | Message::InferResponse { .. } | Message::Error(_) => Message::Error(
-                WireError::new("enclave.unexpected_message", "the enclave only answers attest and infer requests"),
-            ),
+            Message::Evidence(_) | Message::InferResponse { .. } | Message::Error(_) => {
+                Message::Error(WireError::new(
+                    "enclave.unexpected_message",
+                    "the enclave only answers attest and infer requests",
+                ))
+            }
         };
         tokio::task::spawn_blocking(job).await.unwrap_or_else(|_| {
             Message::Error(WireError::new("enclave.internal", "request handler failed"))
@@ -97,7 +100,8 @@ impl EnclaveRuntime {
     /// # Errors
     /// A [`WireError`] with the nonce check's or the backend's code.
     pub fn attest(&self, nonce: &[u8]) -> Result<EvidenceBundle, WireError> {
-        cloister_proto::message::validate_nonce(nonce).map_err(|e| WireError::new(e.code(), e.to_string()))?;
+        cloister_proto::message::validate_nonce(nonce)
+            .map_err(|e| WireError::new(e.code(), e.to_string()))?;
         let kem_pub = self.identity.kem_pub();
         let sig_pub = self.identity.sig_pub();
         let binding = key_binding(kem_pub, sig_pub, nonce);

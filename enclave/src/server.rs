@@ -71,7 +71,10 @@ where
 fn ends_connection(e: &ProtoError) -> bool {
     matches!(
         e,
-        ProtoError::FrameTooLarge { .. } | ProtoError::Truncated { .. } | ProtoError::EmptyFrame | ProtoError::Io(_)
+        ProtoError::FrameTooLarge { .. }
+            | ProtoError::Truncated { .. }
+            | ProtoError::EmptyFrame
+            | ProtoError::Io(_)
     )
 }
 

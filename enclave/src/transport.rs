@@ -25,7 +25,9 @@ impl FromStr for ListenAddr {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         if let Some(p) = s.strip_prefix("unix:") {
             if p.is_empty() {
-                return Err("unix: needs a socket path, e.g. unix:/run/cloister/enclave.sock".into());
+                return Err(
+                    "unix: needs a socket path, e.g. unix:/run/cloister/enclave.sock".into(),
+                );
             }
             return Ok(Self::Unix(PathBuf::from(p)));
         }
@@ -35,7 +37,9 @@ impl FromStr for ListenAddr {
                 .map(Self::Vsock)
                 .map_err(|_| format!("vsock port {p:?} is not a number (e.g. vsock:5000)"));
         }
-        Err(format!("listen address {s:?} must be unix:PATH or vsock:PORT"))
+        Err(format!(
+            "listen address {s:?} must be unix:PATH or vsock:PORT"
+        ))
     }
 }
 
@@ -57,7 +61,7 @@ pub async fn listen(addr: &ListenAddr, rt: Arc<EnclaveRuntime>) -> std::io::Resu
         }
         ListenAddr::Vsock(port) => {
             let addr = tokio_vsock::VsockAddr::new(tokio_vsock::VMADDR_CID_ANY, *port);
-            let mut listener = tokio_vsock::VsockListener::bind(addr)?;
+            let listener = tokio_vsock::VsockListener::bind(addr)?;
             tracing::info!(port, "listening on vsock");
             loop {
                 let (stream, _) = listener.accept().await?;
@@ -73,7 +77,10 @@ mod tests {
 
     #[test]
     fn parses_listen_addresses() {
-        assert_eq!("unix:/tmp/e.sock".parse(), Ok(ListenAddr::Unix("/tmp/e.sock".into())));
+        assert_eq!(
+            "unix:/tmp/e.sock".parse(),
+            Ok(ListenAddr::Unix("/tmp/e.sock".into()))
+        );
         assert_eq!("vsock:5000".parse(), Ok(ListenAddr::Vsock(5000)));
         for bad in ["unix:", "vsock:x", "tcp:1", "/tmp/e.sock"] {
             assert!(bad.parse::<ListenAddr>().is_err(), "{bad}");

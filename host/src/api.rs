@@ -11,9 +11,11 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use cloister_proto::api::{MEDIA_EVIDENCE, MEDIA_OHTTP_REQ, MEDIA_OHTTP_RES, ROUTE_ATTESTATION, ROUTE_HEALTH, ROUTE_INFER};
-use cloister_proto::message::{MAX_NONCE_LEN, MIN_NONCE_LEN};
 use cloister_proto::Message;
+use cloister_proto::api::{
+    MEDIA_EVIDENCE, MEDIA_OHTTP_REQ, MEDIA_OHTTP_RES, ROUTE_ATTESTATION, ROUTE_HEALTH, ROUTE_INFER,
+};
+use cloister_proto::message::{MAX_NONCE_LEN, MIN_NONCE_LEN};
 use serde::Deserialize;
 
 use crate::error::HostError;
@@ -61,9 +63,9 @@ async fn attestation(
         .ok_or(bad)?;
     match state.link.request(Message::AttestRequest { nonce }).await? {
         Message::Evidence(bundle) => {
-            let body = bundle
-                .to_cbor()
-                .map_err(|e| HostError::Enclave(cloister_proto::WireError::new(e.code(), e.to_string())))?;
+            let body = bundle.to_cbor().map_err(|e| {
+                HostError::Enclave(cloister_proto::WireError::new(e.code(), e.to_string()))
+            })?;
             Ok(([(header::CONTENT_TYPE, MEDIA_EVIDENCE)], body).into_response())
         }
         Message::Error(e) => Err(HostError::Enclave(e)),
@@ -71,20 +73,37 @@ async fn attestation(
     }
 }
 
-async fn infer(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Result<Response, HostError> {
+async fn infer(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, HostError> {
     let media_ok = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.split(';').next().is_some_and(|m| m.trim().eq_ignore_ascii_case(MEDIA_OHTTP_REQ)));
+        .is_some_and(|v| {
+            v.split(';')
+                .next()
+                .is_some_and(|m| m.trim().eq_ignore_ascii_case(MEDIA_OHTTP_REQ))
+        });
     if !media_ok {
         return Err(HostError::UnsupportedMediaType {
             expected: MEDIA_OHTTP_REQ,
         });
     }
-    match state.link.request(Message::InferRequest { ohttp: body.to_vec() }).await? {
+    match state
+        .link
+        .request(Message::InferRequest {
+            ohttp: body.to_vec(),
+        })
+        .await?
+    {
         Message::InferResponse { ohttp } => Ok((
             [
-                (header::CONTENT_TYPE, HeaderValue::from_static(MEDIA_OHTTP_RES)),
+                (
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static(MEDIA_OHTTP_RES),
+                ),
                 (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
             ],
             ohttp,
@@ -97,7 +116,13 @@ async fn infer(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -
 
 async fn health(State(state): State<AppState>) -> Response {
     match state.link.ensure_connected().await {
-        Ok(()) => (StatusCode::OK, axum::Json(serde_json::json!({"status": "ok", "enclave": state.link.addr().to_string()}))).into_response(),
+        Ok(()) => (
+            StatusCode::OK,
+            axum::Json(
+                serde_json::json!({"status": "ok", "enclave": state.link.addr().to_string()}),
+            ),
+        )
+            .into_response(),
         Err(e) => e.into_response(),
     }
 }

@@ -68,14 +68,18 @@ impl HostError {
     fn hint(&self) -> &'static str {
         match self {
             Self::BadNonce { .. } => "send ?nonce= with 16 to 256 random bytes, hex-encoded",
-            Self::UnsupportedMediaType { .. } => "send the encapsulated request as message/ohttp-req",
+            Self::UnsupportedMediaType { .. } => {
+                "send the encapsulated request as message/ohttp-req"
+            }
             Self::EnclaveUnavailable(_) | Self::Timeout(_) => {
                 "check that the enclave is running and the host's --enclave address; then retry"
             }
             Self::Enclave(e) if e.code.starts_with("ohttp.") => {
                 "fetch fresh evidence, verify it, and encrypt to the key it binds"
             }
-            Self::Enclave(_) | Self::UnexpectedAnswer => "retry; if it persists, report the code to the operator",
+            Self::Enclave(_) | Self::UnexpectedAnswer => {
+                "retry; if it persists, report the code to the operator"
+            }
         }
     }
 }

@@ -78,7 +78,9 @@ impl EnclaveLink {
         }
         match tokio::time::timeout(REQUEST_TIMEOUT, answer_rx).await {
             Ok(Ok(answer)) => Ok(answer),
-            Ok(Err(_)) => Err(HostError::EnclaveUnavailable("connection lost while waiting".into())),
+            Ok(Err(_)) => Err(HostError::EnclaveUnavailable(
+                "connection lost while waiting".into(),
+            )),
             Err(_) => {
                 lock(&pending).remove(&id);
                 Err(HostError::Timeout(REQUEST_TIMEOUT.as_millis() as u64))
@@ -91,9 +93,9 @@ impl EnclaveLink {
         if let Some(c) = guard.as_ref().filter(|c| c.is_alive()) {
             return Ok((c.tx.clone(), Arc::clone(&c.pending)));
         }
-        let stream = connect(&self.addr)
-            .await
-            .map_err(|e| HostError::EnclaveUnavailable(format!("connecting to {}: {e}", self.addr)))?;
+        let stream = connect(&self.addr).await.map_err(|e| {
+            HostError::EnclaveUnavailable(format!("connecting to {}: {e}", self.addr))
+        })?;
         let (mut reader, mut writer) = tokio::io::split(stream);
         let (tx, mut rx) = mpsc::channel::<Envelope>(256);
         let pending: Pending = Arc::default();
@@ -122,7 +124,10 @@ impl EnclaveLink {
                     }
                     Ok(None) => break,
                     Err(e) => {
-                        tracing::warn!(code = e.code(), "bad frame from the enclave; dropping the link");
+                        tracing::warn!(
+                            code = e.code(),
+                            "bad frame from the enclave; dropping the link"
+                        );
                         break;
                     }
                 }

@@ -34,7 +34,10 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let args = Args::parse();
-    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("cloister-host: starting the async runtime: {e}");
@@ -55,7 +58,9 @@ async fn run(args: Args) -> Result<(), String> {
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .map_err(|e| format!("binding {}: {e}", args.listen))?;
-    let bound = listener.local_addr().map_err(|e| format!("reading the bound address: {e}"))?;
+    let bound = listener
+        .local_addr()
+        .map_err(|e| format!("reading the bound address: {e}"))?;
     if let Some(path) = &args.addr_file {
         // Write then rename, so a watcher never reads a half-written address.
         let tmp = path.with_extension("tmp");

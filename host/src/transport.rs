@@ -36,16 +36,22 @@ impl FromStr for EnclaveAddr {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         if let Some(p) = s.strip_prefix("unix:") {
             if p.is_empty() {
-                return Err("unix: needs a socket path, e.g. unix:/run/cloister/enclave.sock".into());
+                return Err(
+                    "unix: needs a socket path, e.g. unix:/run/cloister/enclave.sock".into(),
+                );
             }
             return Ok(Self::Unix(PathBuf::from(p)));
         }
         if let Some(rest) = s.strip_prefix("vsock:") {
-            let (cid, port) = rest
-                .split_once(':')
-                .ok_or_else(|| format!("vsock address {s:?} must be vsock:CID:PORT, e.g. vsock:16:5000"))?;
-            let cid: u32 = cid.parse().map_err(|_| format!("vsock CID {cid:?} is not a number"))?;
-            let port: u32 = port.parse().map_err(|_| format!("vsock port {port:?} is not a number"))?;
+            let (cid, port) = rest.split_once(':').ok_or_else(|| {
+                format!("vsock address {s:?} must be vsock:CID:PORT, e.g. vsock:16:5000")
+            })?;
+            let cid: u32 = cid
+                .parse()
+                .map_err(|_| format!("vsock CID {cid:?} is not a number"))?;
+            let port: u32 = port
+                .parse()
+                .map_err(|_| format!("vsock port {port:?} is not a number"))?;
             if cid < MIN_GUEST_CID {
                 return Err(format!(
                     "vsock CID {cid} is reserved (0 hypervisor, 1 local, 2 host); an enclave's CID is {MIN_GUEST_CID} or more"
@@ -53,7 +59,9 @@ impl FromStr for EnclaveAddr {
             }
             return Ok(Self::Vsock { cid, port });
         }
-        Err(format!("enclave address {s:?} must be unix:PATH or vsock:CID:PORT"))
+        Err(format!(
+            "enclave address {s:?} must be unix:PATH or vsock:CID:PORT"
+        ))
     }
 }
 
@@ -74,7 +82,8 @@ pub async fn connect(addr: &EnclaveAddr) -> std::io::Result<Box<dyn EnclaveStrea
     match addr {
         EnclaveAddr::Unix(path) => Ok(Box::new(tokio::net::UnixStream::connect(path).await?)),
         EnclaveAddr::Vsock { cid, port } => {
-            let stream = tokio_vsock::VsockStream::connect(tokio_vsock::VsockAddr::new(*cid, *port)).await?;
+            let stream =
+                tokio_vsock::VsockStream::connect(tokio_vsock::VsockAddr::new(*cid, *port)).await?;
             Ok(Box::new(stream))
         }
     }
@@ -86,16 +95,36 @@ mod tests {
 
     #[test]
     fn parses_and_prints_addresses() {
-        for s in ["unix:/tmp/enclave.sock", "vsock:16:5000", "vsock:4294967295:1"] {
+        for s in [
+            "unix:/tmp/enclave.sock",
+            "vsock:16:5000",
+            "vsock:4294967295:1",
+        ] {
             let a: EnclaveAddr = s.parse().expect(s);
             assert_eq!(a.to_string(), s);
         }
-        assert_eq!("vsock:16:5000".parse(), Ok(EnclaveAddr::Vsock { cid: 16, port: 5000 }));
+        assert_eq!(
+            "vsock:16:5000".parse(),
+            Ok(EnclaveAddr::Vsock {
+                cid: 16,
+                port: 5000
+            })
+        );
     }
 
     #[test]
     fn rejects_reserved_cids_and_bad_shapes() {
-        for bad in ["vsock:2:5000", "vsock:0:1", "vsock:1:1", "vsock:16", "vsock:x:1", "vsock:3:y", "unix:", "tcp:1", "vsock:3:99999999999"] {
+        for bad in [
+            "vsock:2:5000",
+            "vsock:0:1",
+            "vsock:1:1",
+            "vsock:16",
+            "vsock:x:1",
+            "vsock:3:y",
+            "unix:",
+            "tcp:1",
+            "vsock:3:99999999999",
+        ] {
             let err = bad.parse::<EnclaveAddr>().expect_err(bad);
             assert!(!err.is_empty());
         }

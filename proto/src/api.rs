@@ -34,7 +34,9 @@ pub fn inner_infer_path(model_id: &str) -> String {
 
 /// The model id named by an inner path, if it has the inference shape.
 pub fn model_id_from_inner_path(path: &str) -> Option<&str> {
-    let id = path.strip_prefix(INNER_MODELS_PREFIX)?.strip_suffix(INNER_INFER_SUFFIX)?;
+    let id = path
+        .strip_prefix(INNER_MODELS_PREFIX)?
+        .strip_suffix(INNER_INFER_SUFFIX)?;
     (!id.is_empty() && !id.contains('/')).then_some(id)
 }
 
@@ -62,8 +64,16 @@ mod tests {
 
     #[test]
     fn inner_paths_round_trip() {
-        assert_eq!(model_id_from_inner_path(&inner_infer_path("m-1")), Some("m-1"));
-        for bad in ["/v1/models//infer", "/v1/models/a/b/infer", "/v1/other", "/v1/models/x"] {
+        assert_eq!(
+            model_id_from_inner_path(&inner_infer_path("m-1")),
+            Some("m-1")
+        );
+        for bad in [
+            "/v1/models//infer",
+            "/v1/models/a/b/infer",
+            "/v1/other",
+            "/v1/models/x",
+        ] {
             assert_eq!(model_id_from_inner_path(bad), None, "{bad}");
         }
     }

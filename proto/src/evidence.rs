@@ -105,7 +105,11 @@ impl EvidenceBundle {
             });
         }
         limit("evidence", self.evidence.len(), MAX_EVIDENCE_LEN)?;
-        limit("collateral count", self.collateral.len(), MAX_COLLATERAL_ITEMS)?;
+        limit(
+            "collateral count",
+            self.collateral.len(),
+            MAX_COLLATERAL_ITEMS,
+        )?;
         for item in &self.collateral {
             limit("collateral item", item.len(), MAX_COLLATERAL_ITEM_LEN)?;
         }
@@ -158,24 +162,39 @@ pub(crate) mod tests {
     #[test]
     fn round_trip() {
         let b = sample_bundle();
-        assert_eq!(EvidenceBundle::from_cbor(&b.to_cbor().expect("enc")).expect("dec"), b);
+        assert_eq!(
+            EvidenceBundle::from_cbor(&b.to_cbor().expect("enc")).expect("dec"),
+            b
+        );
     }
 
     #[test]
     fn wrong_key_lengths_and_versions_are_rejected() {
         let mut b = sample_bundle();
         b.kem_pub.pop();
-        assert_eq!(b.validate().expect_err("short kem").code(), "proto.bad_length");
+        assert_eq!(
+            b.validate().expect_err("short kem").code(),
+            "proto.bad_length"
+        );
         let mut b = sample_bundle();
         b.sig_pub.push(0);
-        assert_eq!(b.validate().expect_err("long sig").code(), "proto.bad_length");
+        assert_eq!(
+            b.validate().expect_err("long sig").code(),
+            "proto.bad_length"
+        );
         let mut b = sample_bundle();
         b.version = 2;
-        assert_eq!(b.validate().expect_err("version").code(), "proto.unsupported_version");
+        assert_eq!(
+            b.validate().expect_err("version").code(),
+            "proto.unsupported_version"
+        );
         let mut b = sample_bundle();
         b.evidence = vec![0; MAX_EVIDENCE_LEN + 1];
         let bytes = b.to_cbor().expect("enc");
-        assert_eq!(EvidenceBundle::from_cbor(&bytes).expect_err("big").code(), "proto.field_too_large");
+        assert_eq!(
+            EvidenceBundle::from_cbor(&bytes).expect_err("big").code(),
+            "proto.field_too_large"
+        );
     }
 
     #[test]

@@ -146,10 +146,23 @@ mod tests {
     fn samples() -> Vec<Envelope> {
         vec![
             Envelope::new(1, Message::AttestRequest { nonce: vec![7; 32] }),
-            Envelope::new(2, Message::InferRequest { ohttp: vec![1, 2, 3] }),
-            Envelope::new(3, Message::InferResponse { ohttp: vec![9; 100] }),
+            Envelope::new(
+                2,
+                Message::InferRequest {
+                    ohttp: vec![1, 2, 3],
+                },
+            ),
+            Envelope::new(
+                3,
+                Message::InferResponse {
+                    ohttp: vec![9; 100],
+                },
+            ),
             Envelope::new(u64::MAX, Message::Error(WireError::new("x.y", "bad"))),
-            Envelope::new(5, Message::Evidence(crate::evidence::tests::sample_bundle())),
+            Envelope::new(
+                5,
+                Message::Evidence(crate::evidence::tests::sample_bundle()),
+            ),
         ]
     }
 
@@ -168,8 +181,12 @@ mod tests {
         for env in samples() {
             let bytes = encode(&env).expect("encode");
             for cut in 0..bytes.len() {
-                let err = decode(&bytes[..cut], MAX_FRAME_LEN).expect_err("truncated frame accepted");
-                assert!(matches!(err, ProtoError::Truncated { .. }), "cut {cut}: {err:?}");
+                let err =
+                    decode(&bytes[..cut], MAX_FRAME_LEN).expect_err("truncated frame accepted");
+                assert!(
+                    matches!(err, ProtoError::Truncated { .. }),
+                    "cut {cut}: {err:?}"
+                );
             }
         }
     }
@@ -190,7 +207,10 @@ mod tests {
 
     #[test]
     fn empty_and_garbage_bodies_are_rejected() {
-        assert_eq!(decode(&[0, 0, 0, 0], MAX_FRAME_LEN), Err(ProtoError::EmptyFrame));
+        assert_eq!(
+            decode(&[0, 0, 0, 0], MAX_FRAME_LEN),
+            Err(ProtoError::EmptyFrame)
+        );
         let err = decode(&[0, 0, 0, 2, 0xff, 0xff], MAX_FRAME_LEN).expect_err("garbage accepted");
         assert_eq!(err.code(), "proto.malformed");
     }
@@ -216,8 +236,12 @@ mod tests {
 
     #[test]
     fn nonce_limits_are_enforced_on_decode() {
-        for nonce in [vec![0u8; MIN_NONCE_LEN - 1], vec![0u8; crate::message::MAX_NONCE_LEN + 1]] {
-            let bytes = encode(&Envelope::new(1, Message::AttestRequest { nonce })).expect("encode");
+        for nonce in [
+            vec![0u8; MIN_NONCE_LEN - 1],
+            vec![0u8; crate::message::MAX_NONCE_LEN + 1],
+        ] {
+            let bytes =
+                encode(&Envelope::new(1, Message::AttestRequest { nonce })).expect("encode");
             assert!(decode(&bytes, MAX_FRAME_LEN).is_err());
         }
     }
@@ -245,7 +269,9 @@ mod tests {
         let bytes = encode(&samples()[1]).expect("encode");
         for cut in 1..bytes.len() {
             let mut r = &bytes[..cut];
-            let err = read(&mut r, MAX_FRAME_LEN).await.expect_err("truncation accepted");
+            let err = read(&mut r, MAX_FRAME_LEN)
+                .await
+                .expect_err("truncation accepted");
             assert_eq!(err.code(), "proto.truncated");
         }
     }

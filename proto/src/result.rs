@@ -156,7 +156,10 @@ mod tests {
     #[test]
     fn round_trip() {
         let r = sample();
-        assert_eq!(SignedResult::from_cbor(&r.to_cbor().expect("enc")).expect("dec"), r);
+        assert_eq!(
+            SignedResult::from_cbor(&r.to_cbor().expect("enc")).expect("dec"),
+            r
+        );
     }
 
     #[test]
@@ -178,7 +181,10 @@ mod tests {
         for v in variants {
             assert_ne!(v.signing_bytes(), base.signing_bytes());
         }
-        assert!(base.signing_bytes().starts_with(&[0, 0, 0, RESULT_LABEL.len() as u8]));
+        assert!(
+            base.signing_bytes()
+                .starts_with(&[0, 0, 0, RESULT_LABEL.len() as u8])
+        );
     }
 
     #[test]
@@ -186,7 +192,9 @@ mod tests {
         let mut r = sample();
         r.signature.pop();
         assert_eq!(
-            SignedResult::from_cbor(&r.to_cbor().expect("enc")).expect_err("short sig").code(),
+            SignedResult::from_cbor(&r.to_cbor().expect("enc"))
+                .expect_err("short sig")
+                .code(),
             "proto.bad_length"
         );
         let mut r = sample();

@@ -12,7 +12,10 @@ use std::time::{Duration, Instant};
 /// The directory holding the workspace's binaries.
 pub fn bin_dir() -> PathBuf {
     let exe = std::env::current_exe().expect("current_exe");
-    exe.parent().and_then(Path::parent).expect("target dir").to_path_buf()
+    exe.parent()
+        .and_then(Path::parent)
+        .expect("target dir")
+        .to_path_buf()
 }
 
 /// Path of a workspace binary; panics with the build command if it is missing.
@@ -91,7 +94,10 @@ impl System {
         }
         let host = cmd.spawn().expect("spawn host");
         wait_until("host address", || addr_file.exists());
-        let host_url = format!("http://{}", std::fs::read_to_string(&addr_file).expect("addr"));
+        let host_url = format!(
+            "http://{}",
+            std::fs::read_to_string(&addr_file).expect("addr")
+        );
         Self {
             dir,
             host_url,
@@ -122,7 +128,11 @@ impl System {
 
     /// Trust configuration for the mock root and policy.
     pub fn trust(&self) -> cloister_client::verify::TrustConfig {
-        cloister_client::verify::TrustConfig::from_files(&self.policy_path(), Some(&self.root_pem())).expect("trust")
+        cloister_client::verify::TrustConfig::from_files(
+            &self.policy_path(),
+            Some(&self.root_pem()),
+        )
+        .expect("trust")
     }
 
     /// The host's log so far.

@@ -14,7 +14,10 @@ use cloister_proto::{Envelope, EvidenceBundle, Message};
 use cloister_tests::{System, bin, sample_input};
 
 fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread().enable_all().build().expect("rt")
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("rt")
 }
 
 #[test]
@@ -22,9 +25,15 @@ fn attested_inference_end_to_end() {
     let sys = System::start();
     rt().block_on(async {
         let s = Session::new(&sys.host_url).expect("session");
-        let enclave = s.attest(&sys.trust(), UnixTime::now()).await.expect("attest");
+        let enclave = s
+            .attest(&sys.trust(), UnixTime::now())
+            .await
+            .expect("attest");
         assert_eq!(enclave.appraised().claims().platform.as_str(), "mock");
-        let r = s.infer(&enclave, "credit-risk-v1", &sample_input(), UnixTime::now()).await.expect("infer");
+        let r = s
+            .infer(&enclave, "credit-risk-v1", &sample_input(), UnixTime::now())
+            .await
+            .expect("infer");
         let out: serde_json::Value = serde_json::from_slice(r.output()).expect("json");
         let p = out["default_probability"].as_f64().expect("probability");
         assert!((0.0..=1.0).contains(&p), "{p}");
@@ -42,23 +51,37 @@ fn host_never_sees_request_or_result_plaintext() {
     let mut host_bodies: Vec<Vec<u8>> = vec![];
     let (rejected_msg, result_text) = rt().block_on(async {
         let s = Session::new(&sys.host_url).expect("session");
-        let enclave = s.attest(&sys.trust(), UnixTime::now()).await.expect("attest");
+        let enclave = s
+            .attest(&sys.trust(), UnixTime::now())
+            .await
+            .expect("attest");
         host_bodies.push(enclave.bundle().to_cbor().expect("cbor"));
         let mut bad: serde_json::Value = serde_json::from_slice(&sample_input()).expect("json");
         bad["features"][CANARY] = serde_json::json!(1.0);
         let err = s
-            .infer(&enclave, "credit-risk-v1", bad.to_string().as_bytes(), UnixTime::now())
+            .infer(
+                &enclave,
+                "credit-risk-v1",
+                bad.to_string().as_bytes(),
+                UnixTime::now(),
+            )
             .await
             .expect_err("unknown feature accepted");
         let msg = err.to_string();
         let mut good: serde_json::Value = serde_json::from_slice(&sample_input()).expect("json");
         good["features"]["income_k"] = serde_json::json!(73.123457);
         let r = s
-            .infer(&enclave, "credit-risk-v1", good.to_string().as_bytes(), UnixTime::now())
+            .infer(
+                &enclave,
+                "credit-risk-v1",
+                good.to_string().as_bytes(),
+                UnixTime::now(),
+            )
             .await
             .expect("infer");
         // The same request through raw HTTP, to keep the host's exact response bytes.
-        let (enc, _pending) = seal_request(&enclave, "credit-risk-v1", CANARY.as_bytes()).expect("seal");
+        let (enc, _pending) =
+            seal_request(&enclave, "credit-risk-v1", CANARY.as_bytes()).expect("seal");
         let raw = reqwest::Client::new()
             .post(format!("{}/v1/infer", sys.host_url))
             .header("content-type", "message/ohttp-req")
@@ -70,19 +93,37 @@ fn host_never_sees_request_or_result_plaintext() {
         (msg, String::from_utf8_lossy(r.output()).into_owned())
     });
     // The caller itself learns why its request failed...
-    assert!(rejected_msg.contains("inference.unknown_feature"), "{rejected_msg}");
+    assert!(
+        rejected_msg.contains("inference.unknown_feature"),
+        "{rejected_msg}"
+    );
     let log = sys.host_log();
-    assert!(log.contains("/v1/infer"), "host log is empty or not at trace level");
+    assert!(
+        log.contains("/v1/infer"),
+        "host log is empty or not at trace level"
+    );
     // ...but the host does not.
-    for needle in [CANARY, "73.123457", result_text.as_str(), "default_probability", "income_k"] {
+    for needle in [
+        CANARY,
+        "73.123457",
+        result_text.as_str(),
+        "default_probability",
+        "income_k",
+    ] {
         assert!(!log.contains(needle), "host log leaks {needle:?}");
         for body in &host_bodies {
-            assert!(!String::from_utf8_lossy(body).contains(needle), "host response leaks {needle:?}");
+            assert!(
+                !String::from_utf8_lossy(body).contains(needle),
+                "host response leaks {needle:?}"
+            );
         }
     }
     let enclave_log = sys.enclave_log();
     for needle in [CANARY, "73.123457", result_text.as_str()] {
-        assert!(!enclave_log.contains(needle), "enclave log leaks {needle:?}");
+        assert!(
+            !enclave_log.contains(needle),
+            "enclave log leaks {needle:?}"
+        );
     }
 }
 
@@ -92,8 +133,17 @@ fn tampered_or_replayed_evidence_is_rejected_before_sending() {
     let trust = sys.trust();
     rt().block_on(async {
         let nonce = [7u8; 32];
-        let url = format!("{}/v1/attestation?nonce={}", sys.host_url, hex::encode(nonce));
-        let bytes = reqwest::get(&url).await.expect("get").bytes().await.expect("body");
+        let url = format!(
+            "{}/v1/attestation?nonce={}",
+            sys.host_url,
+            hex::encode(nonce)
+        );
+        let bytes = reqwest::get(&url)
+            .await
+            .expect("get")
+            .bytes()
+            .await
+            .expect("body");
         let bundle = EvidenceBundle::from_cbor(&bytes).expect("bundle");
         let now = UnixTime::now();
         verify_bundle(&trust, bundle.clone(), &nonce, now).expect("untampered bundle verifies");
@@ -101,18 +151,23 @@ fn tampered_or_replayed_evidence_is_rejected_before_sending() {
         let mut b = bundle.clone();
         let mid = b.evidence.len() / 2;
         b.evidence[mid] ^= 1;
-        assert!(matches!(verify_bundle(&trust, b, &nonce, now), Err(ClientError::Attestation(_))));
+        assert!(matches!(
+            verify_bundle(&trust, b, &nonce, now),
+            Err(ClientError::Attestation(_))
+        ));
 
         let mut b = bundle.clone();
         b.kem_pub[0] ^= 1; // a host substituting its own key
         let e = verify_bundle(&trust, b, &nonce, now).expect_err("substituted key accepted");
         assert_eq!(e.code(), "policy.binding_mismatch");
 
-        let e = verify_bundle(&trust, bundle.clone(), &[8u8; 32], now).expect_err("replayed evidence accepted");
+        let e = verify_bundle(&trust, bundle.clone(), &[8u8; 32], now)
+            .expect_err("replayed evidence accepted");
         assert_eq!(e.code(), "client.bundle_mismatch");
 
         let untrusting = TrustConfig::new(Default::default(), None);
-        let e = verify_bundle(&untrusting, bundle, &nonce, now).expect_err("default trust accepted mock");
+        let e = verify_bundle(&untrusting, bundle, &nonce, now)
+            .expect_err("default trust accepted mock");
         assert!(e.is_rejection(), "{e}");
     });
     // Nothing but attestation reached the host.
@@ -136,37 +191,81 @@ fn bad_requests_get_typed_errors_and_the_enclave_keeps_serving() {
         let body: serde_json::Value = resp.json().await.expect("json");
         assert_eq!(body["error"]["code"], "ohttp.decapsulate");
         // Wrong media type and bad nonces: rejected by the host.
-        let resp = http.post(format!("{}/v1/infer", sys.host_url)).body("x").send().await.expect("post");
+        let resp = http
+            .post(format!("{}/v1/infer", sys.host_url))
+            .body("x")
+            .send()
+            .await
+            .expect("post");
         assert_eq!(resp.status(), 415);
-        for q in ["", "?nonce=zz", "?nonce=00", &format!("?nonce={}", "00".repeat(300))] {
-            let resp = reqwest::get(format!("{}/v1/attestation{q}", sys.host_url)).await.expect("get");
+        for q in [
+            "",
+            "?nonce=zz",
+            "?nonce=00",
+            &format!("?nonce={}", "00".repeat(300)),
+        ] {
+            let resp = reqwest::get(format!("{}/v1/attestation{q}", sys.host_url))
+                .await
+                .expect("get");
             assert_eq!(resp.status(), 400, "{q}");
             let body: serde_json::Value = resp.json().await.expect("json");
             assert_eq!(body["error"]["code"], "host.bad_nonce");
         }
         // Unknown model: refused inside the encrypted channel.
         let s = Session::new(&sys.host_url).expect("session");
-        let enclave = s.attest(&sys.trust(), UnixTime::now()).await.expect("attest");
-        let e = s.infer(&enclave, "no-such-model", &sample_input(), UnixTime::now()).await.expect_err("unknown model");
+        let enclave = s
+            .attest(&sys.trust(), UnixTime::now())
+            .await
+            .expect("attest");
+        let e = s
+            .infer(&enclave, "no-such-model", &sample_input(), UnixTime::now())
+            .await
+            .expect_err("unknown model");
         assert_eq!(e.code(), "request.unknown_model");
         // An oversized frame straight to the enclave: typed error, connection closed.
-        let mut raw = tokio::net::UnixStream::connect(sys.socket()).await.expect("connect");
-        tokio::io::AsyncWriteExt::write_all(&mut raw, &((MAX_FRAME_LEN + 1) as u32).to_be_bytes()).await.expect("write");
-        let answer = frame::read(&mut raw, MAX_FRAME_LEN).await.expect("answer").expect("frame");
+        let mut raw = tokio::net::UnixStream::connect(sys.socket())
+            .await
+            .expect("connect");
+        tokio::io::AsyncWriteExt::write_all(&mut raw, &((MAX_FRAME_LEN + 1) as u32).to_be_bytes())
+            .await
+            .expect("write");
+        let answer = frame::read(&mut raw, MAX_FRAME_LEN)
+            .await
+            .expect("answer")
+            .expect("frame");
         match answer.msg {
             Message::Error(e) => assert_eq!(e.code, "proto.frame_too_large"),
             other => panic!("unexpected {other:?}"),
         }
-        assert_eq!(frame::read(&mut raw, MAX_FRAME_LEN).await.expect("eof"), None);
+        assert_eq!(
+            frame::read(&mut raw, MAX_FRAME_LEN).await.expect("eof"),
+            None
+        );
         // A truncated frame from another client changes nothing either.
-        let mut raw = tokio::net::UnixStream::connect(sys.socket()).await.expect("connect");
-        tokio::io::AsyncWriteExt::write_all(&mut raw, &[0, 0, 0, 50, 1, 2]).await.expect("write");
+        let mut raw = tokio::net::UnixStream::connect(sys.socket())
+            .await
+            .expect("connect");
+        tokio::io::AsyncWriteExt::write_all(&mut raw, &[0, 0, 0, 50, 1, 2])
+            .await
+            .expect("write");
         drop(raw);
         // After all that, a good request still works, through the host and directly.
-        s.infer(&enclave, "credit-risk-v1", &sample_input(), UnixTime::now()).await.expect("still serving");
-        let mut direct = tokio::net::UnixStream::connect(sys.socket()).await.expect("connect");
-        frame::write(&mut direct, &Envelope::new(9, Message::AttestRequest { nonce: vec![1; 32] })).await.expect("write");
-        let env = frame::read(&mut direct, MAX_FRAME_LEN).await.expect("read").expect("frame");
+        s.infer(&enclave, "credit-risk-v1", &sample_input(), UnixTime::now())
+            .await
+            .expect("still serving");
+        let mut direct = tokio::net::UnixStream::connect(sys.socket())
+            .await
+            .expect("connect");
+        frame::write(
+            &mut direct,
+            &Envelope::new(9, Message::AttestRequest { nonce: vec![1; 32] }),
+        )
+        .await
+        .expect("write");
+        let env = frame::read(&mut direct, MAX_FRAME_LEN)
+            .await
+            .expect("read")
+            .expect("frame");
         assert_eq!(env.id, 9);
         assert!(matches!(env.msg, Message::Evidence(_)));
     });
@@ -180,12 +279,20 @@ fn a_changed_enclave_binary_changes_pcr0_and_is_refused() {
     let modified = dir.path().join("cloister-enclave");
     std::fs::copy(&original, &modified).expect("copy");
     // Appending bytes leaves the ELF runnable but changes its measurement.
-    std::fs::OpenOptions::new().append(true).open(&modified).expect("open").write_all(b"tampered").expect("append");
+    std::fs::OpenOptions::new()
+        .append(true)
+        .open(&modified)
+        .expect("open")
+        .write_all(b"tampered")
+        .expect("append");
     let sys = System::start_with(&modified, &[]);
     rt().block_on(async {
         let s = Session::new(&sys.host_url).expect("session");
         // policy.json pins PCR0 of the original binary.
-        let e = s.attest(&sys.trust(), UnixTime::now()).await.expect_err("modified enclave accepted");
+        let e = s
+            .attest(&sys.trust(), UnixTime::now())
+            .await
+            .expect_err("modified enclave accepted");
         assert_eq!(e.code(), "policy.pcr_mismatch");
     });
     assert!(!sys.host_log().contains("/v1/infer"));
@@ -203,7 +310,11 @@ fn cli_infer_verifies_and_prints_the_signed_result() {
         .arg(sys.root_pem())
         .output()
         .expect("cloister infer");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
     assert_eq!(v["verdict"], "accepted");
     assert!(v["result"]["default_probability"].is_number());
@@ -213,14 +324,25 @@ fn cli_infer_verifies_and_prints_the_signed_result() {
     let empty = sys.dir.path().join("empty-policy.json");
     std::fs::write(&empty, "{}").expect("write");
     let out = Command::new(bin("cloister"))
-        .args(["infer", "--host", &sys.host_url, "--input", r#"{"features":{}}"#])
+        .args([
+            "infer",
+            "--host",
+            &sys.host_url,
+            "--input",
+            r#"{"features":{}}"#,
+        ])
         .arg("--policy")
         .arg(&empty)
         .arg("--mock-root")
         .arg(sys.root_pem())
         .output()
         .expect("cloister infer");
-    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(String::from_utf8_lossy(&out.stderr).contains("policy.mock_not_trusted"));
 }
 
@@ -229,7 +351,12 @@ fn cli_attest_verify_accepts_mock_evidence_only_with_its_root_and_policy() {
     let sys = System::start();
     let bytes = rt().block_on(async {
         let url = format!("{}/v1/attestation?nonce={}", sys.host_url, "ab".repeat(32));
-        reqwest::get(&url).await.expect("get").bytes().await.expect("body")
+        reqwest::get(&url)
+            .await
+            .expect("get")
+            .bytes()
+            .await
+            .expect("body")
     });
     let bundle = EvidenceBundle::from_cbor(&bytes).expect("bundle");
     let doc = sys.dir.path().join("doc.cose");
@@ -247,9 +374,18 @@ fn cli_attest_verify_accepts_mock_evidence_only_with_its_root_and_policy() {
     let root = sys.root_pem();
     let policy = sys.policy_path();
     assert_eq!(run(&[]), Some(1), "mock evidence accepted without its root");
-    assert_eq!(run(&["--root".as_ref(), root.as_os_str()]), Some(1), "mock accepted by the default policy");
     assert_eq!(
-        run(&["--root".as_ref(), root.as_os_str(), "--policy".as_ref(), policy.as_os_str()]),
+        run(&["--root".as_ref(), root.as_os_str()]),
+        Some(1),
+        "mock accepted by the default policy"
+    );
+    assert_eq!(
+        run(&[
+            "--root".as_ref(),
+            root.as_os_str(),
+            "--policy".as_ref(),
+            policy.as_os_str()
+        ]),
         Some(0)
     );
     assert_eq!(run(&["--at".as_ref(), "not-a-time".as_ref()]), Some(2));

@@ -2,9 +2,9 @@
 
 use std::path::PathBuf;
 
-use cloister_attestation::nitro::NitroVerifier;
+use cloister_attestation::nitro::{NitroVerifier, TrustAnchor};
 use cloister_attestation::policy::{AppraisalContext, NitroPolicy};
-use cloister_attestation::{AttestationError, TrustAnchor, UnixTime};
+use cloister_attestation::{AttestationError, Platform, UnixTime};
 
 use super::{Outcome, parse_time};
 use crate::cli::infer::print_json;
@@ -51,36 +51,41 @@ pub(crate) fn run(args: VerifyArgs) -> Outcome {
         Ok(b) => b,
         Err(e) => return usage(&args, &format!("reading {}: {e}", args.file.display())),
     };
-    let evidence = crate::evidence_file::decode_evidence_text(&raw);
+    let evidence = cloister_client::evidence_file::decode_evidence_text(&raw);
     let mut verifier = NitroVerifier::aws();
     if let Some(root) = &args.root {
-        match std::fs::read_to_string(root).map_err(|e| e.to_string()).and_then(|pem| {
-            TrustAnchor::from_pem(&pem).map_err(|e| e.to_string())
-        }) {
+        match std::fs::read_to_string(root)
+            .map_err(|e| e.to_string())
+            .and_then(|pem| {
+                TrustAnchor::from_pem(Platform::Mock, pem.as_bytes()).map_err(|e| e.to_string())
+            }) {
             Ok(anchor) => verifier = verifier.with_mock_root(anchor),
             Err(e) => return usage(&args, &format!("--root {}: {e}", root.display())),
         }
     }
     let mut policy = match &args.policy {
-        Some(p) => match std::fs::read(p).map_err(|e| e.to_string()).and_then(|b| {
-            NitroPolicy::from_json(&b).map_err(|e| e.to_string())
-        }) {
+        Some(p) => match std::fs::read(p)
+            .map_err(|e| e.to_string())
+            .and_then(|b| NitroPolicy::from_json(&b).map_err(|e| e.to_string()))
+        {
             Ok(policy) => policy,
             Err(e) => return usage(&args, &format!("--policy {}: {e}", p.display())),
         },
         None => NitroPolicy::default(),
     };
     if args.allow_debug {
-        policy = policy.allow_debug(true);
+        policy = policy.dangerous_allow_debug();
     }
     let verdict = verifier
         .verify(&evidence, now)
-        .and_then(|doc| policy.appraise(&doc, &AppraisalContext { now, binding: None }));
+        .and_then(|doc| policy.appraise(&doc, &AppraisalContext::at(now)));
     match verdict {
         Ok(appraised) => {
             let claims = appraised.claims();
             if args.json {
-                print_json(&serde_json::json!({"verdict": "accepted", "at": now.as_secs(), "claims": claims}));
+                print_json(
+                    &serde_json::json!({"verdict": "accepted", "at": now.as_secs(), "claims": claims}),
+                );
             } else {
                 println!("accepted at {}", now.as_secs());
                 print_claims_text(claims);
@@ -101,7 +106,11 @@ fn print_claims_text(claims: &cloister_attestation::Claims) {
             println!("  PCR{i:<2}      {v}");
         }
     }
-    for (name, v) in [("user_data", &claims.user_data), ("nonce", &claims.nonce), ("public_key", &claims.public_key)] {
+    for (name, v) in [
+        ("user_data", &claims.user_data),
+        ("nonce", &claims.nonce),
+        ("public_key", &claims.public_key),
+    ] {
         if let Some(v) = v {
             println!("  {name:<11} {v}");
         }
@@ -110,9 +119,15 @@ fn print_claims_text(claims: &cloister_attestation::Claims) {
 }
 
 fn reject(args: &VerifyArgs, e: &AttestationError) -> Outcome {
-    let outcome = if e.is_api_misuse() { Outcome::Error } else { Outcome::Rejected };
+    let outcome = if e.is_api_misuse() {
+        Outcome::Error
+    } else {
+        Outcome::Rejected
+    };
     if args.json {
-        print_json(&serde_json::json!({"verdict": "rejected", "error": {"code": e.code(), "message": e.to_string(), "hint": e.hint()}}));
+        print_json(
+            &serde_json::json!({"verdict": "rejected", "error": {"code": e.code(), "message": e.to_string(), "hint": e.hint()}}),
+        );
     } else {
         eprintln!("rejected [{}]: {e}\n  hint: {}", e.code(), e.hint());
     }
@@ -121,7 +136,9 @@ fn reject(args: &VerifyArgs, e: &AttestationError) -> Outcome {
 
 fn usage(args: &VerifyArgs, msg: &str) -> Outcome {
     if args.json {
-        print_json(&serde_json::json!({"verdict": "error", "error": {"code": "cli.usage", "message": msg}}));
+        print_json(
+            &serde_json::json!({"verdict": "error", "error": {"code": "cli.usage", "message": msg}}),
+        );
     } else {
         eprintln!("cloister attest verify: {msg}");
     }

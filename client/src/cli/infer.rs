@@ -32,7 +32,10 @@ pub(crate) struct InferArgs {
 }
 
 pub(crate) fn run(args: InferArgs) -> Outcome {
-    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("cloister infer: starting the async runtime: {e}");
@@ -43,14 +46,20 @@ pub(crate) fn run(args: InferArgs) -> Outcome {
         Ok(()) => Outcome::Ok,
         Err(e) => {
             if args.json {
-                print_json(&serde_json::json!({"verdict": "rejected", "error": {"code": e.code(), "message": e.to_string()}}));
+                print_json(
+                    &serde_json::json!({"verdict": "rejected", "error": {"code": e.code(), "message": e.to_string()}}),
+                );
             } else {
                 eprintln!("cloister infer: {e}");
                 if e.is_rejection() {
                     eprintln!("  nothing was sent to the enclave after this failure");
                 }
             }
-            if e.is_rejection() { Outcome::Rejected } else { Outcome::Error }
+            if e.is_rejection() {
+                Outcome::Rejected
+            } else {
+                Outcome::Error
+            }
         }
     }
 }
@@ -69,10 +78,13 @@ async fn infer(args: &InferArgs) -> Result<(), ClientError> {
     let session = Session::new(&args.host)?;
     // Verification comes first: on any failure, `?` returns before the input leaves this process.
     let enclave = session.attest(&trust, UnixTime::now()).await?;
-    let result = session.infer(&enclave, &args.model, &input, UnixTime::now()).await?;
+    let result = session
+        .infer(&enclave, &args.model, &input, UnixTime::now())
+        .await?;
     let claims = enclave.appraised().claims();
     let st = result.statement();
-    let output: serde_json::Value = serde_json::from_slice(result.output()).unwrap_or(serde_json::Value::Null);
+    let output: serde_json::Value =
+        serde_json::from_slice(result.output()).unwrap_or(serde_json::Value::Null);
     if args.json {
         print_json(&serde_json::json!({
             "verdict": "accepted",
@@ -94,13 +106,31 @@ async fn infer(args: &InferArgs) -> Result<(), ClientError> {
     } else {
         println!("result: {}", String::from_utf8_lossy(result.output()));
         println!("verified:");
-        println!("  evidence    {} document, module {}, chain to pinned root sha256 {}", claims.platform.as_str(), claims.module_id, claims.root_sha256);
+        println!(
+            "  evidence    {} document, module {}, chain to pinned root sha256 {}",
+            claims.platform.as_str(),
+            claims.module_id,
+            claims.root_sha256
+        );
         if let Some(pcr0) = claims.pcrs.get(&0) {
-            println!("  PCR0        {pcr0} (pinned by policy: {})", trust.policy().pinned_pcrs().contains_key(&0));
+            println!(
+                "  PCR0        {pcr0} (pinned by policy: {})",
+                trust.policy().pcrs().contains_key(&0)
+            );
         }
-        println!("  binding     kem_pub {} and sig_pub {} bound to our nonce", hex::encode(enclave.kem_pub()), hex::encode(enclave.sig_pub()));
-        println!("  signature   Ed25519 by the attested sig_pub over request, output, model and evidence hashes");
-        println!("  model       {} sha384 {}", st.model_id, hex::encode(&st.model_sha384));
+        println!(
+            "  binding     kem_pub {} and sig_pub {} bound to our nonce",
+            hex::encode(enclave.kem_pub()),
+            hex::encode(enclave.sig_pub())
+        );
+        println!(
+            "  signature   Ed25519 by the attested sig_pub over request, output, model and evidence hashes"
+        );
+        println!(
+            "  model       {} sha384 {}",
+            st.model_id,
+            hex::encode(&st.model_sha384)
+        );
         println!("  issued_at   {}", st.issued_at);
     }
     Ok(())

@@ -29,31 +29,40 @@ pub(crate) fn run(args: InitArgs) -> Outcome {
 }
 
 fn init(args: &InitArgs) -> Result<(), String> {
-    std::fs::create_dir_all(&args.dir).map_err(|e| format!("creating {}: {e}", args.dir.display()))?;
+    std::fs::create_dir_all(&args.dir)
+        .map_err(|e| format!("creating {}: {e}", args.dir.display()))?;
     let ca = MockCa::generate(UnixTime::now()).map_err(|e| format!("{e} ({})", e.hint()))?;
-    ca.write_to_dir(&args.dir).map_err(|e| format!("{e} ({})", e.hint()))?;
-    let mut policy = NitroPolicy::default().trust_mock_root(ca.root_sha256());
+    ca.write_to_dir(&args.dir)
+        .map_err(|e| format!("{e} ({})", e.hint()))?;
+    let mut policy = NitroPolicy::default().dangerous_trust_mock_root(ca.root_sha256());
     if let Some(exe) = &args.enclave_binary {
         let pcr0 = measure_file(exe)?;
-        policy = policy.pin_pcr(0, pcr0.to_vec()).map_err(|e| e.to_string())?;
+        policy = policy.with_pcr(0, pcr0).map_err(|e| e.to_string())?;
         println!("PCR0 of {}: {}", exe.display(), hex::encode(pcr0));
     }
     let policy_path = args.dir.join("policy.json");
-    let json = policy.to_json().map_err(|e| e.to_string())?;
-    std::fs::write(&policy_path, json).map_err(|e| format!("writing {}: {e}", policy_path.display()))?;
+    let json = policy.to_json();
+    std::fs::write(&policy_path, json)
+        .map_err(|e| format!("writing {}: {e}", policy_path.display()))?;
     println!("mock root SHA-256: {}", hex::encode(ca.root_sha256()));
-    println!("wrote {} (root.pem, intermediate.pem, keys, policy.json)", args.dir.display());
+    println!(
+        "wrote {} (root.pem, intermediate.pem, keys, policy.json)",
+        args.dir.display()
+    );
     Ok(())
 }
 
 /// Streams a file through the Nitro PCR measurement, without loading it whole.
 fn measure_file(path: &std::path::Path) -> Result<[u8; 48], String> {
     use std::io::Read;
-    let mut f = std::fs::File::open(path).map_err(|e| format!("opening {}: {e}", path.display()))?;
+    let mut f =
+        std::fs::File::open(path).map_err(|e| format!("opening {}: {e}", path.display()))?;
     let mut m = NitroMeasurer::new();
     let mut buf = vec![0u8; 1 << 20];
     loop {
-        let n = f.read(&mut buf).map_err(|e| format!("reading {}: {e}", path.display()))?;
+        let n = f
+            .read(&mut buf)
+            .map_err(|e| format!("reading {}: {e}", path.display()))?;
         if n == 0 {
             break;
         }

@@ -23,7 +23,9 @@ pub(crate) fn parse_time(s: &str) -> Result<UnixTime, String> {
         return Ok(UnixTime::from_secs(secs));
     }
     let t = time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
-        .map_err(|_| format!("--at {s:?} is neither Unix seconds nor RFC 3339 (e.g. 2026-01-03T12:00:00Z)"))?;
+        .map_err(|_| {
+            format!("--at {s:?} is neither Unix seconds nor RFC 3339 (e.g. 2026-01-03T12:00:00Z)")
+        })?;
     u64::try_from(t.unix_timestamp())
         .map(UnixTime::from_secs)
         .map_err(|_| format!("--at {s:?} is before 1970"))
@@ -35,8 +37,14 @@ mod tests {
 
     #[test]
     fn parses_both_time_forms() {
-        assert_eq!(parse_time("1767478226").map(|t| t.as_secs()), Ok(1_767_478_226));
-        assert_eq!(parse_time("2026-01-03T22:10:26Z").map(|t| t.as_secs()), Ok(1_767_478_226));
+        assert_eq!(
+            parse_time("1767478226").map(|t| t.as_secs()),
+            Ok(1_767_478_226)
+        );
+        assert_eq!(
+            parse_time("2026-01-03T22:10:26Z").map(|t| t.as_secs()),
+            Ok(1_767_478_226)
+        );
         assert!(parse_time("yesterday").is_err());
         assert!(parse_time("1960-01-01T00:00:00Z").is_err());
     }

@@ -23,9 +23,13 @@ impl MockPlatform {
     /// # Errors
     /// [`PlatformError::Setup`] if the CA or the executable cannot be read.
     pub fn boot(ca_dir: &Path, executable: &Path, now: UnixTime) -> Result<Self, PlatformError> {
-        let ca = MockCa::load_dir(ca_dir).map_err(|e| PlatformError::Setup(format!("{e} ({})", e.hint())))?;
+        let ca = MockCa::load_dir(ca_dir)
+            .map_err(|e| PlatformError::Setup(format!("{e} ({})", e.hint())))?;
         let image = std::fs::read(executable).map_err(|e| {
-            PlatformError::Setup(format!("reading the enclave executable {}: {e}", executable.display()))
+            PlatformError::Setup(format!(
+                "reading the enclave executable {}: {e}",
+                executable.display()
+            ))
         })?;
         let mut pcrs = BTreeMap::new();
         pcrs.insert(0u16, nitro_measure(&image));

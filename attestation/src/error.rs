@@ -1,0 +1,534 @@
+//! The crate's one error type.
+//!
+//! Every variant names the check that failed and carries the values that were compared (never a
+//! secret: measurements, nonces and binding digests are public by design; private keys never
+//! appear). [`AttestationError::code`] gives a stable dotted code for logs, metrics and the CLI's
+//! JSON output; [`AttestationError::hint`] says what to do about it.
+//!
+//! Bad input (a malformed, forged, expired or refused document) is kept apart from API misuse (a
+//! caller passing arguments that can never be valid, such as a PCR index of 40):
+//! [`AttestationError::is_api_misuse`] tells them apart.
+
+use std::fmt;
+use std::path::PathBuf;
+
+/// Where a certificate sits in a Nitro chain, as named in errors.
+///
+/// The chain runs `cabundle[0]` (the root) → `cabundle[1]` → … → `cabundle[n-1]` → leaf
+/// (`certificate`), exactly as the attestation document lists it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ChainPosition {
+    /// `cabundle[i]`; index 0 is the root.
+    CaBundle(usize),
+    /// The document's `certificate` field: the per-enclave signing certificate.
+    Leaf,
+}
+
+impl fmt::Display for ChainPosition {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::CaBundle(0) => f.write_str("cabundle[0] (root)"),
+            Self::CaBundle(i) => write!(f, "cabundle[{i}]"),
+            Self::Leaf => f.write_str("leaf certificate"),
+        }
+    }
+}
+
+/// Why evidence was not accepted, or why an operation on it failed.
+///
+/// Codes are stable: add variants, never rename a code.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum AttestationError {
+    // ----- COSE_Sign1 envelope -----------------------------------------------------------------
+    /// The input is larger than any real attestation document.
+    #[error("attestation document is {len} bytes, more than the {max}-byte limit")]
+    DocumentTooLarge {
+        /// Length of the input.
+        len: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// The input is not a well-formed COSE_Sign1 structure.
+    #[error("malformed COSE_Sign1: {reason}")]
+    CoseMalformed {
+        /// What the decoder found.
+        reason: String,
+    },
+    /// The protected header does not name ES384.
+    #[error("COSE protected header algorithm is {found}, expected ES384 (-35)")]
+    CoseUnsupportedAlgorithm {
+        /// The algorithm found (or "none").
+        found: String,
+    },
+    /// The protected header lists critical parameters this verifier does not understand.
+    #[error("COSE protected header marks {count} parameter(s) critical; none are supported")]
+    CoseCriticalHeader {
+        /// Number of critical labels.
+        count: usize,
+    },
+    /// The COSE signature is not a raw 96-byte `r‖s` ES384 signature.
+    #[error("COSE signature is {len} bytes, expected 96 (raw r||s for ES384)")]
+    CoseSignatureLength {
+        /// Length found.
+        len: usize,
+    },
+    /// The COSE signature does not verify under the leaf certificate's key.
+    #[error("COSE_Sign1 signature does not verify with the leaf certificate's P-384 key")]
+    CoseBadSignature,
+
+    // ----- payload (the attestation document map) ----------------------------------------------
+    /// The payload is not a well-formed CBOR map.
+    #[error("malformed attestation document payload: {reason}")]
+    PayloadMalformed {
+        /// What the decoder found.
+        reason: String,
+    },
+    /// Bytes follow the payload's CBOR map.
+    #[error("{count} trailing byte(s) after the payload map")]
+    PayloadTrailingBytes {
+        /// Number of bytes left over.
+        count: usize,
+    },
+    /// A mandatory field is absent (or null).
+    #[error("attestation document lacks the mandatory field `{field}`")]
+    MissingField {
+        /// The field name.
+        field: &'static str,
+    },
+    /// A map key occurs twice.
+    #[error("attestation document has the key `{field}` more than once")]
+    DuplicateField {
+        /// The repeated key.
+        field: String,
+    },
+    /// A field has the wrong CBOR type.
+    #[error("field `{field}` is {found}, expected {expected}")]
+    WrongType {
+        /// The field name.
+        field: &'static str,
+        /// The CBOR type expected.
+        expected: &'static str,
+        /// The CBOR type found.
+        found: &'static str,
+    },
+    /// A field is longer than the NSM ever produces.
+    #[error("field `{field}` is {len} bytes, more than the {max}-byte limit")]
+    FieldTooLarge {
+        /// The field name.
+        field: &'static str,
+        /// Its length.
+        len: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// A field has the right type but an impossible value.
+    #[error("field `{field}` is invalid: {reason}")]
+    InvalidField {
+        /// The field name.
+        field: &'static str,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The document uses a digest other than SHA384.
+    #[error("document digest is {found:?}, only \"SHA384\" is supported")]
+    UnsupportedDigest {
+        /// The digest name found.
+        found: String,
+    },
+    /// A PCR entry is malformed.
+    #[error("PCR {index}: {reason}")]
+    BadPcr {
+        /// The PCR index as found (may be out of range).
+        index: u64,
+        /// What is wrong with it.
+        reason: String,
+    },
+
+    // ----- certificate chain --------------------------------------------------------------------
+    /// A certificate in the chain does not parse as DER X.509.
+    #[error("{position} is not a valid DER X.509 certificate: {reason}")]
+    CertificateMalformed {
+        /// Which certificate.
+        position: ChainPosition,
+        /// What the parser found.
+        reason: String,
+    },
+    /// `cabundle[0]` is not byte-equal to any pinned trust anchor.
+    #[error("cabundle[0] (SHA-256 {root_sha256}) is not a pinned trust anchor")]
+    UntrustedRoot {
+        /// Hex SHA-256 of the DER root the document carries.
+        root_sha256: String,
+    },
+    /// A certificate's notAfter is before `now`.
+    #[error("{position} expired: notAfter {not_after} < now {now} (epoch seconds)")]
+    CertificateExpired {
+        /// Which certificate.
+        position: ChainPosition,
+        /// Its notAfter, epoch seconds.
+        not_after: u64,
+        /// The verification time, epoch seconds.
+        now: u64,
+    },
+    /// A certificate's notBefore is after `now`.
+    #[error("{position} is not yet valid: notBefore {not_before} > now {now} (epoch seconds)")]
+    CertificateNotYetValid {
+        /// Which certificate.
+        position: ChainPosition,
+        /// Its notBefore, epoch seconds.
+        not_before: u64,
+        /// The verification time, epoch seconds.
+        now: u64,
+    },
+    /// A certificate's signature does not verify with its issuer's key.
+    #[error("{position}: signature does not verify with the issuer's key")]
+    ChainBadSignature {
+        /// Which certificate.
+        position: ChainPosition,
+    },
+    /// A certificate's issuer name differs from the subject name of the next certificate up.
+    #[error("{position}: issuer `{issuer}` differs from the parent's subject `{parent_subject}`")]
+    IssuerMismatch {
+        /// Which certificate.
+        position: ChainPosition,
+        /// Its issuer name.
+        issuer: String,
+        /// The subject of the certificate above it.
+        parent_subject: String,
+    },
+    /// A certificate that issues others is not marked as a CA.
+    #[error("{position} issues certificates but lacks basicConstraints CA=true")]
+    NotCa {
+        /// Which certificate.
+        position: ChainPosition,
+    },
+    /// A CA's pathLenConstraint is smaller than the number of CAs below it.
+    #[error("{position} allows {path_len} intermediate CA(s) below it, the chain has {below}")]
+    PathLenExceeded {
+        /// Which certificate.
+        position: ChainPosition,
+        /// Its pathLenConstraint.
+        path_len: u8,
+        /// Intermediate CAs below it in this chain.
+        below: usize,
+    },
+    /// A certificate's keyUsage lacks the bit its role needs.
+    #[error("{position}: keyUsage lacks {missing}")]
+    KeyUsage {
+        /// Which certificate.
+        position: ChainPosition,
+        /// The missing usage.
+        missing: &'static str,
+    },
+    /// The leaf certificate is a CA.
+    #[error("the leaf certificate has basicConstraints CA=true")]
+    LeafIsCa,
+    /// A signature or key algorithm this verifier does not implement.
+    #[error("{position}: unsupported algorithm {algorithm}")]
+    UnsupportedAlgorithm {
+        /// Which certificate.
+        position: ChainPosition,
+        /// The algorithm (OID or description).
+        algorithm: String,
+    },
+    /// A critical extension this verifier does not process (RFC 5280 §4.2: must reject).
+    #[error("{position}: unsupported critical extension {oid}")]
+    UnsupportedCriticalExtension {
+        /// Which certificate.
+        position: ChainPosition,
+        /// The extension OID.
+        oid: String,
+    },
+    /// More certificates than any real chain has.
+    #[error("certificate chain has {len} CA certificates, more than the limit of {max}")]
+    ChainTooLong {
+        /// Number of cabundle entries.
+        len: usize,
+        /// The limit.
+        max: usize,
+    },
+
+    // ----- policy -------------------------------------------------------------------------------
+    /// Mock evidence, and the policy does not trust this mock root.
+    #[error(
+        "mock evidence (root SHA-256 {root_sha256}) is not trusted by this policy (trusted: {trusted})"
+    )]
+    MockNotTrusted {
+        /// SHA-256 of the document's root.
+        root_sha256: String,
+        /// The policy's trusted mock root, or "none".
+        trusted: String,
+    },
+    /// A debug-mode enclave (PCR0, PCR1, PCR2 all zero) and the policy forbids debug.
+    #[error(
+        "enclave {module_id} runs in debug mode (PCR0-2 all zero) and the policy forbids debug"
+    )]
+    DebugForbidden {
+        /// The document's module id.
+        module_id: String,
+    },
+    /// A pinned PCR differs.
+    #[error("PCR{index} is {found}, policy expects {expected}")]
+    PcrMismatch {
+        /// PCR index.
+        index: u16,
+        /// Expected value, hex.
+        expected: String,
+        /// Value in the document, hex, or "absent".
+        found: String,
+    },
+    /// The document's user_data is not the expected key binding digest.
+    #[error("user_data is {found}, expected the key binding {expected}")]
+    BindingMismatch {
+        /// Expected binding digest, hex.
+        expected: String,
+        /// user_data in the document, hex, or "absent".
+        found: String,
+    },
+    /// The document's nonce is not the verifier's nonce.
+    #[error("nonce is {found}, expected {expected}")]
+    NonceMismatch {
+        /// Expected nonce, hex.
+        expected: String,
+        /// Nonce in the document, hex, or "absent".
+        found: String,
+    },
+    /// The document is older than the policy's maximum age.
+    #[error("document is {age_secs} s old, policy allows at most {max_age_secs} s")]
+    TooOld {
+        /// Age in seconds (rounded down).
+        age_secs: u64,
+        /// The policy's bound.
+        max_age_secs: u64,
+    },
+    /// The document's timestamp is further in the future than the allowed clock skew.
+    #[error(
+        "document timestamp {timestamp_ms} ms is more than {skew_secs} s after now ({now_secs} s)"
+    )]
+    TimestampInFuture {
+        /// The document's timestamp, epoch milliseconds.
+        timestamp_ms: u64,
+        /// The appraisal time, epoch seconds.
+        now_secs: u64,
+        /// The tolerated skew.
+        skew_secs: u64,
+    },
+    /// A policy file is not valid.
+    #[error("invalid policy: {reason}")]
+    PolicyInvalid {
+        /// What is wrong.
+        reason: String,
+    },
+
+    // ----- mock platform ------------------------------------------------------------------------
+    /// Reading or writing a mock CA file failed.
+    #[error("mock CA file {path}: {source}")]
+    MockIo {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A mock CA directory lacks one of its files.
+    #[error(
+        "mock CA file {path} does not exist; run `cloister mock init DIR` to create the mock CA"
+    )]
+    MockMissingFile {
+        /// The missing file.
+        path: PathBuf,
+    },
+    /// A mock CA file does not hold what it should.
+    #[error("mock CA file {path} is invalid: {reason}")]
+    MockInvalidFile {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// Generating a key or certificate for the mock platform failed.
+    #[error("mock platform: {what} failed: {reason}")]
+    MockCrypto {
+        /// The operation.
+        what: &'static str,
+        /// The library's message.
+        reason: String,
+    },
+
+    // ----- API misuse ---------------------------------------------------------------------------
+    /// The caller passed an argument that can never be valid (a bug in the caller, not bad
+    /// evidence).
+    #[error("API misuse: {what}")]
+    ApiMisuse {
+        /// What was wrong with the call.
+        what: String,
+    },
+}
+
+impl AttestationError {
+    /// A stable dotted code naming the failed check, for logs, metrics and JSON output.
+    ///
+    /// ```
+    /// use cloister_attestation::AttestationError;
+    /// assert_eq!(AttestationError::CoseBadSignature.code(), "nitro.cose.bad_signature");
+    /// ```
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::DocumentTooLarge { .. } => "nitro.cose.too_large",
+            Self::CoseMalformed { .. } => "nitro.cose.malformed",
+            Self::CoseUnsupportedAlgorithm { .. } => "nitro.cose.unsupported_algorithm",
+            Self::CoseCriticalHeader { .. } => "nitro.cose.critical_header",
+            Self::CoseSignatureLength { .. } => "nitro.cose.bad_signature_length",
+            Self::CoseBadSignature => "nitro.cose.bad_signature",
+            Self::PayloadMalformed { .. } => "nitro.payload.malformed",
+            Self::PayloadTrailingBytes { .. } => "nitro.payload.trailing_bytes",
+            Self::MissingField { .. } => "nitro.payload.missing_field",
+            Self::DuplicateField { .. } => "nitro.payload.duplicate_field",
+            Self::WrongType { .. } => "nitro.payload.wrong_type",
+            Self::FieldTooLarge { .. } => "nitro.payload.field_too_large",
+            Self::InvalidField { .. } => "nitro.payload.invalid_field",
+            Self::UnsupportedDigest { .. } => "nitro.payload.unsupported_digest",
+            Self::BadPcr { .. } => "nitro.payload.bad_pcr",
+            Self::CertificateMalformed { .. } => "nitro.chain.malformed_certificate",
+            Self::UntrustedRoot { .. } => "nitro.chain.untrusted_root",
+            Self::CertificateExpired { .. } => "nitro.chain.expired",
+            Self::CertificateNotYetValid { .. } => "nitro.chain.not_yet_valid",
+            Self::ChainBadSignature { .. } => "nitro.chain.bad_signature",
+            Self::IssuerMismatch { .. } => "nitro.chain.issuer_mismatch",
+            Self::NotCa { .. } => "nitro.chain.not_ca",
+            Self::PathLenExceeded { .. } => "nitro.chain.path_len_exceeded",
+            Self::KeyUsage { .. } => "nitro.chain.key_usage",
+            Self::LeafIsCa => "nitro.chain.leaf_is_ca",
+            Self::UnsupportedAlgorithm { .. } => "nitro.chain.unsupported_algorithm",
+            Self::UnsupportedCriticalExtension { .. } => {
+                "nitro.chain.unsupported_critical_extension"
+            }
+            Self::ChainTooLong { .. } => "nitro.chain.too_long",
+            Self::MockNotTrusted { .. } => "policy.mock_not_trusted",
+            Self::DebugForbidden { .. } => "policy.debug_forbidden",
+            Self::PcrMismatch { .. } => "policy.pcr_mismatch",
+            Self::BindingMismatch { .. } => "policy.binding_mismatch",
+            Self::NonceMismatch { .. } => "policy.nonce_mismatch",
+            Self::TooOld { .. } => "policy.too_old",
+            Self::TimestampInFuture { .. } => "policy.timestamp_in_future",
+            Self::PolicyInvalid { .. } => "policy.invalid",
+            Self::MockIo { .. } => "mock.io",
+            Self::MockMissingFile { .. } => "mock.missing_file",
+            Self::MockInvalidFile { .. } => "mock.invalid_file",
+            Self::MockCrypto { .. } => "mock.crypto",
+            Self::ApiMisuse { .. } => "api.misuse",
+        }
+    }
+
+    /// What an operator or developer should do about this error.
+    pub fn hint(&self) -> &'static str {
+        match self {
+            Self::DocumentTooLarge { .. }
+            | Self::CoseMalformed { .. }
+            | Self::PayloadMalformed { .. }
+            | Self::PayloadTrailingBytes { .. } => {
+                "pass the raw COSE_Sign1 bytes the NSM returned (decode base64/hex first); the input is truncated, corrupted or not an attestation document"
+            }
+            Self::CoseUnsupportedAlgorithm { .. } | Self::CoseCriticalHeader { .. } => {
+                "only AWS Nitro documents signed with ES384 are supported; this document was not produced by an NSM"
+            }
+            Self::CoseSignatureLength { .. } | Self::CoseBadSignature => {
+                "the document was altered after the enclave signed it, or was signed by another key; request fresh evidence and do not trust this one"
+            }
+            Self::MissingField { .. }
+            | Self::DuplicateField { .. }
+            | Self::WrongType { .. }
+            | Self::FieldTooLarge { .. }
+            | Self::InvalidField { .. }
+            | Self::UnsupportedDigest { .. }
+            | Self::BadPcr { .. } => {
+                "the attestation document does not follow the AWS NSM format; it was not produced by a genuine NSM (or a current mock)"
+            }
+            Self::CertificateMalformed { .. }
+            | Self::UnsupportedAlgorithm { .. }
+            | Self::UnsupportedCriticalExtension { .. }
+            | Self::ChainTooLong { .. } => {
+                "the certificate chain in the document is not an AWS Nitro chain; request fresh evidence from the enclave"
+            }
+            Self::UntrustedRoot { .. } => {
+                "the document chains to a root that is not pinned: use real Nitro evidence, or add the mock root (`cloister mock init`) to the verifier for test setups"
+            }
+            Self::CertificateExpired { .. } | Self::CertificateNotYetValid { .. } => {
+                "Nitro certificates live about 3 hours: request fresh evidence, check this machine's clock, or verify stored evidence at the time it was produced"
+            }
+            Self::ChainBadSignature { .. }
+            | Self::IssuerMismatch { .. }
+            | Self::NotCa { .. }
+            | Self::PathLenExceeded { .. }
+            | Self::KeyUsage { .. }
+            | Self::LeafIsCa => {
+                "the certificate chain is forged or reordered; do not trust this evidence"
+            }
+            Self::MockNotTrusted { .. } => {
+                "this is mock evidence: to accept it in a test setup, set trusted_mock_root_sha256 in the policy to the mock CA's root SHA-256; never in production"
+            }
+            Self::DebugForbidden { .. } => {
+                "run the enclave without --debug-mode, or set allow_debug in a policy used only for development"
+            }
+            Self::PcrMismatch { .. } => {
+                "the enclave runs a different image than the policy pins: rebuild the image reproducibly or update the policy's PCR values from `cloister eif describe`"
+            }
+            Self::BindingMismatch { .. } | Self::NonceMismatch { .. } => {
+                "the evidence is not bound to these keys and this nonce: it may be replayed; request new evidence with a fresh nonce"
+            }
+            Self::TooOld { .. } | Self::TimestampInFuture { .. } => {
+                "request fresh evidence, or check the clocks of this machine and the enclave host"
+            }
+            Self::PolicyInvalid { .. } => {
+                "fix the policy file: keys are pcrs, allow_debug, max_age_secs, trusted_mock_root_sha256; PCR indices 0..31 with 96 hex digits"
+            }
+            Self::MockIo { .. } => "check the path and its permissions",
+            Self::MockMissingFile { .. } => "run `cloister mock init DIR` to create the mock CA",
+            Self::MockInvalidFile { .. } => {
+                "recreate the mock CA with `cloister mock init DIR` (the files were edited or truncated)"
+            }
+            Self::MockCrypto { .. } => "this is a bug or a broken crypto library; report it",
+            Self::ApiMisuse { .. } => "this is a bug in the calling code; fix the call",
+        }
+    }
+
+    /// True when the error is the caller's bug rather than bad evidence.
+    pub fn is_api_misuse(&self) -> bool {
+        matches!(self, Self::ApiMisuse { .. })
+    }
+}
+
+/// Hex of `bytes`, or "absent".
+pub(crate) fn hex_or_absent(bytes: Option<&[u8]>) -> String {
+    bytes.map_or_else(|| "absent".to_owned(), hex::encode)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_dotted_and_hints_non_empty() {
+        let samples = [
+            AttestationError::CoseBadSignature,
+            AttestationError::LeafIsCa,
+            AttestationError::MissingField { field: "pcrs" },
+            AttestationError::UntrustedRoot {
+                root_sha256: "00".into(),
+            },
+            AttestationError::ApiMisuse { what: "x".into() },
+        ];
+        for e in samples {
+            assert!(e.code().contains('.'), "{}", e.code());
+            assert!(!e.hint().is_empty());
+            assert!(!e.to_string().is_empty());
+        }
+    }
+
+    #[test]
+    fn chain_position_display() {
+        assert_eq!(ChainPosition::CaBundle(0).to_string(), "cabundle[0] (root)");
+        assert_eq!(ChainPosition::CaBundle(2).to_string(), "cabundle[2]");
+        assert_eq!(ChainPosition::Leaf.to_string(), "leaf certificate");
+    }
+}

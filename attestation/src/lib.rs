@@ -1,0 +1,68 @@
+//! Parse, verify and appraise enclave attestation evidence.
+//!
+//! Three types keep unverified bytes away from policy:
+//!
+//! 1. [`UnverifiedNitroDocument`]: the parsed COSE_Sign1 document, for inspection only.
+//! 2. [`VerifiedNitroDocument`]: built only by [`NitroVerifier::verify`], after the COSE
+//!    signature and the certificate chain to a pinned root were checked at an explicit time.
+//! 3. [`AppraisedNitroDocument`]: built only by [`NitroPolicy::appraise`], after PCR pins, debug
+//!    mode, mock trust, freshness and the [key binding](binding) were checked. Its [`Claims`] are
+//!    the normalized form the CLI prints.
+//!
+//! Time is always an input ([`UnixTime`]); nothing here reads the clock except
+//! [`UnixTime::now`]. Every error has a stable [`code`](AttestationError::code) and a
+//! [`hint`](AttestationError::hint).
+//!
+//! # Example: the mock round trip
+//!
+//! ```
+//! use std::collections::BTreeMap;
+//! use cloister_attestation::binding::KeyBinding;
+//! use cloister_attestation::mock::{MockCa, MockNsm};
+//! use cloister_attestation::{AppraisalContext, NitroPolicy, NitroVerifier, UnixTime};
+//!
+//! # fn main() -> Result<(), cloister_attestation::AttestationError> {
+//! let now = UnixTime::from_secs(1_750_000_000);
+//!
+//! // The mock PKI and a booted mock enclave.
+//! let ca = MockCa::generate(now)?;
+//! let pcrs = BTreeMap::from([(0, [0x11; 48]), (1, [0x22; 48]), (2, [0x33; 48])]);
+//! let nsm = MockNsm::boot(ca.intermediate(), pcrs, "mock-enclave".to_owned(), now)?;
+//!
+//! // The enclave binds its keys to the verifier's nonce.
+//! let binding = KeyBinding { kem_pub: vec![1; 32], sig_pub: vec![2; 32], nonce: b"fresh".to_vec() };
+//! let evidence = nsm.attest(Some(&binding.digest()), Some(&binding.nonce), None, now)?;
+//!
+//! // The verifier pins the mock root next to the AWS root…
+//! let verifier = NitroVerifier::aws().with_mock_root(ca.root_anchor());
+//! let verified = verifier.verify(&evidence, now)?;
+//!
+//! // …and the policy must trust that mock root explicitly.
+//! let policy = NitroPolicy::default()
+//!     .with_pcr(0, [0x11; 48])?
+//!     .with_max_age_secs(300)
+//!     .dangerous_trust_mock_root(ca.root_sha256());
+//! let ctx = AppraisalContext::at(now).with_binding(binding);
+//! let appraised = policy.appraise(&verified, &ctx)?;
+//! assert_eq!(appraised.claims().platform.as_str(), "mock");
+//!
+//! // The default policy refuses mock evidence.
+//! let err = NitroPolicy::default().appraise(&verified, &ctx).unwrap_err();
+//! assert_eq!(err.code(), "policy.mock_not_trusted");
+//! # Ok(())
+//! # }
+//! ```
+
+pub mod binding;
+mod claims;
+mod error;
+pub mod mock;
+pub mod nitro;
+pub mod policy;
+mod time;
+
+pub use claims::{Claims, Platform};
+pub use error::{AttestationError, ChainPosition};
+pub use nitro::{NitroVerifier, TrustAnchor, UnverifiedNitroDocument, VerifiedNitroDocument};
+pub use policy::{AppraisalContext, AppraisedNitroDocument, NitroPolicy};
+pub use time::UnixTime;

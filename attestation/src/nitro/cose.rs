@@ -1,0 +1,176 @@
+//! The COSE_Sign1 envelope (RFC 9052 §4.2) around a Nitro attestation document.
+//!
+//! AWS documents are `[protected: bstr {1: -35}, unprotected: {}, payload: bstr, signature: bstr]`,
+//! untagged in every real sample; tag 18 is accepted too. The received `protected` and `payload`
+//! bytes are kept verbatim: the signature covers them, so they must never be re-encoded.
+
+use aws_lc_rs::signature::{self, UnparsedPublicKey};
+use coset::cbor::value::Value;
+use coset::iana::Algorithm;
+use coset::{AsCborValue, CoseSign1, RegisteredLabelWithPrivate};
+
+use crate::AttestationError;
+
+/// The largest COSE_Sign1 input accepted. Real documents are 4.3–7.6 KiB; with every optional
+/// field at the NSM's 1024-byte maximum and a five-certificate chain they stay under 12 KiB.
+pub const MAX_DOCUMENT_LEN: usize = 32 * 1024;
+
+/// CBOR tag of a tagged COSE_Sign1 (RFC 9052 §2).
+const COSE_SIGN1_TAG: u64 = 18;
+
+/// Length of a raw ES384 signature: `r ‖ s`, 48 bytes each (RFC 9053 §2.1).
+pub(crate) const ES384_SIGNATURE_LEN: usize = 96;
+
+/// A decoded COSE_Sign1 whose signature has not been checked yet.
+#[derive(Clone, Debug)]
+pub(crate) struct CoseEnvelope {
+    sign1: CoseSign1,
+    signature: [u8; ES384_SIGNATURE_LEN],
+}
+
+impl CoseEnvelope {
+    /// Decodes `bytes` (tagged or untagged) and checks the protected header names ES384.
+    pub(crate) fn parse(bytes: &[u8]) -> Result<Self, AttestationError> {
+        if bytes.len() > MAX_DOCUMENT_LEN {
+            return Err(AttestationError::DocumentTooLarge {
+                len: bytes.len(),
+                max: MAX_DOCUMENT_LEN,
+            });
+        }
+        let mut rest = bytes;
+        let value: Value = coset::cbor::de::from_reader(&mut rest).map_err(|e| {
+            AttestationError::CoseMalformed {
+                reason: format!("CBOR: {e}"),
+            }
+        })?;
+        if !rest.is_empty() {
+            return Err(AttestationError::CoseMalformed {
+                reason: format!("{} trailing byte(s) after the COSE_Sign1", rest.len()),
+            });
+        }
+        let value = match value {
+            Value::Tag(COSE_SIGN1_TAG, inner) => *inner,
+            Value::Tag(tag, _) => {
+                return Err(AttestationError::CoseMalformed {
+                    reason: format!("CBOR tag {tag}, expected 18 (COSE_Sign1) or none"),
+                });
+            }
+            other => other,
+        };
+        let sign1 =
+            CoseSign1::from_cbor_value(value).map_err(|e| AttestationError::CoseMalformed {
+                reason: e.to_string(),
+            })?;
+
+        let header = &sign1.protected.header;
+        match &header.alg {
+            Some(RegisteredLabelWithPrivate::Assigned(Algorithm::ES384)) => {}
+            Some(other) => {
+                return Err(AttestationError::CoseUnsupportedAlgorithm {
+                    found: format!("{other:?}"),
+                });
+            }
+            None => {
+                return Err(AttestationError::CoseUnsupportedAlgorithm {
+                    found: "none".to_owned(),
+                });
+            }
+        }
+        if !header.crit.is_empty() {
+            return Err(AttestationError::CoseCriticalHeader {
+                count: header.crit.len(),
+            });
+        }
+        if sign1.payload.is_none() {
+            return Err(AttestationError::CoseMalformed {
+                reason: "payload is nil (detached payloads are not used by Nitro)".to_owned(),
+            });
+        }
+        let signature: [u8; ES384_SIGNATURE_LEN] =
+            sign1.signature.as_slice().try_into().map_err(|_| {
+                AttestationError::CoseSignatureLength {
+                    len: sign1.signature.len(),
+                }
+            })?;
+        Ok(Self { sign1, signature })
+    }
+
+    /// The payload bytes exactly as received.
+    pub(crate) fn payload(&self) -> &[u8] {
+        self.sign1.payload.as_deref().unwrap_or_default()
+    }
+
+    /// Checks the ES384 signature over the Sig_structure
+    /// `["Signature1", protected, h'', payload]` with `leaf_point`, an uncompressed P-384 point.
+    ///
+    /// High-S signatures are accepted: ECDSA does not require low S, and about half of real AWS
+    /// signatures have S > n/2.
+    pub(crate) fn verify_signature(&self, leaf_point: &[u8]) -> Result<(), AttestationError> {
+        let tbs = self.sign1.tbs_data(&[]);
+        UnparsedPublicKey::new(&signature::ECDSA_P384_SHA384_FIXED, leaf_point)
+            .verify(&tbs, &self.signature)
+            .map_err(|_| AttestationError::CoseBadSignature)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn encode(v: Value) -> Vec<u8> {
+        let mut out = Vec::new();
+        coset::cbor::ser::into_writer(&v, &mut out).expect("encoding a Value into a Vec");
+        out
+    }
+
+    fn sign1(protected: Vec<u8>, sig_len: usize) -> Value {
+        Value::Array(vec![
+            Value::Bytes(protected),
+            Value::Map(vec![]),
+            Value::Bytes(vec![0xa0]),
+            Value::Bytes(vec![0; sig_len]),
+        ])
+    }
+
+    #[test]
+    fn accepts_untagged_and_tagged() {
+        let v = sign1(vec![0xa1, 0x01, 0x38, 0x22], 96);
+        assert!(CoseEnvelope::parse(&encode(v.clone())).is_ok());
+        let tagged = Value::Tag(18, Box::new(v));
+        assert!(CoseEnvelope::parse(&encode(tagged)).is_ok());
+    }
+
+    #[test]
+    fn rejects_other_tag_alg_and_signature_length() {
+        let v = sign1(vec![0xa1, 0x01, 0x38, 0x22], 96);
+        let e = CoseEnvelope::parse(&encode(Value::Tag(98, Box::new(v)))).expect_err("must reject");
+        assert_eq!(e.code(), "nitro.cose.malformed");
+        // {1: -7} = ES256
+        let e = CoseEnvelope::parse(&encode(sign1(vec![0xa1, 0x01, 0x26], 96)))
+            .expect_err("must reject");
+        assert_eq!(e.code(), "nitro.cose.unsupported_algorithm");
+        let e = CoseEnvelope::parse(&encode(sign1(vec![], 96))).expect_err("must reject");
+        assert_eq!(e.code(), "nitro.cose.unsupported_algorithm");
+        let e = CoseEnvelope::parse(&encode(sign1(vec![0xa1, 0x01, 0x38, 0x22], 102)))
+            .expect_err("must reject");
+        assert_eq!(e.code(), "nitro.cose.bad_signature_length");
+    }
+
+    #[test]
+    fn rejects_trailing_bytes_and_oversize() {
+        let mut bytes = encode(sign1(vec![0xa1, 0x01, 0x38, 0x22], 96));
+        bytes.push(0);
+        let e = CoseEnvelope::parse(&bytes).expect_err("must reject");
+        assert_eq!(e.code(), "nitro.cose.malformed");
+        let e = CoseEnvelope::parse(&vec![0; MAX_DOCUMENT_LEN + 1]).expect_err("must reject");
+        assert_eq!(e.code(), "nitro.cose.too_large");
+    }
+
+    #[test]
+    fn rejects_critical_headers() {
+        // {1: -35, 2: [4], 4: h'01'}: kid marked critical.
+        let protected = vec![0xa3, 0x01, 0x38, 0x22, 0x02, 0x81, 0x04, 0x04, 0x41, 0x01];
+        let e = CoseEnvelope::parse(&encode(sign1(protected, 96))).expect_err("must reject");
+        assert_eq!(e.code(), "nitro.cose.critical_header");
+    }
+}

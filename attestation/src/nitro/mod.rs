@@ -1,0 +1,25 @@
+//! AWS Nitro Enclaves attestation documents: parse, verify, measure.
+//!
+//! - [`document`]: the CBOR document map inside the COSE_Sign1 payload
+//!   ([`UnverifiedNitroDocument`]).
+//! - `cose`: the COSE_Sign1 envelope and its ES384 signature.
+//! - `chain`: X.509 path validation from the leaf to a pinned root.
+//! - [`anchor`]: pinned roots ([`TrustAnchor`]), including the embedded AWS root.
+//! - [`verify`]: [`NitroVerifier`] and [`VerifiedNitroDocument`].
+//! - [`pcr`]: PCR arithmetic ([`pcr::nitro_measure`]).
+//!
+//! Sources: AWS `aws-nitro-enclaves-nsm-api/docs/attestation_process.md`, RFC 9052/9053
+//! (COSE), RFC 5280 (X.509), and the real documents in `shared/fixtures/nitro`.
+
+pub mod anchor;
+mod chain;
+mod cose;
+pub mod document;
+pub mod pcr;
+pub mod verify;
+
+pub use anchor::{AWS_NITRO_ROOT_G1_DER, AWS_NITRO_ROOT_G1_SHA256, TrustAnchor};
+pub use cose::MAX_DOCUMENT_LEN;
+pub use document::UnverifiedNitroDocument;
+pub use pcr::{NitroMeasurer, nitro_extend, nitro_measure};
+pub use verify::{NitroVerifier, VerifiedNitroDocument};

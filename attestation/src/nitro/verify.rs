@@ -1,0 +1,181 @@
+//! The verifier: bytes in, [`VerifiedNitroDocument`] out.
+//!
+//! Order of checks: parse (envelope, then document map) → `cabundle[0]` against the pinned
+//! anchors → chain (`chain::verify_chain`) → COSE signature with the leaf key. Only when all
+//! pass is a [`VerifiedNitroDocument`] built; its fields are private, so nothing else can make one.
+
+use std::collections::BTreeMap;
+
+use super::anchor::{TrustAnchor, sha256};
+use super::chain;
+use super::document::UnverifiedNitroDocument;
+use crate::{AttestationError, Claims, Platform, UnixTime};
+
+/// Verifies Nitro attestation documents against a set of pinned roots.
+///
+/// ```
+/// use cloister_attestation::{NitroVerifier, UnixTime};
+/// let verifier = NitroVerifier::aws();
+/// let err = verifier.verify(b"not a document", UnixTime::from_secs(1_700_000_000)).unwrap_err();
+/// assert_eq!(err.code(), "nitro.cose.malformed");
+/// ```
+#[derive(Clone, Debug)]
+pub struct NitroVerifier {
+    anchors: Vec<TrustAnchor>,
+}
+
+impl NitroVerifier {
+    /// A verifier that trusts only the AWS Nitro Enclaves Root G1.
+    pub fn aws() -> Self {
+        Self {
+            anchors: vec![TrustAnchor::aws_nitro_root_g1()],
+        }
+    }
+
+    /// Adds a mock root. Documents chaining to it verify as [`Platform::Mock`] (whatever platform
+    /// `anchor` was tagged with), and policy still refuses them unless it trusts this root.
+    #[must_use]
+    pub fn with_mock_root(mut self, anchor: TrustAnchor) -> Self {
+        self.anchors.push(anchor.with_platform(Platform::Mock));
+        self
+    }
+
+    /// The pinned anchors.
+    pub fn anchors(&self) -> &[TrustAnchor] {
+        &self.anchors
+    }
+
+    /// Parses and verifies a COSE_Sign1 attestation document at time `now`.
+    ///
+    /// # Errors
+    ///
+    /// `nitro.cose.*`, `nitro.payload.*` or `nitro.chain.*` naming the failed check.
+    pub fn verify(
+        &self,
+        cose_bytes: &[u8],
+        now: UnixTime,
+    ) -> Result<VerifiedNitroDocument, AttestationError> {
+        self.verify_parsed(UnverifiedNitroDocument::parse(cose_bytes)?, now)
+    }
+
+    /// Verifies an already parsed document at time `now`.
+    ///
+    /// # Errors
+    ///
+    /// `nitro.chain.*` or `nitro.cose.bad_signature`.
+    pub fn verify_parsed(
+        &self,
+        doc: UnverifiedNitroDocument,
+        now: UnixTime,
+    ) -> Result<VerifiedNitroDocument, AttestationError> {
+        let root = doc.cabundle.first().ok_or(AttestationError::InvalidField {
+            field: "cabundle",
+            reason: "empty; it must hold at least the root".to_owned(),
+        })?;
+        let anchor = self
+            .anchors
+            .iter()
+            .find(|a| a.der() == root.as_slice())
+            .ok_or_else(|| AttestationError::UntrustedRoot {
+                root_sha256: hex::encode(sha256(root)),
+            })?;
+        let chain = chain::verify_chain(anchor, &doc.cabundle, &doc.certificate, now)?;
+        doc.envelope.verify_signature(&chain.leaf_public_key)?;
+        Ok(VerifiedNitroDocument {
+            platform: anchor.platform(),
+            root_sha256: anchor.sha256(),
+            module_id: doc.module_id,
+            timestamp_ms: doc.timestamp_ms,
+            pcrs: doc.pcrs,
+            public_key: doc.public_key,
+            user_data: doc.user_data,
+            nonce: doc.nonce,
+        })
+    }
+}
+
+/// An attestation document whose signature and chain to a pinned root were checked at a given
+/// time. Only [`NitroVerifier`] builds one.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VerifiedNitroDocument {
+    platform: Platform,
+    root_sha256: [u8; 32],
+    module_id: String,
+    timestamp_ms: u64,
+    pcrs: BTreeMap<u16, Vec<u8>>,
+    public_key: Option<Vec<u8>>,
+    user_data: Option<Vec<u8>>,
+    nonce: Option<Vec<u8>>,
+}
+
+impl VerifiedNitroDocument {
+    /// The platform of the anchor the chain ends in.
+    pub fn platform(&self) -> Platform {
+        self.platform
+    }
+
+    /// The NSM module id.
+    pub fn module_id(&self) -> &str {
+        &self.module_id
+    }
+
+    /// When the NSM produced the document, milliseconds since the epoch.
+    pub fn timestamp_ms(&self) -> u64 {
+        self.timestamp_ms
+    }
+
+    /// PCR index → 48-byte value.
+    pub fn pcrs(&self) -> &BTreeMap<u16, Vec<u8>> {
+        &self.pcrs
+    }
+
+    /// One PCR, if the document has it.
+    pub fn pcr(&self, index: u16) -> Option<&[u8]> {
+        self.pcrs.get(&index).map(Vec::as_slice)
+    }
+
+    /// `user_data` (the key binding, for Cloister enclaves).
+    pub fn user_data(&self) -> Option<&[u8]> {
+        self.user_data.as_deref()
+    }
+
+    /// `nonce`.
+    pub fn nonce(&self) -> Option<&[u8]> {
+        self.nonce.as_deref()
+    }
+
+    /// `public_key` (an RSA SPKI when AWS KMS `Recipient` is used).
+    pub fn public_key(&self) -> Option<&[u8]> {
+        self.public_key.as_deref()
+    }
+
+    /// SHA-256 of the DER root certificate the chain ends in.
+    pub fn root_sha256(&self) -> [u8; 32] {
+        self.root_sha256
+    }
+
+    /// True for a debug-mode enclave: PCR0, PCR1 and PCR2 all zero. A missing PCR among the three
+    /// counts as zero, so a document that omits them is never taken for a production enclave.
+    pub fn is_debug(&self) -> bool {
+        (0..3).all(|i| self.pcr(i).is_none_or(|v| v.iter().all(|&b| b == 0)))
+    }
+
+    /// The normalized claims.
+    pub fn claims(&self) -> Claims {
+        Claims {
+            platform: self.platform,
+            module_id: self.module_id.clone(),
+            timestamp_ms: self.timestamp_ms,
+            pcrs: self
+                .pcrs
+                .iter()
+                .map(|(i, v)| (*i, hex::encode(v)))
+                .collect(),
+            user_data: self.user_data.as_deref().map(hex::encode),
+            nonce: self.nonce.as_deref().map(hex::encode),
+            public_key: self.public_key.as_deref().map(hex::encode),
+            debug: self.is_debug(),
+            root_sha256: hex::encode(self.root_sha256),
+        }
+    }
+}

@@ -1,0 +1,402 @@
+//! Appraisal: does verified evidence satisfy what this relying party requires?
+//!
+//! [`NitroPolicy::appraise`] takes a [`VerifiedNitroDocument`] (never raw bytes) and returns an
+//! [`AppraisedNitroDocument`]. The default policy is the safe one: no PCR pins, debug enclaves
+//! refused, mock evidence refused, no age bound. Every loosening has a `dangerous_` builder.
+//!
+//! File form (JSON, unknown fields rejected, every field optional with the default above):
+//!
+//! ```json
+//! {
+//!   "pcrs": { "0": "<96 hex digits>", "8": "<96 hex digits>" },
+//!   "allow_debug": false,
+//!   "max_age_secs": 300,
+//!   "trusted_mock_root_sha256": null
+//! }
+//! ```
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::binding::KeyBinding;
+use crate::error::hex_or_absent;
+use crate::nitro::VerifiedNitroDocument;
+use crate::nitro::document::NUM_PCRS;
+use crate::nitro::pcr::PCR_LEN;
+use crate::{AttestationError, Claims, Platform, UnixTime};
+
+/// How far a document's timestamp may be ahead of the appraiser's clock.
+pub const MAX_CLOCK_SKEW_SECS: u64 = 60;
+
+/// What to require of Nitro (and mock) evidence.
+#[derive(Clone, Debug, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(try_from = "PolicyFile", into = "PolicyFile")]
+pub struct NitroPolicy {
+    pcrs: BTreeMap<u16, [u8; PCR_LEN]>,
+    allow_debug: bool,
+    max_age_secs: Option<u64>,
+    trusted_mock_root_sha256: Option<[u8; 32]>,
+}
+
+/// The time and the expected key binding for one appraisal.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AppraisalContext {
+    /// The appraisal time (freshness is measured against it).
+    pub now: UnixTime,
+    /// When set, `user_data` must equal `binding.digest()` and `nonce` must equal
+    /// `binding.nonce`.
+    pub binding: Option<KeyBinding>,
+}
+
+impl AppraisalContext {
+    /// A context without a key binding.
+    pub fn at(now: UnixTime) -> Self {
+        Self { now, binding: None }
+    }
+
+    /// Adds the expected key binding.
+    #[must_use]
+    pub fn with_binding(mut self, binding: KeyBinding) -> Self {
+        self.binding = Some(binding);
+        self
+    }
+}
+
+impl NitroPolicy {
+    /// Parses the JSON file form.
+    ///
+    /// # Errors
+    ///
+    /// `policy.invalid` for bad JSON, unknown fields, a PCR index outside 0..31 or a value that
+    /// is not 96 hex digits.
+    pub fn from_json(json: &[u8]) -> Result<Self, AttestationError> {
+        serde_json::from_slice(json).map_err(|e| AttestationError::PolicyInvalid {
+            reason: e.to_string(),
+        })
+    }
+
+    /// The JSON file form (pretty-printed).
+    pub fn to_json(&self) -> String {
+        let file = PolicyFile::from(self.clone());
+        // Serializing maps of strings, bools and integers into a String cannot fail.
+        serde_json::to_string_pretty(&file).unwrap_or_default()
+    }
+
+    /// Requires PCR `index` to equal `value`.
+    ///
+    /// # Errors
+    ///
+    /// `api.misuse` if `index` is 32 or more (a Nitro NSM has PCRs 0..31).
+    pub fn with_pcr(mut self, index: u16, value: [u8; PCR_LEN]) -> Result<Self, AttestationError> {
+        if index >= NUM_PCRS {
+            return Err(AttestationError::ApiMisuse {
+                what: format!("PCR index {index} is outside 0..{NUM_PCRS}"),
+            });
+        }
+        self.pcrs.insert(index, value);
+        Ok(self)
+    }
+
+    /// Requires documents to be at most `secs` seconds old.
+    #[must_use]
+    pub fn with_max_age_secs(mut self, secs: u64) -> Self {
+        self.max_age_secs = Some(secs);
+        self
+    }
+
+    /// Accepts debug-mode enclaves (PCR0-2 zero). Their memory can be read by the host: use
+    /// only in development.
+    #[must_use]
+    pub fn dangerous_allow_debug(mut self) -> Self {
+        self.allow_debug = true;
+        self
+    }
+
+    /// Accepts mock evidence chaining to the mock root with this SHA-256. Mock evidence proves
+    /// nothing about hardware: use only in CI and demos.
+    #[must_use]
+    pub fn dangerous_trust_mock_root(mut self, root_sha256: [u8; 32]) -> Self {
+        self.trusted_mock_root_sha256 = Some(root_sha256);
+        self
+    }
+
+    /// The pinned PCRs.
+    pub fn pcrs(&self) -> &BTreeMap<u16, [u8; PCR_LEN]> {
+        &self.pcrs
+    }
+
+    /// Whether debug enclaves are accepted.
+    pub fn allow_debug(&self) -> bool {
+        self.allow_debug
+    }
+
+    /// The maximum document age, if any.
+    pub fn max_age_secs(&self) -> Option<u64> {
+        self.max_age_secs
+    }
+
+    /// The trusted mock root, if any.
+    pub fn trusted_mock_root_sha256(&self) -> Option<[u8; 32]> {
+        self.trusted_mock_root_sha256
+    }
+
+    /// Checks `doc` against this policy.
+    ///
+    /// Order: platform (mock trust), debug, PCR pins, freshness, key binding, nonce.
+    ///
+    /// # Errors
+    ///
+    /// `policy.*` naming the first requirement the document fails.
+    pub fn appraise(
+        &self,
+        doc: &VerifiedNitroDocument,
+        ctx: &AppraisalContext,
+    ) -> Result<AppraisedNitroDocument, AttestationError> {
+        if doc.platform() == Platform::Mock
+            && self.trusted_mock_root_sha256 != Some(doc.root_sha256())
+        {
+            return Err(AttestationError::MockNotTrusted {
+                root_sha256: hex::encode(doc.root_sha256()),
+                trusted: self
+                    .trusted_mock_root_sha256
+                    .map_or_else(|| "none".to_owned(), hex::encode),
+            });
+        }
+
+        if doc.is_debug() && !self.allow_debug {
+            return Err(AttestationError::DebugForbidden {
+                module_id: doc.module_id().to_owned(),
+            });
+        }
+
+        for (&index, expected) in &self.pcrs {
+            let found = doc.pcr(index);
+            if found != Some(expected.as_slice()) {
+                return Err(AttestationError::PcrMismatch {
+                    index,
+                    expected: hex::encode(expected),
+                    found: hex_or_absent(found),
+                });
+            }
+        }
+
+        let now_ms = ctx.now.as_secs().saturating_mul(1000);
+        let skew_ms = MAX_CLOCK_SKEW_SECS.saturating_mul(1000);
+        if doc.timestamp_ms() > now_ms.saturating_add(skew_ms) {
+            return Err(AttestationError::TimestampInFuture {
+                timestamp_ms: doc.timestamp_ms(),
+                now_secs: ctx.now.as_secs(),
+                skew_secs: MAX_CLOCK_SKEW_SECS,
+            });
+        }
+        if let Some(max_age_secs) = self.max_age_secs {
+            let age_ms = now_ms.saturating_sub(doc.timestamp_ms());
+            if age_ms > max_age_secs.saturating_mul(1000) {
+                return Err(AttestationError::TooOld {
+                    age_secs: age_ms / 1000,
+                    max_age_secs,
+                });
+            }
+        }
+
+        if let Some(binding) = &ctx.binding {
+            let expected = binding.digest();
+            if doc.user_data() != Some(expected.as_slice()) {
+                return Err(AttestationError::BindingMismatch {
+                    expected: hex::encode(expected),
+                    found: hex_or_absent(doc.user_data()),
+                });
+            }
+            if doc.nonce() != Some(binding.nonce.as_slice()) {
+                return Err(AttestationError::NonceMismatch {
+                    expected: hex::encode(&binding.nonce),
+                    found: hex_or_absent(doc.nonce()),
+                });
+            }
+        }
+
+        Ok(AppraisedNitroDocument {
+            claims: doc.claims(),
+            document: doc.clone(),
+        })
+    }
+}
+
+/// A verified document that satisfied a policy. Only [`NitroPolicy::appraise`] builds one.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AppraisedNitroDocument {
+    document: VerifiedNitroDocument,
+    claims: Claims,
+}
+
+impl AppraisedNitroDocument {
+    /// The verified document.
+    pub fn document(&self) -> &VerifiedNitroDocument {
+        &self.document
+    }
+
+    /// Its normalized claims.
+    pub fn claims(&self) -> &Claims {
+        &self.claims
+    }
+
+    /// The claims, consuming `self`.
+    pub fn into_claims(self) -> Claims {
+        self.claims
+    }
+}
+
+/// The JSON file form. Maps keep the serde defaults, so `{}` is the default policy.
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PolicyFile {
+    #[serde(default)]
+    pcrs: BTreeMap<String, String>,
+    #[serde(default)]
+    allow_debug: bool,
+    #[serde(default)]
+    max_age_secs: Option<u64>,
+    #[serde(default)]
+    trusted_mock_root_sha256: Option<String>,
+}
+
+impl TryFrom<PolicyFile> for NitroPolicy {
+    type Error = AttestationError;
+
+    fn try_from(file: PolicyFile) -> Result<Self, Self::Error> {
+        let invalid = |reason: String| AttestationError::PolicyInvalid { reason };
+        let mut pcrs = BTreeMap::new();
+        for (key, value) in &file.pcrs {
+            // Canonical decimal only: "07" or "+7" would make two keys name one PCR.
+            let canonical = !key.is_empty()
+                && key.bytes().all(|b| b.is_ascii_digit())
+                && (key == "0" || !key.starts_with('0'));
+            let index = key
+                .parse::<u16>()
+                .ok()
+                .filter(|i| canonical && *i < NUM_PCRS)
+                .ok_or_else(|| {
+                    invalid(format!(
+                        "pcrs key {key:?} is not a PCR index 0..{}",
+                        NUM_PCRS - 1
+                    ))
+                })?;
+            let bytes = decode_hex::<PCR_LEN>(value)
+                .ok_or_else(|| invalid(format!("pcrs[{key}] is not {} hex digits", PCR_LEN * 2)))?;
+            pcrs.insert(index, bytes);
+        }
+        let trusted_mock_root_sha256 = match &file.trusted_mock_root_sha256 {
+            None => None,
+            Some(hex) => Some(decode_hex::<32>(hex).ok_or_else(|| {
+                invalid("trusted_mock_root_sha256 is not 64 hex digits".to_owned())
+            })?),
+        };
+        Ok(Self {
+            pcrs,
+            allow_debug: file.allow_debug,
+            max_age_secs: file.max_age_secs,
+            trusted_mock_root_sha256,
+        })
+    }
+}
+
+impl From<NitroPolicy> for PolicyFile {
+    fn from(p: NitroPolicy) -> Self {
+        Self {
+            // Keys are written as decimal strings; BTreeMap<String, _> orders them as text,
+            // which is fine for a file humans read and machines parse.
+            pcrs: p
+                .pcrs
+                .iter()
+                .map(|(i, v)| (i.to_string(), hex::encode(v)))
+                .collect(),
+            allow_debug: p.allow_debug,
+            max_age_secs: p.max_age_secs,
+            trusted_mock_root_sha256: p.trusted_mock_root_sha256.map(hex::encode),
+        }
+    }
+}
+
+/// Exactly `N` bytes of hex (either case), or `None`.
+fn decode_hex<const N: usize>(s: &str) -> Option<[u8; N]> {
+    let mut out = [0u8; N];
+    hex::decode_to_slice(s, &mut out).ok()?;
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_policy_round_trips_and_empty_object_is_default() {
+        let p = NitroPolicy::default();
+        assert_eq!(
+            NitroPolicy::from_json(p.to_json().as_bytes()).expect("parse"),
+            p
+        );
+        assert_eq!(NitroPolicy::from_json(b"{}").expect("parse"), p);
+        assert!(!p.allow_debug());
+        assert_eq!(p.trusted_mock_root_sha256(), None);
+        assert_eq!(p.max_age_secs(), None);
+        assert!(p.pcrs().is_empty());
+    }
+
+    #[test]
+    fn full_policy_round_trips() {
+        let p = NitroPolicy::default()
+            .with_pcr(0, [0xab; 48])
+            .and_then(|p| p.with_pcr(31, [0x01; 48]))
+            .expect("valid indices")
+            .with_max_age_secs(300)
+            .dangerous_allow_debug()
+            .dangerous_trust_mock_root([7; 32]);
+        let json = p.to_json();
+        assert_eq!(NitroPolicy::from_json(json.as_bytes()).expect("parse"), p);
+        let v: serde_json::Value = serde_json::from_str(&json).expect("json");
+        assert_eq!(v["pcrs"]["0"], hex::encode([0xab; 48]));
+        assert_eq!(v["max_age_secs"], 300);
+    }
+
+    #[test]
+    fn parses_the_documented_file_form() {
+        let json = format!(
+            r#"{{"pcrs": {{"0": "{}"}}, "allow_debug": false, "max_age_secs": null,
+                "trusted_mock_root_sha256": null}}"#,
+            "AB".repeat(48)
+        );
+        let p = NitroPolicy::from_json(json.as_bytes()).expect("parse");
+        assert_eq!(p.pcrs().get(&0), Some(&[0xab; 48]));
+    }
+
+    #[test]
+    fn rejects_bad_files() {
+        let pcr = "00".repeat(48);
+        let bad = [
+            r#"{"pcrs": {}, "allow_debugg": true}"#.to_owned(),
+            format!(r#"{{"pcrs": {{"32": "{pcr}"}}}}"#),
+            format!(r#"{{"pcrs": {{"-1": "{pcr}"}}}}"#),
+            format!(r#"{{"pcrs": {{"01": "{pcr}"}}}}"#),
+            format!(r#"{{"pcrs": {{"x": "{pcr}"}}}}"#),
+            r#"{"pcrs": {"0": "00"}}"#.to_owned(),
+            format!(r#"{{"pcrs": {{"0": "{pcr}0"}}}}"#),
+            format!(r#"{{"pcrs": {{"0": "{}"}}}}"#, "zz".repeat(48)),
+            r#"{"trusted_mock_root_sha256": "abcd"}"#.to_owned(),
+            r#"{"max_age_secs": -1}"#.to_owned(),
+            "not json".to_owned(),
+        ];
+        for json in bad {
+            let e = NitroPolicy::from_json(json.as_bytes()).expect_err(&json);
+            assert_eq!(e.code(), "policy.invalid", "{json}");
+        }
+    }
+
+    #[test]
+    fn pcr_index_out_of_range_is_api_misuse() {
+        let e = NitroPolicy::default()
+            .with_pcr(32, [0; 48])
+            .expect_err("index 32");
+        assert!(e.is_api_misuse());
+    }
+}
