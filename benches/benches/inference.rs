@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use cloister_attestation::UnixTime;
 use cloister_client::session::{Session, seal_request};
-use cloister_client::verify::{VerifiedEnclave, verify_bundle};
+use cloister_client::verify::VerifiedEnclave;
 use cloister_proto::frame::{self, MAX_FRAME_LEN};
 use cloister_proto::{Envelope, Message};
 use cloister_tests::{System, sample_input};
@@ -60,8 +60,8 @@ async fn run(sys: &System) -> Vec<(String, f64)> {
             direct_lat.push(d);
         }
     }
-    let host_rps = rps_via_host(sys, &enclave, &input).await;
-    let direct_rps = rps_direct(sys, &enclave, &input).await;
+    let host_rps = rps_via_host(sys, &input).await;
+    let direct_rps = rps_direct(sys, &input).await;
 
     let (hp50, hp99) = percentiles(&mut host_lat);
     let (dp50, dp99) = percentiles(&mut direct_lat);
@@ -109,13 +109,13 @@ async fn infer_direct(conn: &mut UnixStream, enclave: &VerifiedEnclave, input: &
     }
 }
 
-async fn rps_via_host(sys: &System, enclave: &VerifiedEnclave, input: &[u8]) -> f64 {
+async fn rps_via_host(sys: &System, input: &[u8]) -> f64 {
     let deadline = Instant::now() + RPS_WINDOW;
     let start = Instant::now();
     let mut tasks = Vec::new();
     for _ in 0..CONCURRENCY {
         let session = Session::new(&sys.host_url).expect("session");
-        let enclave = reattest(sys, enclave).await;
+        let enclave = reattest(sys).await;
         let input = input.to_vec();
         tasks.push(tokio::spawn(async move {
             let mut n = 0u64;
@@ -132,13 +132,13 @@ async fn rps_via_host(sys: &System, enclave: &VerifiedEnclave, input: &[u8]) -> 
     count(tasks, start).await
 }
 
-async fn rps_direct(sys: &System, enclave: &VerifiedEnclave, input: &[u8]) -> f64 {
+async fn rps_direct(sys: &System, input: &[u8]) -> f64 {
     let deadline = Instant::now() + RPS_WINDOW;
     let start = Instant::now();
     let mut tasks = Vec::new();
     for _ in 0..CONCURRENCY {
         let mut conn = UnixStream::connect(sys.socket()).await.expect("connect");
-        let enclave = reattest(sys, enclave).await;
+        let enclave = reattest(sys).await;
         let input = input.to_vec();
         tasks.push(tokio::spawn(async move {
             let mut n = 0u64;
@@ -152,22 +152,13 @@ async fn rps_direct(sys: &System, enclave: &VerifiedEnclave, input: &[u8]) -> f6
     count(tasks, start).await
 }
 
-/// Each concurrent caller verifies its own evidence, as real callers do.
-async fn reattest(sys: &System, _template: &VerifiedEnclave) -> VerifiedEnclave {
-    let nonce = [0x5a; 32];
-    let url = format!(
-        "{}/v1/attestation?nonce={}",
-        sys.host_url,
-        hex::encode(nonce)
-    );
-    let bytes = reqwest::get(&url)
+/// Each concurrent caller verifies its own evidence with its own nonce, as real callers do.
+async fn reattest(sys: &System) -> VerifiedEnclave {
+    let session = Session::new(&sys.host_url).expect("session");
+    session
+        .attest(&sys.trust(), UnixTime::now())
         .await
-        .expect("get")
-        .bytes()
-        .await
-        .expect("body");
-    let bundle = cloister_proto::EvidenceBundle::from_cbor(&bytes).expect("bundle");
-    verify_bundle(&sys.trust(), bundle, &nonce, UnixTime::now()).expect("verify")
+        .expect("attest")
 }
 
 async fn count(tasks: Vec<tokio::task::JoinHandle<u64>>, start: Instant) -> f64 {

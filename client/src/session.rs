@@ -79,6 +79,16 @@ impl Session {
         let mut nonce = [0u8; NONCE_LEN];
         getrandom::getrandom(&mut nonce)
             .map_err(|e| ClientError::Config(format!("no randomness for the nonce: {e}")))?;
+        let bundle = self.fetch_evidence(&nonce).await?;
+        verify_bundle(trust, bundle, &nonce, now)
+    }
+
+    /// Fetches the evidence bundle for `nonce` without verifying it: for tools and tests that
+    /// verify separately with [`verify_bundle`]. Prefer [`Session::attest`].
+    ///
+    /// # Errors
+    /// Transport failures and a malformed bundle.
+    pub async fn fetch_evidence(&self, nonce: &[u8]) -> Result<EvidenceBundle, ClientError> {
         let url = format!(
             "{}{}?nonce={}",
             self.base,
@@ -86,8 +96,7 @@ impl Session {
             hex::encode(nonce)
         );
         let body = self.send(self.http.get(&url), &url).await?;
-        let bundle = EvidenceBundle::from_cbor(&body)?;
-        verify_bundle(trust, bundle, &nonce, now)
+        Ok(EvidenceBundle::from_cbor(&body)?)
     }
 
     /// Sends `input` (JSON) to `model_id` in the verified enclave and checks the signed answer.

@@ -10,7 +10,7 @@ use cloister_client::ClientError;
 use cloister_client::session::{Session, seal_request};
 use cloister_client::verify::{TrustConfig, verify_bundle};
 use cloister_proto::frame::{self, MAX_FRAME_LEN};
-use cloister_proto::{Envelope, EvidenceBundle, Message};
+use cloister_proto::{Envelope, Message};
 use cloister_tests::{System, bin, sample_input};
 
 fn rt() -> tokio::runtime::Runtime {
@@ -133,18 +133,8 @@ fn tampered_or_replayed_evidence_is_rejected_before_sending() {
     let trust = sys.trust();
     rt().block_on(async {
         let nonce = [7u8; 32];
-        let url = format!(
-            "{}/v1/attestation?nonce={}",
-            sys.host_url,
-            hex::encode(nonce)
-        );
-        let bytes = reqwest::get(&url)
-            .await
-            .expect("get")
-            .bytes()
-            .await
-            .expect("body");
-        let bundle = EvidenceBundle::from_cbor(&bytes).expect("bundle");
+        let session = Session::new(&sys.host_url).expect("session");
+        let bundle = session.fetch_evidence(&nonce).await.expect("evidence");
         let now = UnixTime::now();
         verify_bundle(&trust, bundle.clone(), &nonce, now).expect("untampered bundle verifies");
 
@@ -349,16 +339,11 @@ fn cli_infer_verifies_and_prints_the_signed_result() {
 #[test]
 fn cli_attest_verify_accepts_mock_evidence_only_with_its_root_and_policy() {
     let sys = System::start();
-    let bytes = rt().block_on(async {
-        let url = format!("{}/v1/attestation?nonce={}", sys.host_url, "ab".repeat(32));
-        reqwest::get(&url)
-            .await
-            .expect("get")
-            .bytes()
-            .await
-            .expect("body")
+    let bundle = rt().block_on(async {
+        let session = Session::new(&sys.host_url).expect("session");
+        session.fetch_evidence(&[0xab; 32]).await.expect("evidence")
     });
-    let bundle = EvidenceBundle::from_cbor(&bytes).expect("bundle");
+
     let doc = sys.dir.path().join("doc.cose");
     std::fs::write(&doc, &bundle.evidence).expect("write");
     let run = |extra: &[&std::ffi::OsStr]| {
