@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # Runs the benchmarks in benches/ and prints target/bench/summary.json (flat {"figure": number}).
 # Wall-clock figures: run on an otherwise idle machine and compare ratios within one run.
+# Bench targets (all run by `cargo bench -p cloister-benches`): inference (end to end through the
+# host) and nitro_verify (Nitro document verification, cold/warm, against attestation-doc-validation
+# and aws-nitro-enclaves-cose; about 30 s).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"

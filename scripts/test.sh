@@ -18,8 +18,10 @@ echo "== demo"
 "$ROOT/scripts/demo.sh"
 FIXTURES="$ROOT/../shared/tools/fixture-matrix.py"
 if [ -f "$FIXTURES" ]; then
-  echo "== fixture matrix: nitro"
-  python3 "$FIXTURES" nitro --cli target/release/cloister
+  for platform in nitro snp; do
+    echo "== fixture matrix: $platform"
+    python3 "$FIXTURES" "$platform" --cli target/release/cloister
+  done
 else
   echo "fixture matrix not found at $FIXTURES: ../shared must sit beside the project" >&2
   exit 1

@@ -18,14 +18,18 @@ pub enum Platform {
     Nitro,
     /// The mock platform used by CI and the demo, chained to a locally generated mock root.
     Mock,
+    /// AMD SEV-SNP, chained to a pinned AMD ARK (Milan, Genoa or Turin).
+    #[serde(rename = "sev-snp")]
+    SevSnp,
 }
 
 impl Platform {
-    /// The lowercase name used in JSON: `"nitro"` or `"mock"`.
+    /// The lowercase name used in JSON: `"nitro"`, `"mock"` or `"sev-snp"`.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Nitro => "nitro",
             Self::Mock => "mock",
+            Self::SevSnp => "sev-snp",
         }
     }
 }
@@ -66,4 +70,86 @@ pub struct Claims {
     pub debug: bool,
     /// SHA-256 of the DER root certificate the chain ends in, lowercase hex.
     pub root_sha256: String,
+}
+
+/// The SEV-SNP claims: every appraisable report field, hex-encoded. They travel next to the
+/// common [`Claims`] (where, for SEV-SNP, `module_id` is the CHIP_ID, `user_data` the
+/// REPORT_DATA, `timestamp_ms` 0 because reports carry no time, and `pcrs` empty).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SnpClaims {
+    /// Report version (2-5).
+    pub version: u32,
+    /// `Milan`, `Genoa` or `Turin`: the pinned ARK the chain ends in.
+    pub product: String,
+    /// The VCEK/VLEK productName extension, e.g. `Milan-B0`.
+    pub product_name: Option<String>,
+    /// `vcek` or `vlek`.
+    pub signer: String,
+    /// Guest POLICY, hex.
+    pub policy: String,
+    /// POLICY allows SMT.
+    pub smt_allowed: bool,
+    /// POLICY allows a migration agent.
+    pub migration_agent_allowed: bool,
+    /// VMPL the report was requested at.
+    pub vmpl: u32,
+    /// GUEST_SVN.
+    pub guest_svn: u32,
+    /// MEASUREMENT.
+    pub measurement: String,
+    /// HOST_DATA.
+    pub host_data: String,
+    /// ID_KEY_DIGEST.
+    pub id_key_digest: String,
+    /// AUTHOR_KEY_DIGEST.
+    pub author_key_digest: String,
+    /// FAMILY_ID.
+    pub family_id: String,
+    /// IMAGE_ID.
+    pub image_id: String,
+    /// REPORT_ID.
+    pub report_id: String,
+    /// REPORT_ID_MA.
+    pub report_id_ma: String,
+    /// KEY_INFO.AUTHOR_KEY_EN.
+    pub author_key_en: bool,
+    /// KEY_INFO.MASK_CHIP_KEY.
+    pub mask_chip_key: bool,
+    /// CHIP_ID.
+    pub chip_id: String,
+    /// PLATFORM_INFO, hex.
+    pub platform_info: String,
+    /// REPORTED_TCB (equal to the VCEK/VLEK's TCB extensions).
+    pub reported_tcb: SnpTcbClaims,
+    /// CURRENT_TCB.
+    pub current_tcb: SnpTcbClaims,
+    /// COMMITTED_TCB.
+    pub committed_tcb: SnpTcbClaims,
+    /// LAUNCH_TCB.
+    pub launch_tcb: SnpTcbClaims,
+    /// Current firmware `major.minor.build`.
+    pub current_version: String,
+    /// Committed firmware `major.minor.build`.
+    pub committed_version: String,
+    /// LAUNCH_MIT_VECTOR (v5), hex.
+    pub launch_mit_vector: Option<String>,
+    /// CURRENT_MIT_VECTOR (v5), hex.
+    pub current_mit_vector: Option<String>,
+}
+
+/// A TCB_VERSION in [`SnpClaims`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SnpTcbClaims {
+    /// FMC SPL (Turin only).
+    pub fmc: Option<u8>,
+    /// Boot loader SPL.
+    pub bootloader: u8,
+    /// TEE SPL.
+    pub tee: u8,
+    /// SNP firmware SPL.
+    pub snp: u8,
+    /// Microcode SPL.
+    pub microcode: u8,
 }

@@ -355,6 +355,235 @@ pub enum AttestationError {
         reason: String,
     },
 
+    // ----- SEV-SNP ------------------------------------------------------------------------------
+    /// The report is not 1184 bytes.
+    #[error("SEV-SNP report is {len} bytes, expected {expected}")]
+    SnpReportLength {
+        /// Length of the input.
+        len: usize,
+        /// The only valid length.
+        expected: usize,
+    },
+    /// A report version other than 2 to 5.
+    #[error("SEV-SNP report version {version} is not supported (2 to 5 are)")]
+    SnpUnsupportedVersion {
+        /// The version found.
+        version: u32,
+    },
+    /// SIGNATURE_ALGO is not ECDSA P-384 with SHA-384 (1).
+    #[error("SEV-SNP report signature algorithm {algo}, expected 1 (ECDSA P-384 with SHA-384)")]
+    SnpUnsupportedSignatureAlgorithm {
+        /// The value found.
+        algo: u32,
+    },
+    /// A reserved field or bit is not as the ABI requires.
+    #[error(
+        "SEV-SNP report: reserved field {field} at offset {offset:#x} is not as the ABI requires (zero; POLICY bit 17 one)"
+    )]
+    SnpReservedField {
+        /// The field.
+        field: &'static str,
+        /// Byte offset in the report.
+        offset: usize,
+    },
+    /// A report field holds an impossible value.
+    #[error("SEV-SNP report field {field} is invalid: {reason}")]
+    SnpInvalidField {
+        /// The field.
+        field: &'static str,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The report signature does not verify with the VCEK/VLEK.
+    #[error("SEV-SNP report signature does not verify with the VCEK/VLEK's P-384 key")]
+    SnpBadSignature,
+    /// A certificate does not parse.
+    #[error("{cert} is not a valid certificate: {reason}")]
+    SnpCertMalformed {
+        /// Which certificate.
+        cert: crate::snp::SnpCert,
+        /// What the parser found.
+        reason: String,
+    },
+    /// A certificate's name is not the one its role requires.
+    #[error("{cert}: expected {expected}, found {found:?}")]
+    SnpCertName {
+        /// Which certificate.
+        cert: crate::snp::SnpCert,
+        /// What was required.
+        expected: String,
+        /// What was found.
+        found: String,
+    },
+    /// A certificate's signature does not verify with its issuer's key.
+    #[error("{cert}: signature does not verify with the issuer's RSA key (RSASSA-PSS SHA-384)")]
+    SnpCertBadSignature {
+        /// Which certificate.
+        cert: crate::snp::SnpCert,
+    },
+    /// A certificate's notAfter is before `now`.
+    #[error("{cert} expired: notAfter {not_after} < now {now} (epoch seconds)")]
+    SnpCertExpired {
+        /// Which certificate.
+        cert: crate::snp::SnpCert,
+        /// notAfter, epoch seconds.
+        not_after: u64,
+        /// The verification time.
+        now: u64,
+    },
+    /// A certificate's notBefore is after `now`.
+    #[error("{cert} is not yet valid: notBefore {not_before} > now {now} (epoch seconds)")]
+    SnpCertNotYetValid {
+        /// Which certificate.
+        cert: crate::snp::SnpCert,
+        /// notBefore, epoch seconds.
+        not_before: u64,
+        /// The verification time.
+        now: u64,
+    },
+    /// An algorithm, key type or critical extension this verifier does not accept.
+    #[error("{cert}: unsupported {algorithm}")]
+    SnpUnsupportedAlgorithm {
+        /// Which certificate.
+        cert: crate::snp::SnpCert,
+        /// What was found.
+        algorithm: String,
+    },
+    /// An AMD VCEK/VLEK extension is malformed, repeated or missing.
+    #[error("VCEK/VLEK extension {oid}: {reason}")]
+    SnpCertExtension {
+        /// The extension OID.
+        oid: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The chain ends in an ARK that is not pinned.
+    #[error("the chain's ARK (SHA-256 {sha256}) is not a pinned AMD ARK")]
+    SnpUntrustedArk {
+        /// SHA-256 of the DER ARK.
+        sha256: String,
+    },
+    /// A certificate the chain needs is not available.
+    #[error("the AMD chain lacks {missing}")]
+    SnpChainIncomplete {
+        /// What is missing.
+        missing: String,
+    },
+    /// The product cannot be determined.
+    #[error("cannot tell the AMD product: {reason}")]
+    SnpProductUnknown {
+        /// Why.
+        reason: String,
+    },
+    /// The report, the caller and the chain disagree about the product.
+    #[error("product {expected} expected, but found {found}")]
+    SnpProductMismatch {
+        /// The product the report or caller names.
+        expected: &'static str,
+        /// What disagrees.
+        found: String,
+    },
+    /// The report names one signing key (KEY_INFO) and the certificate is the other kind.
+    #[error("the report says it is signed by the {report}, but the certificate is a {cert}")]
+    SnpSignerMismatch {
+        /// vcek or vlek, from the report.
+        report: &'static str,
+        /// vcek or vlek, from the certificate's CN.
+        cert: &'static str,
+    },
+    /// The certificate's TCB extension differs from REPORTED_TCB.
+    #[error("REPORTED_TCB {component} is {report}, the VCEK/VLEK certifies {cert}")]
+    SnpTcbMismatch {
+        /// The component.
+        component: &'static str,
+        /// Value in the report.
+        report: u8,
+        /// Value in the certificate.
+        cert: u8,
+    },
+    /// The VCEK's hwID differs from the report's CHIP_ID.
+    #[error("CHIP_ID {report} differs from the VCEK's hwID {cert}")]
+    SnpChipIdMismatch {
+        /// CHIP_ID, hex.
+        report: String,
+        /// hwID, hex.
+        cert: String,
+    },
+    /// A CRL does not parse.
+    #[error("CRL is malformed: {reason}")]
+    SnpCrlMalformed {
+        /// What the parser found.
+        reason: String,
+    },
+    /// A CRL is not signed by the chain's ARK.
+    #[error("CRL is not signed by the chain's ARK: {reason}")]
+    SnpCrlBadSignature {
+        /// Why.
+        reason: String,
+    },
+    /// A CRL is not current at `now`.
+    #[error("CRL is not current: {reason}")]
+    SnpCrlOutdated {
+        /// Why.
+        reason: String,
+    },
+    /// A certificate of the chain is revoked.
+    #[error("{cert} serial {serial} is revoked by the CRL")]
+    SnpRevoked {
+        /// Which certificate.
+        cert: crate::snp::SnpCert,
+        /// Its serial, hex.
+        serial: String,
+    },
+    /// The guest policy allows debugging and the appraisal policy forbids it.
+    #[error("SEV-SNP guest POLICY {policy} allows debugging and the policy forbids debug")]
+    SnpDebugForbidden {
+        /// Guest POLICY, hex.
+        policy: String,
+    },
+    /// A guest POLICY bit the appraisal policy refuses.
+    #[error("SEV-SNP guest POLICY {policy} sets {bit}, which the policy refuses")]
+    SnpPolicyBit {
+        /// The bit.
+        bit: &'static str,
+        /// Guest POLICY, hex.
+        policy: String,
+    },
+    /// The report's VMPL is not allowed.
+    #[error("report VMPL {vmpl} is not in the allowed set {allowed}")]
+    SnpVmplNotAllowed {
+        /// VMPL found.
+        vmpl: u32,
+        /// The allowed VMPLs.
+        allowed: String,
+    },
+    /// A pinned report field differs.
+    #[error("{field} is {found}, policy expects {expected}")]
+    SnpFieldMismatch {
+        /// The field.
+        field: &'static str,
+        /// Expected value.
+        expected: String,
+        /// Value in the report.
+        found: String,
+    },
+    /// REPORTED_TCB is below the policy's minimum.
+    #[error("REPORTED_TCB {component} is {found}, policy requires at least {minimum}")]
+    SnpTcbBelowMinimum {
+        /// The component.
+        component: &'static str,
+        /// The policy's minimum.
+        minimum: u8,
+        /// Value in the report.
+        found: u8,
+    },
+    /// The chip is not on the policy's allowlist.
+    #[error("CHIP_ID {chip_id} is not on the policy's allowlist")]
+    SnpChipNotAllowed {
+        /// CHIP_ID, hex.
+        chip_id: String,
+    },
+
     // ----- API misuse ---------------------------------------------------------------------------
     /// The caller passed an argument that can never be valid (a bug in the caller, not bad
     /// evidence).
@@ -416,6 +645,38 @@ impl AttestationError {
             Self::MockMissingFile { .. } => "mock.missing_file",
             Self::MockInvalidFile { .. } => "mock.invalid_file",
             Self::MockCrypto { .. } => "mock.crypto",
+            Self::SnpReportLength { .. } => "snp.report.length",
+            Self::SnpUnsupportedVersion { .. } => "snp.report.unsupported_version",
+            Self::SnpUnsupportedSignatureAlgorithm { .. } => {
+                "snp.report.unsupported_signature_algorithm"
+            }
+            Self::SnpReservedField { .. } => "snp.report.reserved_field",
+            Self::SnpInvalidField { .. } => "snp.report.invalid_field",
+            Self::SnpBadSignature => "snp.report.bad_signature",
+            Self::SnpCertMalformed { .. } => "snp.cert.malformed",
+            Self::SnpCertName { .. } => "snp.cert.name",
+            Self::SnpCertBadSignature { .. } => "snp.cert.bad_signature",
+            Self::SnpCertExpired { .. } => "snp.cert.expired",
+            Self::SnpCertNotYetValid { .. } => "snp.cert.not_yet_valid",
+            Self::SnpUnsupportedAlgorithm { .. } => "snp.cert.unsupported_algorithm",
+            Self::SnpCertExtension { .. } => "snp.cert.bad_extension",
+            Self::SnpUntrustedArk { .. } => "snp.chain.untrusted_ark",
+            Self::SnpChainIncomplete { .. } => "snp.chain.incomplete",
+            Self::SnpProductUnknown { .. } => "snp.chain.product_unknown",
+            Self::SnpProductMismatch { .. } => "snp.chain.product_mismatch",
+            Self::SnpSignerMismatch { .. } => "snp.binding.signer_mismatch",
+            Self::SnpTcbMismatch { .. } => "snp.binding.tcb_mismatch",
+            Self::SnpChipIdMismatch { .. } => "snp.binding.chip_id_mismatch",
+            Self::SnpCrlMalformed { .. } => "snp.crl.malformed",
+            Self::SnpCrlBadSignature { .. } => "snp.crl.bad_signature",
+            Self::SnpCrlOutdated { .. } => "snp.crl.outdated",
+            Self::SnpRevoked { .. } => "snp.crl.revoked",
+            Self::SnpDebugForbidden { .. } => "policy.snp.debug_forbidden",
+            Self::SnpPolicyBit { .. } => "policy.snp.policy_bit",
+            Self::SnpVmplNotAllowed { .. } => "policy.snp.vmpl_not_allowed",
+            Self::SnpFieldMismatch { .. } => "policy.snp.field_mismatch",
+            Self::SnpTcbBelowMinimum { .. } => "policy.snp.tcb_below_minimum",
+            Self::SnpChipNotAllowed { .. } => "policy.snp.chip_not_allowed",
             Self::ApiMisuse { .. } => "api.misuse",
         }
     }
@@ -488,6 +749,58 @@ impl AttestationError {
                 "recreate the mock CA with `cloister mock init DIR` (the files were edited or truncated)"
             }
             Self::MockCrypto { .. } => "this is a bug or a broken crypto library; report it",
+            Self::SnpReportLength { .. }
+            | Self::SnpUnsupportedVersion { .. }
+            | Self::SnpUnsupportedSignatureAlgorithm { .. }
+            | Self::SnpReservedField { .. }
+            | Self::SnpInvalidField { .. } => {
+                "pass the 1184-byte ATTESTATION_REPORT (raw, hex or base64) as the firmware returned it; this input is truncated, altered or not an SEV-SNP report"
+            }
+            Self::SnpBadSignature => {
+                "the report was altered, or the VCEK/VLEK is not the one of the chip and TCB that signed it: fetch the VCEK for this report's CHIP_ID and REPORTED_TCB from AMD KDS"
+            }
+            Self::SnpCertMalformed { .. }
+            | Self::SnpCertName { .. }
+            | Self::SnpUnsupportedAlgorithm { .. }
+            | Self::SnpCertExtension { .. } => {
+                "pass the VCEK/VLEK (DER or PEM) and, with --chain, the ASK/ASVK and ARK PEMs AMD KDS serves"
+            }
+            Self::SnpCertBadSignature { .. } | Self::SnpUntrustedArk { .. } => {
+                "the certificate chain is forged or mixed up; use AMD's certificates (KDS cert_chain) and do not trust this evidence"
+            }
+            Self::SnpCertExpired { .. } | Self::SnpCertNotYetValid { .. } => {
+                "VCEKs live 7 years and VLEKs about 1: verify at the time the report was produced (--at) or fetch a current VCEK/VLEK"
+            }
+            Self::SnpChainIncomplete { .. } => {
+                "pass --chain with the ASK (for a VCEK) or ASVK (for a VLEK) of the report's product"
+            }
+            Self::SnpProductUnknown { .. } | Self::SnpProductMismatch { .. } => {
+                "the VCEK/VLEK and chain must be those of the report's product (Milan, Genoa, Turin); fetch them for this report from AMD KDS"
+            }
+            Self::SnpSignerMismatch { .. }
+            | Self::SnpTcbMismatch { .. }
+            | Self::SnpChipIdMismatch { .. } => {
+                "the certificate is for another chip or TCB than this report: fetch the VCEK for the report's CHIP_ID and REPORTED_TCB (or the provider's VLEK)"
+            }
+            Self::SnpCrlMalformed { .. } | Self::SnpCrlBadSignature { .. } => {
+                "pass the CRL AMD KDS serves for this product (…/vcek/v1/<product>/crl), PEM or DER"
+            }
+            Self::SnpCrlOutdated { .. } => {
+                "fetch a current CRL from AMD KDS, or verify at a time inside the CRL's window"
+            }
+            Self::SnpRevoked { .. } => {
+                "AMD revoked a certificate of this chain; do not trust this evidence"
+            }
+            Self::SnpDebugForbidden { .. } => {
+                "launch the guest without the DEBUG policy bit, or use --allow-debug / allow_debug only in development"
+            }
+            Self::SnpPolicyBit { .. }
+            | Self::SnpVmplNotAllowed { .. }
+            | Self::SnpFieldMismatch { .. }
+            | Self::SnpTcbBelowMinimum { .. }
+            | Self::SnpChipNotAllowed { .. } => {
+                "the guest or platform does not match the policy: update the firmware or the launch configuration, or the policy if the change is expected"
+            }
             Self::ApiMisuse { .. } => "this is a bug in the calling code; fix the call",
         }
     }

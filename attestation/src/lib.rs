@@ -9,6 +9,9 @@
 //!    mode, mock trust, freshness and the [key binding](binding) were checked. Its [`Claims`] are
 //!    the normalized form the CLI prints.
 //!
+//! AMD SEV-SNP follows the same three steps: [`snp::SnpReport`], [`snp::VerifiedSnpReport`]
+//! (built by [`snp::SnpVerifier`]) and [`snp::AppraisedSnpReport`] (built by [`snp::SnpPolicy`]).
+//!
 //! Time is always an input ([`UnixTime`]); nothing here reads the clock except
 //! [`UnixTime::now`]. Every error has a stable [`code`](AttestationError::code) and a
 //! [`hint`](AttestationError::hint).
@@ -59,10 +62,12 @@ mod error;
 pub mod mock;
 pub mod nitro;
 pub mod policy;
+pub mod snp;
 mod time;
 
-pub use claims::{Claims, Platform};
+pub use claims::{Claims, Platform, SnpClaims, SnpTcbClaims};
 pub use error::{AttestationError, ChainPosition};
 pub use nitro::{NitroVerifier, TrustAnchor, UnverifiedNitroDocument, VerifiedNitroDocument};
 pub use policy::{AppraisalContext, AppraisedNitroDocument, NitroPolicy};
+pub use snp::{SnpPolicy, SnpVerifier, VerifiedSnpReport};
 pub use time::UnixTime;

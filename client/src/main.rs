@@ -25,6 +25,9 @@ enum Command {
     /// The mock platform used by CI and the demo.
     #[command(subcommand)]
     Mock(MockCommand),
+    /// Nitro enclave images (EIF): describe, build, extract.
+    #[command(subcommand)]
+    Eif(cli::eif::EifCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -45,6 +48,7 @@ fn main() -> ExitCode {
         Command::Infer(args) => cli::infer::run(args),
         Command::Attest(AttestCommand::Verify(args)) => cli::attest::run(args),
         Command::Mock(MockCommand::Init(args)) => cli::mock::run(args),
+        Command::Eif(cmd) => cli::eif::run(cmd),
     };
     ExitCode::from(outcome as u8)
 }

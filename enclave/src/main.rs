@@ -10,6 +10,8 @@ use cloister_enclave::identity::EnclaveIdentity;
 use cloister_enclave::inference::LoadedModel;
 use cloister_enclave::platform::AttestationPlatform;
 use cloister_enclave::platform::mock::MockPlatform;
+use cloister_enclave::platform::nitro::NitroPlatform;
+use cloister_enclave::platform::snp::SnpPlatform;
 use cloister_enclave::transport::{ListenAddr, listen};
 
 /// The Cloister enclave runtime: holds the identity keys, attests, decrypts OHTTP requests,
@@ -29,12 +31,21 @@ struct Args {
     /// Mock CA directory written by `cloister mock init DIR` (with --platform mock).
     #[arg(long, value_name = "DIR", required_if_eq("platform", "mock"))]
     mock_ca: Option<PathBuf>,
+    /// The VCEK (DER or PEM) for this chip and TCB, fetched by the host from AMD KDS; sent with
+    /// every report so the verifier needs no network (with --platform snp).
+    #[arg(long, value_name = "FILE")]
+    snp_vcek: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 enum PlatformArg {
     /// Nitro-format documents signed by a mock CA; accepted only by policies naming its root.
     Mock,
+    /// The AWS Nitro Secure Module at /dev/nsm; only inside a Nitro enclave.
+    Nitro,
+    /// AMD SEV-SNP reports through configfs-tsm (/sys/kernel/config/tsm/report), or
+    /// /dev/sev-guest on older kernels; only inside an SEV-SNP guest.
+    Snp,
 }
 
 fn main() -> ExitCode {
@@ -56,6 +67,9 @@ fn main() -> ExitCode {
 }
 
 fn run(args: Args) -> Result<(), String> {
+    if args.snp_vcek.is_some() && !matches!(args.platform, PlatformArg::Snp) {
+        return Err("--snp-vcek is only for --platform snp".to_owned());
+    }
     let platform: Box<dyn AttestationPlatform> = match args.platform {
         PlatformArg::Mock => {
             let dir = args
@@ -68,6 +82,15 @@ fn run(args: Args) -> Result<(), String> {
                 MockPlatform::boot(dir, &exe, cloister_attestation::UnixTime::now())
                     .map_err(|e| e.to_string())?,
             )
+        }
+        PlatformArg::Nitro => Box::new(NitroPlatform::open().map_err(|e| e.to_string())?),
+        PlatformArg::Snp => {
+            if args.snp_vcek.is_none() {
+                tracing::warn!(
+                    "--platform snp without --snp-vcek: verifiers must get the VCEK elsewhere"
+                );
+            }
+            Box::new(SnpPlatform::open(args.snp_vcek.as_deref()).map_err(|e| e.to_string())?)
         }
     };
     let models = args

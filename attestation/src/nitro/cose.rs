@@ -4,7 +4,8 @@
 //! untagged in every real sample; tag 18 is accepted too. The received `protected` and `payload`
 //! bytes are kept verbatim: the signature covers them, so they must never be re-encoded.
 
-use aws_lc_rs::signature::{self, UnparsedPublicKey};
+use aws_lc_rs::digest;
+use aws_lc_rs::signature::{self, ParsedPublicKey};
 use coset::cbor::value::Value;
 use coset::iana::Algorithm;
 use coset::{AsCborValue, CoseSign1, RegisteredLabelWithPrivate};
@@ -101,15 +102,75 @@ impl CoseEnvelope {
     }
 
     /// Checks the ES384 signature over the Sig_structure
-    /// `["Signature1", protected, h'', payload]` with `leaf_point`, an uncompressed P-384 point.
+    /// `["Signature1", protected, h'', payload]` with `leaf_key` (see [`leaf_key`]).
     ///
     /// High-S signatures are accepted: ECDSA does not require low S, and about half of real AWS
     /// signatures have S > n/2.
-    pub(crate) fn verify_signature(&self, leaf_point: &[u8]) -> Result<(), AttestationError> {
-        let tbs = self.sign1.tbs_data(&[]);
-        UnparsedPublicKey::new(&signature::ECDSA_P384_SHA384_FIXED, leaf_point)
-            .verify(&tbs, &self.signature)
+    pub(crate) fn verify_signature(
+        &self,
+        leaf_key: &ParsedPublicKey,
+    ) -> Result<(), AttestationError> {
+        let digest = self.sig_structure_digest();
+        leaf_key
+            .verify_digest_sig(&digest, &self.signature)
             .map_err(|_| AttestationError::CoseBadSignature)
+    }
+
+    /// SHA-384 of the Sig_structure (RFC 9052 §4.4), hashed in pieces straight from the received
+    /// bytes rather than built in a buffer: the document is several KiB and this runs for every
+    /// document.
+    fn sig_structure_digest(&self) -> digest::Digest {
+        let Some(protected) = self.sign1.protected.original_data.as_deref() else {
+            // Not reached for parsed input (coset keeps the received bytes); fall back to coset's
+            // own encoding.
+            return digest::digest(&digest::SHA384, &self.sign1.tbs_data(&[]));
+        };
+        let mut ctx = digest::Context::new(&digest::SHA384);
+        // array(4), text(10) "Signature1"
+        ctx.update(&[0x84, 0x6a]);
+        ctx.update(b"Signature1");
+        let mut head = [0u8; 9];
+        ctx.update(bstr_head(protected.len(), &mut head));
+        ctx.update(protected);
+        // external_aad: empty bstr
+        ctx.update(&[0x40]);
+        let payload = self.payload();
+        ctx.update(bstr_head(payload.len(), &mut head));
+        ctx.update(payload);
+        ctx.finish()
+    }
+}
+
+/// The leaf's uncompressed P-384 point as a key for [`CoseEnvelope::verify_signature`]. A point
+/// that is not on the curve cannot verify anything, so it fails as a bad signature, as it would if
+/// it were parsed at verification time.
+pub(crate) fn leaf_key(point: &[u8]) -> Result<ParsedPublicKey, AttestationError> {
+    ParsedPublicKey::new(&signature::ECDSA_P384_SHA384_FIXED, point)
+        .map_err(|_| AttestationError::CoseBadSignature)
+}
+
+/// The shortest CBOR head of a byte string of `len` bytes (RFC 8949 §3.1, major type 2).
+fn bstr_head(len: usize, out: &mut [u8; 9]) -> &[u8] {
+    let len = len as u64; // usize is at most 64 bits on every supported target
+    if len < 24 {
+        out[0] = 0x40 | len as u8;
+        &out[..1]
+    } else if len <= 0xff {
+        out[0] = 0x58;
+        out[1] = len as u8;
+        &out[..2]
+    } else if len <= 0xffff {
+        out[0] = 0x59;
+        out[1..3].copy_from_slice(&(len as u16).to_be_bytes());
+        &out[..3]
+    } else if len <= 0xffff_ffff {
+        out[0] = 0x5a;
+        out[1..5].copy_from_slice(&(len as u32).to_be_bytes());
+        &out[..5]
+    } else {
+        out[0] = 0x5b;
+        out[1..9].copy_from_slice(&len.to_be_bytes());
+        &out[..9]
     }
 }
 
@@ -164,6 +225,33 @@ mod tests {
         assert_eq!(e.code(), "nitro.cose.malformed");
         let e = CoseEnvelope::parse(&vec![0; MAX_DOCUMENT_LEN + 1]).expect_err("must reject");
         assert_eq!(e.code(), "nitro.cose.too_large");
+    }
+
+    #[test]
+    fn streamed_sig_structure_equals_cosets() {
+        for len in [0usize, 23, 24, 255, 256, 65_535, 65_536] {
+            let v = Value::Array(vec![
+                Value::Bytes(vec![0xa1, 0x01, 0x38, 0x22]),
+                Value::Map(vec![]),
+                Value::Bytes(vec![7; len]),
+                Value::Bytes(vec![0; 96]),
+            ]);
+            let bytes = encode(v);
+            let rest = &bytes[..];
+            // Parse without the size limit, to reach the 4-byte length heads too.
+            let value: Value = coset::cbor::de::from_reader(rest).expect("cbor");
+            let sign1 = CoseSign1::from_cbor_value(value).expect("sign1");
+            let env = CoseEnvelope {
+                sign1,
+                signature: [0; ES384_SIGNATURE_LEN],
+            };
+            let expected = digest::digest(&digest::SHA384, &env.sign1.tbs_data(&[]));
+            assert_eq!(
+                env.sig_structure_digest().as_ref(),
+                expected.as_ref(),
+                "payload of {len} bytes"
+            );
+        }
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //!   ([`UnverifiedNitroDocument`]).
 //! - `cose`: the COSE_Sign1 envelope and its ES384 signature.
 //! - `chain`: X.509 path validation from the leaf to a pinned root.
+//! - [`chain_cache`]: the opt-in [`ChainCache`] of verified paths.
 //! - [`anchor`]: pinned roots ([`TrustAnchor`]), including the embedded AWS root.
 //! - [`verify`]: [`NitroVerifier`] and [`VerifiedNitroDocument`].
 //! - [`pcr`]: PCR arithmetic ([`pcr::nitro_measure`]).
@@ -13,12 +14,14 @@
 
 pub mod anchor;
 mod chain;
+pub mod chain_cache;
 mod cose;
 pub mod document;
 pub mod pcr;
 pub mod verify;
 
 pub use anchor::{AWS_NITRO_ROOT_G1_DER, AWS_NITRO_ROOT_G1_SHA256, TrustAnchor};
+pub use chain_cache::{ChainCache, ChainCacheStats};
 pub use cose::MAX_DOCUMENT_LEN;
 pub use document::UnverifiedNitroDocument;
 pub use pcr::{NitroMeasurer, nitro_extend, nitro_measure};

@@ -3,11 +3,16 @@
 //! Order of checks: parse (envelope, then document map) → `cabundle[0]` against the pinned
 //! anchors → chain (`chain::verify_chain`) → COSE signature with the leaf key. Only when all
 //! pass is a [`VerifiedNitroDocument`] built; its fields are private, so nothing else can make one.
+//! With a [`ChainCache`] the chain step is answered from the cache when the same certificate bytes
+//! were validated before and `now` is inside their window.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use super::anchor::{TrustAnchor, sha256};
 use super::chain;
+use super::chain_cache::{CachedPath, ChainCache};
+use super::cose;
 use super::document::UnverifiedNitroDocument;
 use crate::{AttestationError, Claims, Platform, UnixTime};
 
@@ -22,6 +27,8 @@ use crate::{AttestationError, Claims, Platform, UnixTime};
 #[derive(Clone, Debug)]
 pub struct NitroVerifier {
     anchors: Vec<TrustAnchor>,
+    /// Opt-in; clones of the verifier share it.
+    chain_cache: Option<Arc<ChainCache>>,
 }
 
 impl NitroVerifier {
@@ -29,7 +36,28 @@ impl NitroVerifier {
     pub fn aws() -> Self {
         Self {
             anchors: vec![TrustAnchor::aws_nitro_root_g1()],
+            chain_cache: None,
         }
+    }
+
+    /// Remembers successful certificate-path validations in `cache`, so documents from the same
+    /// enclave check each CA signature once while the certificates stay valid. Verdicts are the
+    /// same with and without a cache; see [`ChainCache`].
+    #[must_use]
+    pub fn with_chain_cache(self, cache: ChainCache) -> Self {
+        self.with_shared_chain_cache(Arc::new(cache))
+    }
+
+    /// Like [`with_chain_cache`](Self::with_chain_cache), with a cache shared with other verifiers.
+    #[must_use]
+    pub fn with_shared_chain_cache(mut self, cache: Arc<ChainCache>) -> Self {
+        self.chain_cache = Some(cache);
+        self
+    }
+
+    /// The chain cache, if one was set.
+    pub fn chain_cache(&self) -> Option<&ChainCache> {
+        self.chain_cache.as_deref()
     }
 
     /// Adds a mock root. Documents chaining to it verify as [`Platform::Mock`] (whatever platform
@@ -79,8 +107,30 @@ impl NitroVerifier {
             .ok_or_else(|| AttestationError::UntrustedRoot {
                 root_sha256: hex::encode(sha256(root)),
             })?;
-        let chain = chain::verify_chain(anchor, &doc.cabundle, &doc.certificate, now)?;
-        doc.envelope.verify_signature(&chain.leaf_public_key)?;
+        let verify_chain = || -> Result<CachedPath, AttestationError> {
+            let chain = chain::verify_chain(anchor, &doc.cabundle, &doc.certificate, now)?;
+            Ok(CachedPath {
+                leaf_key: Arc::new(cose::leaf_key(&chain.leaf_public_key)?),
+                not_before: chain.not_before,
+                not_after: chain.not_after,
+            })
+        };
+        let leaf_key = match &self.chain_cache {
+            None => verify_chain()?.leaf_key,
+            Some(cache) => {
+                let key = ChainCache::key(&doc.cabundle, &doc.certificate);
+                match cache.get(&key, now) {
+                    Some(leaf_key) => leaf_key,
+                    None => {
+                        let path = verify_chain()?;
+                        let leaf_key = Arc::clone(&path.leaf_key);
+                        cache.insert(key, path);
+                        leaf_key
+                    }
+                }
+            }
+        };
+        doc.envelope.verify_signature(&leaf_key)?;
         Ok(VerifiedNitroDocument {
             platform: anchor.platform(),
             root_sha256: anchor.sha256(),

@@ -4,7 +4,8 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use base64::Engine;
-use cloister_attestation::UnixTime;
+use cloister_attestation::nitro::ChainCache;
+use cloister_attestation::{NitroVerifier, UnixTime};
 use serde_json::Value;
 
 /// `shared/fixtures`, beside the project root.
@@ -139,4 +140,17 @@ pub(crate) fn matches_manifest(actual: Option<&[u8]>, expected: Option<&str>) ->
         }
         _ => false,
     }
+}
+
+/// The verifiers every real-document test runs with: one without and one with a chain cache.
+/// Tests reuse each verifier across calls, so the cached one answers from a warm cache after the
+/// first document; every verdict must be the same either way.
+pub(crate) fn verifiers() -> [(&'static str, NitroVerifier); 2] {
+    [
+        ("uncached", NitroVerifier::aws()),
+        (
+            "cached",
+            NitroVerifier::aws().with_chain_cache(ChainCache::new(16)),
+        ),
+    ]
 }

@@ -5,7 +5,7 @@ use cloister_attestation::{
     AppraisalContext, NitroPolicy, NitroVerifier, Platform, UnixTime, UnverifiedNitroDocument,
 };
 
-use crate::fixtures::{accept_cases, case, fixtures_dir, matches_manifest, read_nitro};
+use crate::fixtures::{accept_cases, case, fixtures_dir, matches_manifest, read_nitro, verifiers};
 
 #[test]
 fn embedded_root_is_the_fixture_root_and_has_the_published_fingerprint() {
@@ -26,65 +26,72 @@ fn embedded_root_is_the_fixture_root_and_has_the_published_fingerprint() {
 
 #[test]
 fn every_accept_file_verifies_inside_its_window_only() {
-    let verifier = NitroVerifier::aws();
-    for case in accept_cases() {
-        let f = &case.file;
-        for t in [case.valid_from, case.mid().as_secs(), case.valid_until] {
-            let doc = verifier
-                .verify(&case.bytes, UnixTime::from_secs(t))
-                .unwrap_or_else(|e| panic!("{f} at {t}: {e} ({})", e.code()));
-            assert_eq!(doc.platform(), Platform::Nitro, "{f}");
+    for (label, verifier) in verifiers() {
+        for case in accept_cases() {
+            let f = &format!("{label} {}", case.file);
+            for t in [case.valid_from, case.mid().as_secs(), case.valid_until] {
+                let doc = verifier
+                    .verify(&case.bytes, UnixTime::from_secs(t))
+                    .unwrap_or_else(|e| panic!("{f} at {t}: {e} ({})", e.code()));
+                assert_eq!(doc.platform(), Platform::Nitro, "{f}");
+            }
+            let e = verifier
+                .verify(&case.bytes, UnixTime::from_secs(case.valid_from - 1))
+                .expect_err("1 s before the window");
+            assert_eq!(e.code(), "nitro.chain.not_yet_valid", "{f}: {e}");
+            let e = verifier
+                .verify(&case.bytes, UnixTime::from_secs(case.valid_until + 1))
+                .expect_err("1 s after the window");
+            assert_eq!(e.code(), "nitro.chain.expired", "{f}: {e}");
         }
-        let e = verifier
-            .verify(&case.bytes, UnixTime::from_secs(case.valid_from - 1))
-            .expect_err("1 s before the window");
-        assert_eq!(e.code(), "nitro.chain.not_yet_valid", "{f}: {e}");
-        let e = verifier
-            .verify(&case.bytes, UnixTime::from_secs(case.valid_until + 1))
-            .expect_err("1 s after the window");
-        assert_eq!(e.code(), "nitro.chain.expired", "{f}: {e}");
     }
 }
 
 #[test]
 fn verified_fields_match_the_manifest() {
-    let verifier = NitroVerifier::aws();
-    for case in accept_cases() {
-        let f = &case.file;
-        let doc = verifier.verify(&case.bytes, case.mid()).expect("verifies");
-        assert_eq!(doc.module_id(), case.module_id, "{f}");
-        assert_eq!(doc.timestamp_ms(), case.timestamp_ms, "{f}");
-        assert_eq!(doc.pcrs().len(), case.pcr_count, "{f}");
-        for (i, v) in doc.pcrs() {
-            let expected = case
-                .pcrs_nonzero
-                .get(i)
-                .cloned()
-                .unwrap_or_else(|| "00".repeat(48));
-            assert_eq!(hex::encode(v), expected, "{f} PCR{i}");
-        }
-        assert!(
-            matches_manifest(doc.public_key(), case.public_key.as_deref()),
-            "{f} public_key"
-        );
-        assert!(
-            matches_manifest(doc.user_data(), case.user_data.as_deref()),
-            "{f} user_data"
-        );
-        assert!(
-            matches_manifest(doc.nonce(), case.nonce.as_deref()),
-            "{f} nonce"
-        );
-        assert_eq!(doc.is_debug(), case.is_debug(), "{f}");
-        assert_eq!(hex::encode(doc.root_sha256()), AWS_NITRO_ROOT_G1_SHA256);
+    for (label, verifier) in verifiers() {
+        for case in accept_cases() {
+            let f = &format!("{label} {}", case.file);
+            // Twice: with the cache, the second call is answered from it.
+            let doc = verifier.verify(&case.bytes, case.mid()).expect("verifies");
+            assert_eq!(
+                verifier.verify(&case.bytes, case.mid()).expect("again"),
+                doc
+            );
+            assert_eq!(doc.module_id(), case.module_id, "{f}");
+            assert_eq!(doc.timestamp_ms(), case.timestamp_ms, "{f}");
+            assert_eq!(doc.pcrs().len(), case.pcr_count, "{f}");
+            for (i, v) in doc.pcrs() {
+                let expected = case
+                    .pcrs_nonzero
+                    .get(i)
+                    .cloned()
+                    .unwrap_or_else(|| "00".repeat(48));
+                assert_eq!(hex::encode(v), expected, "{f} PCR{i}");
+            }
+            assert!(
+                matches_manifest(doc.public_key(), case.public_key.as_deref()),
+                "{f} public_key"
+            );
+            assert!(
+                matches_manifest(doc.user_data(), case.user_data.as_deref()),
+                "{f} user_data"
+            );
+            assert!(
+                matches_manifest(doc.nonce(), case.nonce.as_deref()),
+                "{f} nonce"
+            );
+            assert_eq!(doc.is_debug(), case.is_debug(), "{f}");
+            assert_eq!(hex::encode(doc.root_sha256()), AWS_NITRO_ROOT_G1_SHA256);
 
-        let claims = doc.claims();
-        assert_eq!(claims.platform, Platform::Nitro);
-        assert_eq!(claims.debug, case.is_debug());
-        assert_eq!(claims.pcrs.len(), case.pcr_count);
-        let json = serde_json::to_string(&claims).expect("claims serialize");
-        let back: cloister_attestation::Claims = serde_json::from_str(&json).expect("parse");
-        assert_eq!(back, claims);
+            let claims = doc.claims();
+            assert_eq!(claims.platform, Platform::Nitro);
+            assert_eq!(claims.debug, case.is_debug());
+            assert_eq!(claims.pcrs.len(), case.pcr_count);
+            let json = serde_json::to_string(&claims).expect("claims serialize");
+            let back: cloister_attestation::Claims = serde_json::from_str(&json).expect("parse");
+            assert_eq!(back, claims);
+        }
     }
 }
 
@@ -97,9 +104,10 @@ fn the_indefinite_length_2026_document_verifies() {
         parsed.module_id(),
         "i-0368fa67e156d6d23-enc019b8596b1a9dad6"
     );
-    NitroVerifier::aws()
-        .verify(&c.bytes, c.mid())
-        .expect("verifies");
+    for (_, verifier) in verifiers() {
+        verifier.verify(&c.bytes, c.mid()).expect("verifies");
+        verifier.verify(&c.bytes, c.mid()).expect("verifies again");
+    }
 }
 
 #[test]
@@ -115,29 +123,30 @@ fn one_kib_fields_are_accepted() {
 
 #[test]
 fn negative_files_are_rejected_with_specific_codes() {
-    let verifier = NitroVerifier::aws();
-    let now = UnixTime::from_secs(1_767_478_000);
-    // A null unprotected header, and inside: null cabundle, 8-byte PCRs, seconds timestamp.
-    let malformed = read_nitro("blocky+nitrite/selfsigned_attestation_MALFORMED.b64", "b64");
-    let e = verifier.verify(&malformed, now).expect_err("malformed");
-    assert_eq!(e.code(), "nitro.cose.malformed", "{e}");
-    // With the envelope repaired (unprotected = {}), the payload is refused for its null
-    // cabundle.
-    assert_eq!(&malformed[..7], &[0x84, 0x44, 0xa1, 0x01, 0x38, 0x22, 0xf6]);
-    let mut repaired = malformed.clone();
-    repaired[6] = 0xa0;
-    let e = verifier
-        .verify(&repaired, now)
-        .expect_err("malformed payload");
-    assert_eq!(e.code(), "nitro.payload.missing_field", "{e}");
-    assert!(e.to_string().contains("cabundle"), "{e}");
-    // Three bytes missing inside the payload while the lengths claim the full size.
-    let corrupt = read_nitro(
-        "base+nitro-validator/aws_attestation_2026_01_03.as_committed_CORRUPT.b64",
-        "b64",
-    );
-    let e = verifier.verify(&corrupt, now).expect_err("corrupt");
-    assert_eq!(e.code(), "nitro.cose.malformed", "{e}");
+    for (_, verifier) in verifiers() {
+        let now = UnixTime::from_secs(1_767_478_000);
+        // A null unprotected header, and inside: null cabundle, 8-byte PCRs, seconds timestamp.
+        let malformed = read_nitro("blocky+nitrite/selfsigned_attestation_MALFORMED.b64", "b64");
+        let e = verifier.verify(&malformed, now).expect_err("malformed");
+        assert_eq!(e.code(), "nitro.cose.malformed", "{e}");
+        // With the envelope repaired (unprotected = {}), the payload is refused for its null
+        // cabundle.
+        assert_eq!(&malformed[..7], &[0x84, 0x44, 0xa1, 0x01, 0x38, 0x22, 0xf6]);
+        let mut repaired = malformed.clone();
+        repaired[6] = 0xa0;
+        let e = verifier
+            .verify(&repaired, now)
+            .expect_err("malformed payload");
+        assert_eq!(e.code(), "nitro.payload.missing_field", "{e}");
+        assert!(e.to_string().contains("cabundle"), "{e}");
+        // Three bytes missing inside the payload while the lengths claim the full size.
+        let corrupt = read_nitro(
+            "base+nitro-validator/aws_attestation_2026_01_03.as_committed_CORRUPT.b64",
+            "b64",
+        );
+        let e = verifier.verify(&corrupt, now).expect_err("corrupt");
+        assert_eq!(e.code(), "nitro.cose.malformed", "{e}");
+    }
 }
 
 #[test]
@@ -259,4 +268,53 @@ fn san_embedded_documents_equal_the_extracted_files() {
         let extracted = read_nitro(&format!("{dir}{cbor}"), "raw");
         assert_eq!(from_san, extracted);
     }
+}
+
+/// Issue 4 item 4: a cached path is only trusted inside its window, and a different leaf gets a
+/// full validation of its own.
+#[test]
+fn issue_4_chain_cache_respects_windows_and_leaves() {
+    use cloister_attestation::nitro::{ChainCache, ChainCacheStats};
+
+    let verifier = NitroVerifier::aws().with_chain_cache(ChainCache::new(8));
+    let cache = || verifier.chain_cache().expect("cache set");
+    let c = case("yawn+nitro-attest/attestation.cose");
+    verifier.verify(&c.bytes, c.mid()).expect("fills the cache");
+    verifier.verify(&c.bytes, c.mid()).expect("from the cache");
+    assert_eq!(cache().len(), 1);
+    assert_eq!(cache().stats(), ChainCacheStats { hits: 1, misses: 1 });
+
+    // Outside the window the cached path is not used: the full check runs and fails precisely.
+    let e = verifier
+        .verify(&c.bytes, UnixTime::from_secs(c.valid_until + 1))
+        .expect_err("after the window");
+    assert_eq!(e.code(), "nitro.chain.expired");
+    let e = verifier
+        .verify(&c.bytes, UnixTime::from_secs(c.valid_from - 1))
+        .expect_err("before the window");
+    assert_eq!(e.code(), "nitro.chain.not_yet_valid");
+    assert_eq!(cache().stats(), ChainCacheStats { hits: 1, misses: 3 });
+    // Inside again, still cached.
+    verifier
+        .verify(&c.bytes, UnixTime::from_secs(c.valid_until))
+        .expect("at the end of the window");
+    assert_eq!(cache().stats().hits, 2);
+
+    // Same CA certificates, another enclave's leaf: the leaf is validated on its own, and a leaf
+    // whose signature does not verify is refused even though its CAs are cached.
+    let parsed = UnverifiedNitroDocument::parse(&c.bytes).expect("parses");
+    let mut forged_leaf = parsed.certificate().to_vec();
+    let last = forged_leaf.len() - 1;
+    forged_leaf[last] ^= 0x01; // inside the leaf's signature value
+    let forged = crate::mutations::replace_certificate(&c.bytes, forged_leaf);
+    let e = verifier.verify(&forged, c.mid()).expect_err("forged leaf");
+    assert_eq!(e.code(), "nitro.chain.bad_signature", "{e}");
+    assert_eq!(cache().len(), 1, "failures are never cached");
+
+    // A leaf from another document (other CAs too): its own full check, its own entry.
+    let other = case("aws_attestation_2026_01_03.repaired.b64");
+    verifier
+        .verify(&other.bytes, other.mid())
+        .expect("other enclave");
+    assert_eq!(cache().len(), 2);
 }

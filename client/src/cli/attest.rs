@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use cloister_attestation::nitro::{NitroVerifier, TrustAnchor};
 use cloister_attestation::policy::{AppraisalContext, NitroPolicy};
+use cloister_attestation::snp::{Product, SnpCrl, SnpPolicy, SnpVerifier};
 use cloister_attestation::{AttestationError, Platform, UnixTime};
 
 use super::{Outcome, parse_time};
@@ -15,6 +16,18 @@ pub(crate) enum PlatformArg {
     Auto,
     /// AWS Nitro attestation document (COSE_Sign1); also the mock platform's format.
     Nitro,
+    /// AMD SEV-SNP attestation report (1184 bytes); needs --vcek.
+    Snp,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum ProductArg {
+    /// AMD EPYC 3rd generation.
+    Milan,
+    /// AMD EPYC 4th generation (also Bergamo, Siena).
+    Genoa,
+    /// AMD EPYC 5th generation.
+    Turin,
 }
 
 #[derive(Debug, clap::Args)]
@@ -40,6 +53,20 @@ pub(crate) struct VerifyArgs {
     /// Print one JSON object instead of text.
     #[arg(long)]
     json: bool,
+    /// SEV-SNP: the VCEK or VLEK certificate that signed the report (DER or PEM). Required for
+    /// --platform snp.
+    #[arg(long, value_name = "CERT")]
+    vcek: Option<PathBuf>,
+    /// SEV-SNP: the ASK (or ASVK) and ARK, PEM, any order. Default: the built-in certificates of
+    /// the report's product. An ARK given here must be one of the pinned AMD ARKs.
+    #[arg(long, value_name = "PEM")]
+    chain: Option<PathBuf>,
+    /// SEV-SNP: an AMD CRL (PEM or DER), signed by the ARK; a revoked ASK/ASVK or VCEK is rejected.
+    #[arg(long, value_name = "PEM")]
+    crl: Option<PathBuf>,
+    /// SEV-SNP: the product, for v2 reports (which carry no CPUID). Default: detected.
+    #[arg(long, value_enum)]
+    product: Option<ProductArg>,
 }
 
 pub(crate) fn run(args: VerifyArgs) -> Outcome {
@@ -52,6 +79,19 @@ pub(crate) fn run(args: VerifyArgs) -> Outcome {
         Err(e) => return usage(&args, &format!("reading {}: {e}", args.file.display())),
     };
     let evidence = cloister_client::evidence_file::decode_evidence_text(&raw);
+    if args.platform == PlatformArg::Snp {
+        return run_snp(&args, &evidence, now);
+    }
+    for (flag, given) in [
+        ("--vcek", args.vcek.is_some()),
+        ("--chain", args.chain.is_some()),
+        ("--crl", args.crl.is_some()),
+        ("--product", args.product.is_some()),
+    ] {
+        if given {
+            return usage(&args, &format!("{flag} applies only to --platform snp"));
+        }
+    }
     let mut verifier = NitroVerifier::aws();
     if let Some(root) = &args.root {
         match std::fs::read_to_string(root)
@@ -93,6 +133,112 @@ pub(crate) fn run(args: VerifyArgs) -> Outcome {
             Outcome::Ok
         }
         Err(e) => reject(&args, &e),
+    }
+}
+
+/// `--platform snp`: the report in `evidence`, the VCEK/VLEK from `--vcek`.
+fn run_snp(args: &VerifyArgs, evidence: &[u8], now: UnixTime) -> Outcome {
+    let Some(vcek_path) = &args.vcek else {
+        return usage(
+            args,
+            "--platform snp needs --vcek CERT: the VCEK (AMD KDS, for the report's CHIP_ID and REPORTED_TCB) or VLEK that signed the report",
+        );
+    };
+    if args.root.is_some() {
+        return usage(
+            args,
+            "--root applies only to Nitro evidence; SEV-SNP chains end in the pinned AMD ARKs (use --chain for the ASK/ASVK)",
+        );
+    }
+    let read = |flag: &str, path: &PathBuf| {
+        std::fs::read(path).map_err(|e| format!("{flag} {}: {e}", path.display()))
+    };
+    let vcek = match read("--vcek", vcek_path) {
+        Ok(b) => b,
+        Err(msg) => return usage(args, &msg),
+    };
+    let mut verifier = SnpVerifier::new();
+    if let Some(product) = args.product {
+        verifier = verifier.with_product(match product {
+            ProductArg::Milan => Product::Milan,
+            ProductArg::Genoa => Product::Genoa,
+            ProductArg::Turin => Product::Turin,
+        });
+    }
+    if let Some(path) = &args.chain {
+        match read("--chain", path).and_then(|pem| {
+            verifier
+                .clone()
+                .with_chain_pem(&pem)
+                .map_err(|e| format!("--chain {}: {e}", path.display()))
+        }) {
+            Ok(v) => verifier = v,
+            Err(msg) => return usage(args, &msg),
+        }
+    }
+    if let Some(path) = &args.crl {
+        match read("--crl", path).and_then(|b| {
+            SnpCrl::from_pem_or_der(&b).map_err(|e| format!("--crl {}: {e}", path.display()))
+        }) {
+            Ok(crl) => verifier = verifier.with_crl(crl),
+            Err(msg) => return usage(args, &msg),
+        }
+    }
+    let mut policy = match &args.policy {
+        Some(p) => match read("--policy", p).and_then(|b| {
+            SnpPolicy::from_json(&b).map_err(|e| format!("--policy {}: {e}", p.display()))
+        }) {
+            Ok(policy) => policy,
+            Err(msg) => return usage(args, &msg),
+        },
+        None => SnpPolicy::default(),
+    };
+    if args.allow_debug {
+        policy = policy.dangerous_allow_debug();
+    }
+    let verdict = verifier
+        .verify(evidence, &vcek, now)
+        .and_then(|report| policy.appraise(&report, &AppraisalContext::at(now)));
+    match verdict {
+        Ok(appraised) => {
+            let claims = appraised.claims();
+            let snp = appraised.snp_claims();
+            if args.json {
+                print_json(&serde_json::json!({
+                    "verdict": "accepted", "at": now.as_secs(), "claims": claims, "snp": snp
+                }));
+            } else {
+                println!("accepted at {}", now.as_secs());
+                println!("  platform:     {}", claims.platform.as_str());
+                println!(
+                    "  product:      {} (report v{}, signed by {})",
+                    snp.product, snp.version, snp.signer
+                );
+                println!("  debug:        {}", claims.debug);
+                println!("  policy:       {}", snp.policy);
+                println!("  vmpl:         {}", snp.vmpl);
+                println!("  measurement:  {}", snp.measurement);
+                println!("  host_data:    {}", snp.host_data);
+                println!(
+                    "  report_data:  {}",
+                    claims.user_data.as_deref().unwrap_or("")
+                );
+                println!("  chip_id:      {}", snp.chip_id);
+                let t = &snp.reported_tcb;
+                println!(
+                    "  reported_tcb: {}bl {} tee {} snp {} ucode {}",
+                    t.fmc.map(|f| format!("fmc {f} ")).unwrap_or_default(),
+                    t.bootloader,
+                    t.tee,
+                    t.snp,
+                    t.microcode
+                );
+                println!("  firmware:     {}", snp.current_version);
+                println!("  root:         sha256 {}", claims.root_sha256);
+            }
+            Outcome::Ok
+        }
+        Err(e) => reject(args, &e),
     }
 }
 
@@ -143,4 +289,130 @@ fn usage(args: &VerifyArgs, msg: &str) -> Outcome {
         eprintln!("cloister attest verify: {msg}");
     }
     Outcome::Error
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(clap::Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: VerifyArgs,
+    }
+
+    fn snp(rel: &str) -> String {
+        format!(
+            "{}/../../shared/fixtures/snp/{rel}",
+            env!("CARGO_MANIFEST_DIR")
+        )
+    }
+
+    fn run_with(argv: &[&str]) -> Outcome {
+        let cli = Cli::try_parse_from(std::iter::once("verify").chain(argv.iter().copied()))
+            .expect("arguments parse");
+        run(cli.args)
+    }
+
+    #[test]
+    fn snp_without_vcek_is_a_usage_error() {
+        let report = snp("virtee-sev/report_milan.hex");
+        assert_eq!(
+            run_with(&[&report, "--platform", "snp", "--at", "1735689600"]),
+            Outcome::Error
+        );
+    }
+
+    #[test]
+    fn snp_flags_are_refused_for_nitro() {
+        let report = snp("virtee-sev/report_milan.hex");
+        let vcek = snp("virtee-sev/vcek_milan.der");
+        assert_eq!(
+            run_with(&[&report, "--platform", "nitro", "--vcek", &vcek]),
+            Outcome::Error
+        );
+    }
+
+    #[test]
+    fn snp_accepts_rejects_and_reports_io_errors() {
+        let report = snp("virtee-sev/report_milan.hex");
+        let vcek = snp("virtee-sev/vcek_milan.der");
+        let chain = snp("virtee-sev/cert_chain_milan");
+        let base = [
+            report.as_str(),
+            "--platform",
+            "snp",
+            "--vcek",
+            vcek.as_str(),
+        ];
+        let with = |extra: &[&str]| {
+            let mut v = base.to_vec();
+            v.extend_from_slice(extra);
+            run_with(&v)
+        };
+        assert_eq!(with(&["--at", "2025-01-01T00:00:00Z"]), Outcome::Ok);
+        assert_eq!(
+            with(&["--at", "2025-01-01T00:00:00Z", "--chain", &chain, "--json"]),
+            Outcome::Ok
+        );
+        assert_eq!(
+            with(&["--at", "2025-01-01T00:00:00Z", "--product", "milan"]),
+            Outcome::Ok
+        );
+        assert_eq!(
+            with(&["--at", "2025-01-01T00:00:00Z", "--product", "genoa"]),
+            Outcome::Rejected
+        );
+        assert_eq!(with(&["--at", "2031-01-01T00:00:00Z"]), Outcome::Rejected);
+        assert_eq!(
+            with(&["--at", "2025-01-01T00:00:00Z", "--chain", "/nonexistent"]),
+            Outcome::Error
+        );
+        assert_eq!(
+            with(&["--at", "2025-01-01T00:00:00Z", "--crl", &report]),
+            Outcome::Error
+        );
+        let crl = snp("openpcc-openpcc/extracted/test_amd_milan_crl.pem");
+        assert_eq!(
+            with(&["--at", "2025-06-01T00:00:00Z", "--crl", &crl]),
+            Outcome::Ok
+        );
+        let genoa_crl = snp("openpcc-openpcc/extracted/test_amd_genoa_crl.pem");
+        assert_eq!(
+            with(&["--at", "2025-06-01T00:00:00Z", "--crl", &genoa_crl]),
+            Outcome::Rejected
+        );
+    }
+
+    #[test]
+    fn snp_policy_file_and_debug_flag() {
+        let dir = std::env::temp_dir().join(format!("cloister-snp-policy-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let policy = dir.join("policy.json");
+        std::fs::write(&policy, r#"{"allowed_vmpls": [0], "allow_debug": true}"#).expect("write");
+        let report = snp("google-go-sev-guest/attestation.bin");
+        let vcek = snp("google-go-sev-guest/vcek.testcer");
+        let base = [
+            report.as_str(),
+            "--platform",
+            "snp",
+            "--vcek",
+            vcek.as_str(),
+            "--at",
+            "1735689600",
+        ];
+        assert_eq!(run_with(&base), Outcome::Rejected);
+        let mut v = base.to_vec();
+        v.push("--allow-debug");
+        assert_eq!(run_with(&v), Outcome::Ok);
+        let policy_s = policy.to_string_lossy().into_owned();
+        let mut v = base.to_vec();
+        v.extend(["--policy", policy_s.as_str()]);
+        assert_eq!(run_with(&v), Outcome::Ok);
+        std::fs::write(&policy, r#"{"allowed_vmpl": [0]}"#).expect("write");
+        assert_eq!(run_with(&v), Outcome::Error);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }

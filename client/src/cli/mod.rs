@@ -1,6 +1,7 @@
 //! One module per subcommand; each returns an [`Outcome`], the process exit code.
 
 pub(crate) mod attest;
+pub(crate) mod eif;
 pub(crate) mod infer;
 pub(crate) mod mock;
 

@@ -2,9 +2,14 @@
 //!
 //! The runtime hands a backend the 48-byte key binding and the caller's nonce; the backend
 //! returns raw evidence that carries both (Nitro: `user_data` and `nonce`; SEV-SNP and TDX:
-//! `REPORT_DATA`). Backends: [`mock`] today; Nitro NSM, SEV-SNP and TDX come with their issues.
+//! `REPORT_DATA`). Backends: [`mock`], [`nitro`] (the NSM at `/dev/nsm`) and [`snp`] (SEV-SNP
+//! through configfs-tsm, [`tsm`], with `/dev/sev-guest` as a fallback); TDX comes with its issue
+//! and reuses [`tsm`].
 
 pub mod mock;
+pub mod nitro;
+pub mod snp;
+pub mod tsm;
 
 use cloister_proto::EvidencePlatform;
 use thiserror::Error;

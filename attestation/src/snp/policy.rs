@@ -1,0 +1,551 @@
+//! Appraisal of verified SEV-SNP reports.
+//!
+//! [`SnpPolicy::appraise`] takes a [`VerifiedSnpReport`] (never raw bytes). The default policy:
+//! debug refused, a migration agent refused (it can export guest memory, like debug), everything
+//! else open: no measurement pins, any VMPL, no minimum TCB, CURRENT_TCB may differ from
+//! COMMITTED_TCB (real reports with provisional firmware exist), any chip. The signature, chain,
+//! validity, TCB extensions and hwID were checked by the verifier already.
+//!
+//! File form (JSON, unknown fields rejected, every field optional):
+//!
+//! ```json
+//! {
+//!   "measurement": "<96 hex>", "host_data": "<64 hex>",
+//!   "id_key_digest": "<96 hex>", "author_key_digest": "<96 hex>",
+//!   "allowed_vmpls": [0], "allow_debug": false, "allow_smt": true,
+//!   "allow_migration_agent": false,
+//!   "min_tcb": {"bootloader": 3, "tee": 0, "snp": 8, "microcode": 115, "fmc": 0},
+//!   "require_committed_tcb": false,
+//!   "chip_ids": ["<128 hex>"]
+//! }
+//! ```
+
+use serde::{Deserialize, Serialize};
+
+use super::report::TcbVersion;
+use super::verify::VerifiedSnpReport;
+use crate::policy::AppraisalContext;
+use crate::{AttestationError, Claims, SnpClaims};
+
+/// What to require of a verified SEV-SNP report.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SnpPolicy {
+    #[serde(default, with = "opt_hex", skip_serializing_if = "Option::is_none")]
+    measurement: Option<Vec<u8>>,
+    #[serde(default, with = "opt_hex", skip_serializing_if = "Option::is_none")]
+    host_data: Option<Vec<u8>>,
+    #[serde(default, with = "opt_hex", skip_serializing_if = "Option::is_none")]
+    id_key_digest: Option<Vec<u8>>,
+    #[serde(default, with = "opt_hex", skip_serializing_if = "Option::is_none")]
+    author_key_digest: Option<Vec<u8>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    allowed_vmpls: Option<Vec<u32>>,
+    #[serde(default)]
+    allow_debug: bool,
+    #[serde(default = "yes")]
+    allow_smt: bool,
+    #[serde(default)]
+    allow_migration_agent: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    min_tcb: Option<MinTcb>,
+    #[serde(default)]
+    require_committed_tcb: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    chip_ids: Option<Vec<String>>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl Default for SnpPolicy {
+    /// Debug and migration agent refused; SMT allowed; nothing pinned.
+    fn default() -> Self {
+        Self {
+            measurement: None,
+            host_data: None,
+            id_key_digest: None,
+            author_key_digest: None,
+            allowed_vmpls: None,
+            allow_debug: false,
+            allow_smt: true,
+            allow_migration_agent: false,
+            min_tcb: None,
+            require_committed_tcb: false,
+            chip_ids: None,
+        }
+    }
+}
+
+/// Minimum security patch levels; an absent component is not checked.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MinTcb {
+    /// Minimum FMC SPL (Turin).
+    #[serde(default)]
+    pub fmc: Option<u8>,
+    /// Minimum boot loader SPL.
+    #[serde(default)]
+    pub bootloader: Option<u8>,
+    /// Minimum TEE SPL.
+    #[serde(default)]
+    pub tee: Option<u8>,
+    /// Minimum SNP firmware SPL.
+    #[serde(default)]
+    pub snp: Option<u8>,
+    /// Minimum microcode SPL.
+    #[serde(default)]
+    pub microcode: Option<u8>,
+}
+
+mod opt_hex {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub(super) fn serialize<S: Serializer>(v: &Option<Vec<u8>>, s: S) -> Result<S::Ok, S::Error> {
+        match v {
+            Some(b) => s.serialize_str(&hex::encode(b)),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Option<Vec<u8>>, D::Error> {
+        let s: Option<String> = Option::deserialize(d)?;
+        s.map(|s| hex::decode(s).map_err(serde::de::Error::custom))
+            .transpose()
+    }
+}
+
+impl SnpPolicy {
+    /// Parses the JSON file form and checks field lengths.
+    ///
+    /// # Errors
+    ///
+    /// `policy.invalid`.
+    pub fn from_json(json: &[u8]) -> Result<Self, AttestationError> {
+        let p: Self =
+            serde_json::from_slice(json).map_err(|e| AttestationError::PolicyInvalid {
+                reason: e.to_string(),
+            })?;
+        for (name, v, len) in [
+            ("measurement", &p.measurement, 48),
+            ("host_data", &p.host_data, 32),
+            ("id_key_digest", &p.id_key_digest, 48),
+            ("author_key_digest", &p.author_key_digest, 48),
+        ] {
+            if let Some(v) = v
+                && v.len() != len
+            {
+                return Err(AttestationError::PolicyInvalid {
+                    reason: format!("{name} is {} bytes, expected {len}", v.len()),
+                });
+            }
+        }
+        for c in p.chip_ids.iter().flatten() {
+            let ok = hex::decode(c).is_ok_and(|b| b.len() == 64 || b.len() == 8);
+            if !ok {
+                return Err(AttestationError::PolicyInvalid {
+                    reason: format!("chip_ids entry {c:?} is not 128 (or, Turin, 16) hex digits"),
+                });
+            }
+        }
+        Ok(p)
+    }
+
+    /// The JSON file form.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).unwrap_or_default()
+    }
+
+    /// Requires MEASUREMENT to equal `m`.
+    #[must_use]
+    pub fn with_measurement(mut self, m: [u8; 48]) -> Self {
+        self.measurement = Some(m.to_vec());
+        self
+    }
+
+    /// Requires HOST_DATA to equal `h`.
+    #[must_use]
+    pub fn with_host_data(mut self, h: [u8; 32]) -> Self {
+        self.host_data = Some(h.to_vec());
+        self
+    }
+
+    /// Requires ID_KEY_DIGEST to equal `d`.
+    #[must_use]
+    pub fn with_id_key_digest(mut self, d: [u8; 48]) -> Self {
+        self.id_key_digest = Some(d.to_vec());
+        self
+    }
+
+    /// Requires AUTHOR_KEY_DIGEST to equal `d`.
+    #[must_use]
+    pub fn with_author_key_digest(mut self, d: [u8; 48]) -> Self {
+        self.author_key_digest = Some(d.to_vec());
+        self
+    }
+
+    /// Accepts only reports requested at one of these VMPLs.
+    #[must_use]
+    pub fn with_allowed_vmpls(mut self, vmpls: impl IntoIterator<Item = u32>) -> Self {
+        self.allowed_vmpls = Some(vmpls.into_iter().collect());
+        self
+    }
+
+    /// Requires REPORTED_TCB to be at least `min` per component.
+    #[must_use]
+    pub fn with_min_tcb(mut self, min: MinTcb) -> Self {
+        self.min_tcb = Some(min);
+        self
+    }
+
+    /// Requires CURRENT_TCB to equal COMMITTED_TCB (no provisional firmware).
+    #[must_use]
+    pub fn require_committed_tcb(mut self) -> Self {
+        self.require_committed_tcb = true;
+        self
+    }
+
+    /// Refuses guests whose POLICY allows SMT.
+    #[must_use]
+    pub fn forbid_smt(mut self) -> Self {
+        self.allow_smt = false;
+        self
+    }
+
+    /// Accepts only these chips (CHIP_ID, 64 bytes; or the 8 Turin uses). Protects against a
+    /// relay of evidence from another machine when the fleet is known.
+    #[must_use]
+    pub fn with_chip_ids(mut self, ids: impl IntoIterator<Item = Vec<u8>>) -> Self {
+        self.chip_ids = Some(ids.into_iter().map(hex::encode).collect());
+        self
+    }
+
+    /// Accepts debug guests: the hypervisor can read their memory. Development only.
+    #[must_use]
+    pub fn dangerous_allow_debug(mut self) -> Self {
+        self.allow_debug = true;
+        self
+    }
+
+    /// Accepts guests that a migration agent may export.
+    #[must_use]
+    pub fn dangerous_allow_migration_agent(mut self) -> Self {
+        self.allow_migration_agent = true;
+        self
+    }
+
+    /// Whether debug guests are accepted.
+    pub fn allow_debug(&self) -> bool {
+        self.allow_debug
+    }
+
+    /// Checks `report` against this policy and, when `ctx` has one, the key binding in
+    /// REPORT_DATA (`binding.digest()` then 16 zero bytes; the nonce is inside the digest).
+    ///
+    /// # Errors
+    ///
+    /// `policy.*` naming the first requirement the report fails.
+    pub fn appraise(
+        &self,
+        report: &VerifiedSnpReport,
+        ctx: &AppraisalContext,
+    ) -> Result<AppraisedSnpReport, AttestationError> {
+        if report.is_debug() && !self.allow_debug {
+            return Err(AttestationError::SnpDebugForbidden {
+                policy: format!("{:#x}", report.policy()),
+            });
+        }
+        if report.migration_agent_allowed() && !self.allow_migration_agent {
+            return Err(AttestationError::SnpPolicyBit {
+                bit: "MIGRATE_MA",
+                policy: format!("{:#x}", report.policy()),
+            });
+        }
+        if report.smt_allowed() && !self.allow_smt {
+            return Err(AttestationError::SnpPolicyBit {
+                bit: "SMT",
+                policy: format!("{:#x}", report.policy()),
+            });
+        }
+        if let Some(vmpls) = &self.allowed_vmpls
+            && !vmpls.contains(&report.vmpl())
+        {
+            return Err(AttestationError::SnpVmplNotAllowed {
+                vmpl: report.vmpl(),
+                allowed: format!("{vmpls:?}"),
+            });
+        }
+        for (field, expected, found) in [
+            ("MEASUREMENT", &self.measurement, &report.measurement()[..]),
+            ("HOST_DATA", &self.host_data, &report.host_data()[..]),
+            (
+                "ID_KEY_DIGEST",
+                &self.id_key_digest,
+                &report.id_key_digest()[..],
+            ),
+            (
+                "AUTHOR_KEY_DIGEST",
+                &self.author_key_digest,
+                &report.author_key_digest()[..],
+            ),
+        ] {
+            if let Some(expected) = expected
+                && expected.as_slice() != found
+            {
+                return Err(AttestationError::SnpFieldMismatch {
+                    field,
+                    expected: hex::encode(expected),
+                    found: hex::encode(found),
+                });
+            }
+        }
+        if let Some(min) = &self.min_tcb {
+            check_min_tcb(min, report.reported_tcb())?;
+        }
+        if self.require_committed_tcb && report.current_tcb() != report.committed_tcb() {
+            return Err(AttestationError::SnpFieldMismatch {
+                field: "CURRENT_TCB",
+                expected: format!("COMMITTED_TCB {:?}", report.committed_tcb()),
+                found: format!("{:?}", report.current_tcb()),
+            });
+        }
+        if let Some(ids) = &self.chip_ids {
+            let chip = report.chip_id();
+            let listed = ids.iter().any(|id| {
+                hex::decode(id).is_ok_and(|b| {
+                    chip.starts_with(&b) && chip[b.len().min(64)..].iter().all(|&x| x == 0)
+                })
+            });
+            if !listed {
+                return Err(AttestationError::SnpChipNotAllowed {
+                    chip_id: hex::encode(chip),
+                });
+            }
+        }
+        if let Some(binding) = &ctx.binding {
+            let mut expected = [0u8; 64];
+            expected[..48].copy_from_slice(&binding.digest());
+            if report.report_data() != &expected {
+                return Err(AttestationError::BindingMismatch {
+                    expected: hex::encode(expected),
+                    found: hex::encode(report.report_data()),
+                });
+            }
+        }
+        Ok(AppraisedSnpReport {
+            claims: report.claims(),
+            snp_claims: report.snp_claims(),
+            report: report.clone(),
+        })
+    }
+}
+
+fn check_min_tcb(min: &MinTcb, tcb: TcbVersion) -> Result<(), AttestationError> {
+    for (component, minimum, found) in [
+        ("fmc", min.fmc, tcb.fmc),
+        ("bootloader", min.bootloader, tcb.bootloader),
+        ("tee", min.tee, tcb.tee),
+        ("snp", min.snp, tcb.snp),
+        ("microcode", min.microcode, tcb.microcode),
+    ] {
+        if let Some(minimum) = minimum
+            && found < minimum
+        {
+            return Err(AttestationError::SnpTcbBelowMinimum {
+                component,
+                minimum,
+                found,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// A verified report that satisfied an [`SnpPolicy`]. Only [`SnpPolicy::appraise`] builds one.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AppraisedSnpReport {
+    report: VerifiedSnpReport,
+    claims: Claims,
+    snp_claims: SnpClaims,
+}
+
+impl AppraisedSnpReport {
+    /// The verified report.
+    pub fn report(&self) -> &VerifiedSnpReport {
+        &self.report
+    }
+
+    /// Its normalized claims.
+    pub fn claims(&self) -> &Claims {
+        &self.claims
+    }
+
+    /// The SEV-SNP claims.
+    pub fn snp_claims(&self) -> &SnpClaims {
+        &self.snp_claims
+    }
+
+    /// The claims, consuming `self`.
+    pub fn into_claims(self) -> Claims {
+        self.claims
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_is_empty_object_and_round_trips() {
+        let p = SnpPolicy::from_json(b"{}").expect("parse");
+        assert_eq!(p, SnpPolicy::default());
+        assert!(!p.allow_debug());
+        let q = SnpPolicy::from_json(p.to_json().as_bytes()).expect("round trip");
+        assert_eq!(p, q);
+        let full = p
+            .clone()
+            .with_measurement([1; 48])
+            .with_host_data([2; 32])
+            .with_allowed_vmpls([0, 1])
+            .with_min_tcb(MinTcb {
+                microcode: Some(100),
+                ..MinTcb::default()
+            })
+            .with_chip_ids([vec![9; 64]])
+            .require_committed_tcb()
+            .dangerous_allow_debug();
+        assert_eq!(
+            SnpPolicy::from_json(full.to_json().as_bytes()).expect("full"),
+            full
+        );
+    }
+
+    #[test]
+    fn rejects_bad_files() {
+        for bad in [
+            r#"{"measurement": "00"}"#,
+            r#"{"host_data": "zz"}"#,
+            r#"{"chip_ids": ["0102"]}"#,
+            r#"{"allow_debugg": true}"#,
+            r#"{"min_tcb": {"microcode": 300}}"#,
+        ] {
+            assert_eq!(
+                SnpPolicy::from_json(bad.as_bytes()).expect_err(bad).code(),
+                "policy.invalid",
+                "{bad}"
+            );
+        }
+    }
+
+    use super::super::report::{REPORT_LEN, SnpReport, policy_bits};
+    use super::super::{Product, VerifiedSnpReport};
+    use crate::UnixTime;
+    use crate::binding::KeyBinding;
+
+    fn synthetic(policy: u64, report_data: [u8; 64], chip: [u8; 64]) -> VerifiedSnpReport {
+        let mut b = vec![0u8; REPORT_LEN];
+        b[0] = 3;
+        b[8..16].copy_from_slice(&(policy | policy_bits::RESERVED_ONE).to_le_bytes());
+        b[0x34] = 1;
+        b[0x50..0x90].copy_from_slice(&report_data);
+        b[0x1A0..0x1E0].copy_from_slice(&chip);
+        VerifiedSnpReport::for_tests(SnpReport::parse(&b).expect("parse"), Product::Genoa)
+    }
+
+    #[test]
+    fn key_binding_is_the_first_48_bytes_of_report_data_and_the_rest_is_zero() {
+        let binding = KeyBinding {
+            kem_pub: vec![1; 32],
+            sig_pub: vec![2; 32],
+            nonce: b"nonce".to_vec(),
+        };
+        let mut data = [0u8; 64];
+        data[..48].copy_from_slice(&binding.digest());
+        let ctx = AppraisalContext::at(UnixTime::from_secs(0)).with_binding(binding);
+        let p = SnpPolicy::default();
+        p.appraise(&synthetic(0, data, [0; 64]), &ctx)
+            .expect("bound");
+        let mut tail = data;
+        tail[63] = 1;
+        let e = p
+            .appraise(&synthetic(0, tail, [0; 64]), &ctx)
+            .expect_err("tail");
+        assert_eq!(e.code(), "policy.binding_mismatch");
+        let mut head = data;
+        head[0] ^= 1;
+        let e = p
+            .appraise(&synthetic(0, head, [0; 64]), &ctx)
+            .expect_err("head");
+        assert_eq!(e.code(), "policy.binding_mismatch");
+    }
+
+    #[test]
+    fn policy_bits_and_chip_allowlist() {
+        let ctx = AppraisalContext::at(UnixTime::from_secs(0));
+        let p = SnpPolicy::default();
+        let e = p
+            .appraise(&synthetic(policy_bits::MIGRATE_MA, [0; 64], [0; 64]), &ctx)
+            .expect_err("ma");
+        assert_eq!(e.code(), "policy.snp.policy_bit");
+        p.clone()
+            .dangerous_allow_migration_agent()
+            .appraise(&synthetic(policy_bits::MIGRATE_MA, [0; 64], [0; 64]), &ctx)
+            .expect("ma allowed");
+        let smt = synthetic(policy_bits::SMT, [0; 64], [0; 64]);
+        p.appraise(&smt, &ctx).expect("smt allowed by default");
+        let e = p
+            .clone()
+            .forbid_smt()
+            .appraise(&smt, &ctx)
+            .expect_err("smt");
+        assert_eq!(e.code(), "policy.snp.policy_bit");
+        let e = p
+            .appraise(&synthetic(policy_bits::DEBUG, [0; 64], [0; 64]), &ctx)
+            .expect_err("debug");
+        assert_eq!(e.code(), "policy.snp.debug_forbidden");
+        // Turin allowlist entries are 8 bytes: the rest of CHIP_ID must be zero.
+        let mut chip = [0u8; 64];
+        chip[..8].copy_from_slice(&[7; 8]);
+        let turin = synthetic(0, [0; 64], chip);
+        p.clone()
+            .with_chip_ids([vec![7; 8]])
+            .appraise(&turin, &ctx)
+            .expect("listed");
+        chip[8] = 1;
+        let e = p
+            .clone()
+            .with_chip_ids([vec![7; 8]])
+            .appraise(&synthetic(0, [0; 64], chip), &ctx)
+            .expect_err("prefix only");
+        assert_eq!(e.code(), "policy.snp.chip_not_allowed");
+    }
+
+    #[test]
+    fn min_tcb_per_component() {
+        let tcb = TcbVersion {
+            fmc: 0,
+            bootloader: 3,
+            tee: 0,
+            snp: 8,
+            microcode: 115,
+        };
+        let ok = MinTcb {
+            bootloader: Some(3),
+            microcode: Some(115),
+            ..MinTcb::default()
+        };
+        check_min_tcb(&ok, tcb).expect("equal is enough");
+        let e = check_min_tcb(
+            &MinTcb {
+                snp: Some(9),
+                ..MinTcb::default()
+            },
+            tcb,
+        )
+        .expect_err("below");
+        assert_eq!(e.code(), "policy.snp.tcb_below_minimum");
+    }
+}
