@@ -64,6 +64,7 @@ pub mod nitro;
 pub mod policy;
 pub mod snp;
 mod time;
+mod window_cache;
 
 pub use claims::{Claims, Platform, SnpClaims, SnpTcbClaims};
 pub use error::{AttestationError, ChainPosition};
@@ -71,3 +72,4 @@ pub use nitro::{NitroVerifier, TrustAnchor, UnverifiedNitroDocument, VerifiedNit
 pub use policy::{AppraisalContext, AppraisedNitroDocument, NitroPolicy};
 pub use snp::{SnpPolicy, SnpVerifier, VerifiedSnpReport};
 pub use time::UnixTime;
+pub use window_cache::CacheStats;

@@ -17,21 +17,22 @@
 //! error. Correctness never depends on the cache: the test suite runs every real document through
 //! a verifier with and one without it.
 //!
-//! Bounded (least recently used entry evicted when full) and thread-safe (one `Mutex`; the
-//! critical section is a hash-map lookup, the SHA-256 runs outside it).
+//! Bounded and thread-safe: see the crate's shared window cache, which the SEV-SNP chain cache
+//! uses too.
 
-use std::collections::HashMap;
 use std::fmt;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 
 use aws_lc_rs::signature::ParsedPublicKey;
 
-use aws_lc_rs::digest;
-
 use crate::UnixTime;
+use crate::window_cache::{CacheStats, WindowCache, certificates_key};
 
 /// Entries kept by [`ChainCache::default`]: far more distinct enclaves than one verifier sees.
 pub const DEFAULT_CHAIN_CACHE_CAPACITY: usize = 1024;
+
+/// Hit and miss counts of a [`ChainCache`].
+pub type ChainCacheStats = CacheStats;
 
 /// A bounded, thread-safe cache of verified certificate paths, for
 /// [`NitroVerifier::with_chain_cache`](super::NitroVerifier::with_chain_cache).
@@ -43,22 +44,7 @@ pub const DEFAULT_CHAIN_CACHE_CAPACITY: usize = 1024;
 /// assert_eq!(verifier.chain_cache().map(ChainCache::len), Some(0));
 /// ```
 pub struct ChainCache {
-    capacity: usize,
-    inner: Mutex<Inner>,
-}
-
-#[derive(Default)]
-struct Inner {
-    entries: HashMap<[u8; 32], Entry>,
-    /// Monotonic use counter, for least-recently-used eviction.
-    clock: u64,
-    hits: u64,
-    misses: u64,
-}
-
-struct Entry {
-    path: CachedPath,
-    last_used: u64,
+    paths: WindowCache<Arc<ParsedPublicKey>>,
 }
 
 /// What a successful path validation leaves behind: the leaf's key, ready to verify COSE
@@ -70,32 +56,22 @@ pub(crate) struct CachedPath {
     pub(crate) not_after: u64,
 }
 
-/// Hit and miss counts since the cache was made.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct ChainCacheStats {
-    /// Lookups answered from the cache.
-    pub hits: u64,
-    /// Lookups that needed a full path validation (unknown path, or `now` outside its window).
-    pub misses: u64,
-}
-
 impl ChainCache {
     /// A cache holding at most `capacity` paths (at least one).
     pub fn new(capacity: usize) -> Self {
         Self {
-            capacity: capacity.max(1),
-            inner: Mutex::new(Inner::default()),
+            paths: WindowCache::new(capacity),
         }
     }
 
     /// The most paths kept.
     pub fn capacity(&self) -> usize {
-        self.capacity
+        self.paths.capacity()
     }
 
     /// Paths currently kept.
     pub fn len(&self) -> usize {
-        self.lock().entries.len()
+        self.paths.len()
     }
 
     /// True when nothing is cached.
@@ -105,84 +81,36 @@ impl ChainCache {
 
     /// Hit and miss counts.
     pub fn stats(&self) -> ChainCacheStats {
-        let inner = self.lock();
-        ChainCacheStats {
-            hits: inner.hits,
-            misses: inner.misses,
-        }
+        self.paths.stats()
     }
 
     /// Forgets every path.
     pub fn clear(&self) {
-        self.lock().entries.clear();
+        self.paths.clear();
     }
 
     /// The key of a path: SHA-256 over the length-prefixed certificates, root first, leaf last.
     pub(crate) fn key(cabundle: &[Vec<u8>], leaf: &[u8]) -> [u8; 32] {
-        let mut h = digest::Context::new(&digest::SHA256);
-        h.update(b"cloister/nitro-chain/v1");
-        // Bounded by MAX_CABUNDLE_LEN and MAX_CERTIFICATE_LEN, so the casts cannot truncate; a
-        // saturating cast keeps the encoding injective for any input the parser lets through.
-        h.update(
-            &u32::try_from(cabundle.len())
-                .unwrap_or(u32::MAX)
-                .to_be_bytes(),
-        );
-        for der in cabundle.iter().map(Vec::as_slice).chain([leaf]) {
-            h.update(&u32::try_from(der.len()).unwrap_or(u32::MAX).to_be_bytes());
-            h.update(der);
-        }
-        let mut out = [0u8; 32];
-        out.copy_from_slice(h.finish().as_ref());
-        out
+        certificates_key(
+            b"cloister/nitro-chain/v1",
+            cabundle
+                .iter()
+                .map(Vec::as_slice)
+                .chain([leaf])
+                .collect::<Vec<_>>()
+                .into_iter(),
+        )
     }
 
-    /// The cached path for `key` if `now` is inside its window.
+    /// The cached leaf key for `key` if `now` is inside its path's window.
     pub(crate) fn get(&self, key: &[u8; 32], now: UnixTime) -> Option<Arc<ParsedPublicKey>> {
-        let mut inner = self.lock();
-        inner.clock += 1;
-        let clock = inner.clock;
-        let now = now.as_secs();
-        let found = inner.entries.get_mut(key).and_then(|e| {
-            if e.path.not_before <= now && now <= e.path.not_after {
-                e.last_used = clock;
-                Some(Arc::clone(&e.path.leaf_key))
-            } else {
-                None
-            }
-        });
-        if found.is_some() {
-            inner.hits += 1;
-        } else {
-            inner.misses += 1;
-        }
-        found
+        self.paths.get(key, now)
     }
 
     /// Remembers a successful validation.
     pub(crate) fn insert(&self, key: [u8; 32], path: CachedPath) {
-        let mut inner = self.lock();
-        inner.clock += 1;
-        let last_used = inner.clock;
-        if inner.entries.len() >= self.capacity && !inner.entries.contains_key(&key) {
-            // O(capacity), only on insert into a full cache, which a verifier facing a few
-            // enclaves never reaches.
-            if let Some(oldest) = inner
-                .entries
-                .iter()
-                .min_by_key(|(_, e)| e.last_used)
-                .map(|(k, _)| *k)
-            {
-                inner.entries.remove(&oldest);
-            }
-        }
-        inner.entries.insert(key, Entry { path, last_used });
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
-        // The map is consistent after every statement, so a panic elsewhere while the lock was
-        // held leaves nothing half-applied: keep using it.
-        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+        self.paths
+            .insert(key, path.leaf_key, path.not_before, path.not_after);
     }
 }
 
@@ -194,12 +122,10 @@ impl Default for ChainCache {
 
 impl fmt::Debug for ChainCache {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let inner = self.lock();
         f.debug_struct("ChainCache")
-            .field("capacity", &self.capacity)
-            .field("len", &inner.entries.len())
-            .field("hits", &inner.hits)
-            .field("misses", &inner.misses)
+            .field("capacity", &self.capacity())
+            .field("len", &self.len())
+            .field("stats", &self.stats())
             .finish()
     }
 }

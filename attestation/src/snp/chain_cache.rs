@@ -10,8 +10,8 @@
 //! the window. The VCEK/VLEK signature by the ASK, its validity and extensions, the CRL, the
 //! names, the report signature, TCB and hwID are always checked.
 //!
-//! The same design as the Nitro [`ChainCache`](crate::nitro::ChainCache) (which caches a leaf key,
-//! so its code is not shared): why it is sound: the CA checks are a pure function of the ARK and
+//! The same cache as the Nitro [`ChainCache`](crate::nitro::ChainCache) (the crate's shared window
+//! cache), with nothing stored but the window. Why it is sound: the CA checks are a pure function of the ARK and
 //! ASK bytes and `now`, and only the validity checks depend on `now`. The ARK is always the
 //! pinned one, and the key (SHA-256 over both certificates, length-prefixed, domain-separated)
 //! covers it anyway. Only successes are stored, so input cannot poison the cache; a `now`
@@ -19,19 +19,18 @@
 //! error. Correctness never depends on the cache: the tests below run the real reports through a
 //! verifier with and one without it.
 //!
-//! Bounded (least recently used entry evicted when full) and thread-safe (one `Mutex`; the
-//! critical section is a hash-map lookup, the SHA-256 runs outside it).
+//! Bounded and thread-safe, as the shared window cache is.
 
-use std::collections::HashMap;
 use std::fmt;
-use std::sync::{Mutex, MutexGuard, PoisonError};
-
-use sha2::{Digest, Sha256};
 
 use crate::UnixTime;
+use crate::window_cache::{CacheStats, WindowCache, certificates_key};
 
 /// Entries kept by [`SnpChainCache::default`]: there are a handful of AMD ARK/ASK/ASVK pairs.
 pub const DEFAULT_SNP_CHAIN_CACHE_CAPACITY: usize = 64;
+
+/// Hit and miss counts of an [`SnpChainCache`].
+pub type SnpChainCacheStats = CacheStats;
 
 /// A bounded, thread-safe cache of validated ARK → ASK/ASVK pairs.
 ///
@@ -41,50 +40,25 @@ pub const DEFAULT_SNP_CHAIN_CACHE_CAPACITY: usize = 64;
 /// assert_eq!(verifier.chain_cache().map(SnpChainCache::len), Some(0));
 /// ```
 pub struct SnpChainCache {
-    capacity: usize,
-    inner: Mutex<Inner>,
-}
-
-#[derive(Default)]
-struct Inner {
-    entries: HashMap<[u8; 32], Entry>,
-    clock: u64,
-    hits: u64,
-    misses: u64,
-}
-
-struct Entry {
-    not_before: u64,
-    not_after: u64,
-    last_used: u64,
-}
-
-/// Hit and miss counts since the cache was made.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct SnpChainCacheStats {
-    /// Lookups answered from the cache.
-    pub hits: u64,
-    /// Lookups that needed the full ARK/ASK validation.
-    pub misses: u64,
+    pairs: WindowCache<()>,
 }
 
 impl SnpChainCache {
     /// A cache holding at most `capacity` pairs (at least one).
     pub fn new(capacity: usize) -> Self {
         Self {
-            capacity: capacity.max(1),
-            inner: Mutex::new(Inner::default()),
+            pairs: WindowCache::new(capacity),
         }
     }
 
     /// The most pairs kept.
     pub fn capacity(&self) -> usize {
-        self.capacity
+        self.pairs.capacity()
     }
 
     /// Pairs currently kept.
     pub fn len(&self) -> usize {
-        self.lock().entries.len()
+        self.pairs.len()
     }
 
     /// True when nothing is cached.
@@ -94,80 +68,27 @@ impl SnpChainCache {
 
     /// Hit and miss counts.
     pub fn stats(&self) -> SnpChainCacheStats {
-        let inner = self.lock();
-        SnpChainCacheStats {
-            hits: inner.hits,
-            misses: inner.misses,
-        }
+        self.pairs.stats()
     }
 
     /// Forgets every pair.
     pub fn clear(&self) {
-        self.lock().entries.clear();
+        self.pairs.clear();
     }
 
     /// The key of a pair: SHA-256 over the length-prefixed ARK and ASK/ASVK DER.
     pub(crate) fn key(ark: &[u8], ask: &[u8]) -> [u8; 32] {
-        let mut h = Sha256::new();
-        h.update(b"cloister/snp-ca-chain/v1");
-        for der in [ark, ask] {
-            // Certificates are bounded far below 4 GiB by the parser; saturating keeps the
-            // encoding injective for anything it lets through.
-            h.update(u32::try_from(der.len()).unwrap_or(u32::MAX).to_be_bytes());
-            h.update(der);
-        }
-        h.finalize().into()
+        certificates_key(b"cloister/snp-ca-chain/v1", [ark, ask].into_iter())
     }
 
     /// True if the pair `key` was validated and `now` is inside its window.
     pub(crate) fn hit(&self, key: &[u8; 32], now: UnixTime) -> bool {
-        let mut inner = self.lock();
-        inner.clock += 1;
-        let clock = inner.clock;
-        let now = now.as_secs();
-        let found = inner.entries.get_mut(key).is_some_and(|e| {
-            let inside = e.not_before <= now && now <= e.not_after;
-            if inside {
-                e.last_used = clock;
-            }
-            inside
-        });
-        if found {
-            inner.hits += 1;
-        } else {
-            inner.misses += 1;
-        }
-        found
+        self.pairs.get(key, now).is_some()
     }
 
     /// Remembers a successful validation valid over `[not_before, not_after]`.
     pub(crate) fn insert(&self, key: [u8; 32], not_before: u64, not_after: u64) {
-        let mut inner = self.lock();
-        inner.clock += 1;
-        let last_used = inner.clock;
-        if inner.entries.len() >= self.capacity
-            && !inner.entries.contains_key(&key)
-            && let Some(oldest) = inner
-                .entries
-                .iter()
-                .min_by_key(|(_, e)| e.last_used)
-                .map(|(k, _)| *k)
-        {
-            inner.entries.remove(&oldest);
-        }
-        inner.entries.insert(
-            key,
-            Entry {
-                not_before,
-                not_after,
-                last_used,
-            },
-        );
-    }
-
-    fn lock(&self) -> MutexGuard<'_, Inner> {
-        // Every statement leaves the map consistent, so a poisoned lock is still usable.
-        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+        self.pairs.insert(key, (), not_before, not_after);
     }
 }
 
@@ -179,12 +100,10 @@ impl Default for SnpChainCache {
 
 impl fmt::Debug for SnpChainCache {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let inner = self.lock();
         f.debug_struct("SnpChainCache")
-            .field("capacity", &self.capacity)
-            .field("len", &inner.entries.len())
-            .field("hits", &inner.hits)
-            .field("misses", &inner.misses)
+            .field("capacity", &self.capacity())
+            .field("len", &self.len())
+            .field("stats", &self.stats())
             .finish()
     }
 }
