@@ -27,7 +27,9 @@ pub mod summary {
             Err(e) => return Err(e),
         };
         for (k, v) in figures {
-            map.insert(k.clone(), serde_json::json!((v * 10.0).round() / 10.0));
+            // Latencies and rates keep one decimal; small figures (GB/s) keep three.
+            let scale = if v.abs() < 100.0 { 1000.0 } else { 10.0 };
+            map.insert(k.clone(), serde_json::json!((v * scale).round() / scale));
         }
         let text = serde_json::to_string_pretty(&serde_json::Value::Object(map))
             .map_err(std::io::Error::other)?;
