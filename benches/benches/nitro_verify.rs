@@ -24,6 +24,7 @@
 //! mean over documents of the per-document median. Wall-clock on a shared 2-core machine: compare
 //! the ratios within one run, not absolute numbers across machines.
 
+use cloister_benches::timing::{Sampling, median, round_robin_medians_us};
 use std::path::PathBuf;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
@@ -43,7 +44,7 @@ struct Doc {
     now: u64,
 }
 
-type Impl = (&'static str, fn(&Doc) -> Result<(), String>);
+type Impl = cloister_benches::timing::Impl<Doc>;
 
 fn main() {
     let docs = documents();
@@ -186,29 +187,13 @@ fn cloister_nocache(d: &Doc) -> Result<(), String> {
         .map_err(|e| e.code().to_owned())
 }
 
-/// Per-implementation medians for one document. Samples are taken round-robin (one call of each
-/// implementation per round, starting one further each round), so load from elsewhere on a shared
-/// machine, and the cache pollution one implementation leaves for the next, hit all alike.
 fn medians_us(d: &Doc, impls: &[Impl]) -> Vec<f64> {
-    for (_, f) in impls {
-        for _ in 0..3 {
-            f(d).expect("accepted above");
-        }
-    }
-    let start = Instant::now();
-    let mut samples = vec![Vec::with_capacity(MAX_SAMPLES); impls.len()];
-    let mut rounds = 0;
-    while rounds < MIN_SAMPLES || (rounds < MAX_SAMPLES && start.elapsed() < BUDGET) {
-        for k in 0..impls.len() {
-            let i = (rounds + k) % impls.len();
-            let f = impls[i].1;
-            let t = Instant::now();
-            f(d).expect("accepted above");
-            samples[i].push(t.elapsed().as_secs_f64() * 1e6);
-        }
-        rounds += 1;
-    }
-    samples.into_iter().map(median).collect()
+    let sampling = Sampling {
+        min: MIN_SAMPLES,
+        max: MAX_SAMPLES,
+        budget: BUDGET,
+    };
+    round_robin_medians_us(d, impls, sampling)
 }
 
 fn time_us(mut f: impl FnMut()) -> f64 {
@@ -222,11 +207,6 @@ fn time_us(mut f: impl FnMut()) -> f64 {
         samples.push(t.elapsed().as_secs_f64() * 1e6);
     }
     median(samples)
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
 }
 
 /// The floor under any verifier: one aws-lc-rs P-384 verification of this document's COSE

@@ -18,9 +18,10 @@
 //! (one call of each implementation per round); wall-clock on a shared 2-core machine, so compare
 //! the ratios within one run. Reproduce: `cargo bench --bench snp_verify` (or scripts/bench.sh).
 
+use cloister_benches::timing::{Sampling, round_robin_medians_us};
 use std::path::PathBuf;
 use std::sync::OnceLock;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use cloister_attestation::UnixTime;
 use cloister_attestation::snp::{SnpChainCache, SnpVerifier};
@@ -41,7 +42,7 @@ struct Fixture {
     chain_pem: Vec<u8>,
 }
 
-type Impl = (&'static str, fn(&Fixture) -> Result<(), String>);
+type Impl = cloister_benches::timing::Impl<Fixture>;
 
 static WARM: OnceLock<SnpVerifier> = OnceLock::new();
 static SEV_CHAIN: OnceLock<Chain> = OnceLock::new();
@@ -160,31 +161,11 @@ fn peer_sev(fx: &Fixture) -> Result<(), String> {
     (chain, &report).verify().map_err(|e| e.to_string())
 }
 
-/// Per-implementation medians, sampled round-robin (one call of each per round, starting one
-/// further each round) so load from elsewhere on a shared machine hits all alike.
 fn medians_us(fx: &Fixture, impls: &[Impl]) -> Vec<f64> {
-    for (_, f) in impls {
-        for _ in 0..3 {
-            f(fx).expect("accepted above");
-        }
-    }
-    let start = Instant::now();
-    let mut samples = vec![Vec::with_capacity(MAX_SAMPLES); impls.len()];
-    let mut rounds = 0;
-    while rounds < MIN_SAMPLES || (rounds < MAX_SAMPLES && start.elapsed() < BUDGET) {
-        for k in 0..impls.len() {
-            let i = (rounds + k) % impls.len();
-            let f = impls[i].1;
-            let t = Instant::now();
-            f(fx).expect("accepted above");
-            samples[i].push(t.elapsed().as_secs_f64() * 1e6);
-        }
-        rounds += 1;
-    }
-    samples.into_iter().map(median).collect()
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
+    let sampling = Sampling {
+        min: MIN_SAMPLES,
+        max: MAX_SAMPLES,
+        budget: BUDGET,
+    };
+    round_robin_medians_us(fx, impls, sampling)
 }

@@ -37,3 +37,65 @@ pub mod summary {
         Ok(path)
     }
 }
+
+pub mod timing {
+    //! The sampling loop the verification benches share.
+
+    use std::time::{Duration, Instant};
+
+    /// How many samples to take of each implementation.
+    #[derive(Clone, Copy, Debug)]
+    pub struct Sampling {
+        /// At least this many rounds.
+        pub min: usize,
+        /// At most this many rounds.
+        pub max: usize,
+        /// Stop after `min` rounds once this much time has passed.
+        pub budget: Duration,
+    }
+
+    /// An implementation under test: a name and a function that must accept `T`.
+    pub type Impl<T> = (&'static str, fn(&T) -> Result<(), String>);
+
+    /// Median microseconds of each implementation on `input`. Samples are taken round-robin (one
+    /// call of each implementation per round, starting one further each round), so load from
+    /// elsewhere on a shared machine, and the cache pollution one implementation leaves for the
+    /// next, hit all alike.
+    ///
+    /// # Panics
+    /// If an implementation rejects `input`: the bench checks acceptance before timing.
+    pub fn round_robin_medians_us<T>(input: &T, impls: &[Impl<T>], s: Sampling) -> Vec<f64> {
+        for (name, f) in impls {
+            for _ in 0..3 {
+                if let Err(e) = f(input) {
+                    panic!("{name} rejected the input during warm-up: {e}");
+                }
+            }
+        }
+        let start = Instant::now();
+        let mut samples = vec![Vec::with_capacity(s.max); impls.len()];
+        let mut rounds = 0;
+        while rounds < s.min || (rounds < s.max && start.elapsed() < s.budget) {
+            for k in 0..impls.len() {
+                let i = (rounds + k) % impls.len();
+                let (name, f) = impls[i];
+                let t = Instant::now();
+                if let Err(e) = f(input) {
+                    panic!("{name} rejected the input: {e}");
+                }
+                samples[i].push(t.elapsed().as_secs_f64() * 1e6);
+            }
+            rounds += 1;
+        }
+        samples.into_iter().map(median).collect()
+    }
+
+    /// The median of `v` (upper median for even lengths).
+    ///
+    /// # Panics
+    /// If `v` is empty.
+    pub fn median(mut v: Vec<f64>) -> f64 {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    }
+}
