@@ -25,16 +25,18 @@ pub struct CacheStats {
 }
 
 /// SHA-256 over a domain label, the number of certificates, and each certificate
-/// length-prefixed: injective over (label, certificate list).
+/// length-prefixed: injective over (label, certificate list). `count` must be the number of
+/// items `certs` yields (passed separately so callers can chain iterators without collecting).
 pub(crate) fn certificates_key<'a>(
     label: &[u8],
-    certs: impl ExactSizeIterator<Item = &'a [u8]>,
+    count: usize,
+    certs: impl Iterator<Item = &'a [u8]>,
 ) -> [u8; 32] {
     let mut h = digest::Context::new(&digest::SHA256);
     h.update(label);
     // Parsers bound certificates and their number far below 4 GiB; saturating keeps the encoding
     // injective for anything they let through.
-    h.update(&u32::try_from(certs.len()).unwrap_or(u32::MAX).to_be_bytes());
+    h.update(&u32::try_from(count).unwrap_or(u32::MAX).to_be_bytes());
     for der in certs {
         h.update(&u32::try_from(der.len()).unwrap_or(u32::MAX).to_be_bytes());
         h.update(der);
@@ -175,7 +177,9 @@ mod tests {
 
     #[test]
     fn keys_separate_labels_boundaries_and_counts() {
-        let k = |label: &[u8], parts: &[&[u8]]| certificates_key(label, parts.iter().copied());
+        let k = |label: &[u8], parts: &[&[u8]]| {
+            certificates_key(label, parts.len(), parts.iter().copied())
+        };
         let base = k(b"x", &[&[1, 2], &[3]]);
         assert_ne!(base, k(b"y", &[&[1, 2], &[3]]));
         assert_ne!(base, k(b"x", &[&[1], &[2, 3]]));

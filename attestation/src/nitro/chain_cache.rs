@@ -93,12 +93,8 @@ impl ChainCache {
     pub(crate) fn key(cabundle: &[Vec<u8>], leaf: &[u8]) -> [u8; 32] {
         certificates_key(
             b"cloister/nitro-chain/v1",
-            cabundle
-                .iter()
-                .map(Vec::as_slice)
-                .chain([leaf])
-                .collect::<Vec<_>>()
-                .into_iter(),
+            cabundle.len() + 1,
+            cabundle.iter().map(Vec::as_slice).chain([leaf]),
         )
     }
 

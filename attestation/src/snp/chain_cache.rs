@@ -78,7 +78,7 @@ impl SnpChainCache {
 
     /// The key of a pair: SHA-256 over the length-prefixed ARK and ASK/ASVK DER.
     pub(crate) fn key(ark: &[u8], ask: &[u8]) -> [u8; 32] {
-        certificates_key(b"cloister/snp-ca-chain/v1", [ark, ask].into_iter())
+        certificates_key(b"cloister/snp-ca-chain/v1", 2, [ark, ask].into_iter())
     }
 
     /// True if the pair `key` was validated and `now` is inside its window.
