@@ -65,6 +65,7 @@ pub mod policy;
 pub mod snp;
 mod time;
 mod window_cache;
+mod x509;
 
 pub use claims::{Claims, Platform, SnpClaims, SnpTcbClaims};
 pub use error::{AttestationError, ChainPosition};

@@ -11,12 +11,12 @@
 
 use const_oid::ObjectIdentifier;
 use der::asn1::{Ia5StringRef, OctetStringRef};
-use der::{Decode, Reader, SliceReader};
+use der::Decode;
 use x509_cert::Certificate;
-use x509_cert::der::oid::db::rfc4519::COMMON_NAME;
 
 use super::report::{Product, TcbVersion};
 use crate::AttestationError;
+use crate::x509::DerCert;
 
 const AMD_VEK_EXT: &str = "1.3.6.1.4.1.3704.1";
 const OID_PRODUCT_NAME: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.4.1.3704.1.2");
@@ -51,82 +51,14 @@ impl std::fmt::Display for SnpCert {
     }
 }
 
-/// A decoded certificate plus the bytes its signature covers.
-#[derive(Clone, Debug)]
-pub(crate) struct AmdCert {
-    pub(crate) der: Vec<u8>,
-    pub(crate) cert: Certificate,
-    pub(crate) tbs_range: std::ops::Range<usize>,
-}
+/// An AMD certificate: a [`DerCert`] whose parse errors name the chain position.
+pub(crate) type AmdCert = DerCert;
 
 impl AmdCert {
-    /// Parses one DER certificate.
+    /// Parses one DER certificate in the position `role`.
     pub(crate) fn from_der(der: Vec<u8>, role: SnpCert) -> Result<Self, AttestationError> {
-        let malformed = |e: der::Error| AttestationError::SnpCertMalformed {
-            cert: role,
-            reason: e.to_string(),
-        };
-        let cert = Certificate::from_der(&der).map_err(malformed)?;
-        // The signature covers the TBSCertificate bytes as received: record where they sit.
-        // `Certificate::from_der` above already checked the whole structure and its length.
-        let tbs_range = {
-            let mut reader = SliceReader::new(&der).map_err(malformed)?;
-            der::Header::decode(&mut reader).map_err(malformed)?;
-            let start = usize::try_from(reader.position()).map_err(malformed)?;
-            let tbs = reader.tlv_bytes().map_err(malformed)?;
-            start..start + tbs.len()
-        };
-        Ok(Self {
-            der,
-            cert,
-            tbs_range,
-        })
+        Self::parse(der).map_err(|reason| AttestationError::SnpCertMalformed { cert: role, reason })
     }
-
-    pub(crate) fn tbs(&self) -> &[u8] {
-        self.der.get(self.tbs_range.clone()).unwrap_or_default()
-    }
-
-    /// The subject's common name, or "".
-    pub(crate) fn subject_cn(&self) -> String {
-        cn(self.cert.tbs_certificate().subject())
-    }
-
-    /// The issuer's common name, or "".
-    pub(crate) fn issuer_cn(&self) -> String {
-        cn(self.cert.tbs_certificate().issuer())
-    }
-
-    /// Serial number, big-endian bytes without leading zeros.
-    pub(crate) fn serial(&self) -> &[u8] {
-        self.cert.tbs_certificate().serial_number().as_bytes()
-    }
-
-    /// (notBefore, notAfter), epoch seconds.
-    pub(crate) fn validity(&self) -> (u64, u64) {
-        let v = self.cert.tbs_certificate().validity();
-        (
-            v.not_before.to_unix_duration().as_secs(),
-            v.not_after.to_unix_duration().as_secs(),
-        )
-    }
-}
-
-fn cn(name: &x509_cert::name::Name) -> String {
-    for atv in name.iter() {
-        if atv.oid == COMMON_NAME {
-            if let Ok(s) = atv.value.decode_as::<der::asn1::PrintableStringRef<'_>>() {
-                return s.as_str().to_owned();
-            }
-            if let Ok(s) = atv.value.decode_as::<der::asn1::Utf8StringRef<'_>>() {
-                return s.as_str().to_owned();
-            }
-            if let Ok(s) = atv.value.decode_as::<Ia5StringRef<'_>>() {
-                return s.as_str().to_owned();
-            }
-        }
-    }
-    String::new()
 }
 
 /// Reads certificates from DER or from PEM (one or more `CERTIFICATE` blocks).
@@ -138,34 +70,8 @@ pub(crate) fn read_certificates(
     bytes: &[u8],
     role: SnpCert,
 ) -> Result<Vec<Vec<u8>>, AttestationError> {
-    let malformed = |reason: String| AttestationError::SnpCertMalformed { cert: role, reason };
-    if bytes.first() == Some(&0x30) {
-        return Ok(vec![bytes.to_vec()]);
-    }
-    let text = std::str::from_utf8(bytes)
-        .map_err(|_| malformed("neither DER (starts with 0x30) nor PEM text".to_owned()))?;
-    let mut out = Vec::new();
-    let mut rest = text;
-    const BEGIN: &str = "-----BEGIN CERTIFICATE-----";
-    const END: &str = "-----END CERTIFICATE-----";
-    while let Some(start) = rest.find(BEGIN) {
-        let after = &rest[start..];
-        let end = after
-            .find(END)
-            .ok_or_else(|| malformed("PEM block without an END line".to_owned()))?;
-        let block = &after[..end + END.len()];
-        let (label, der) =
-            der::pem::decode_vec(block.as_bytes()).map_err(|e| malformed(format!("PEM: {e}")))?;
-        if label != "CERTIFICATE" {
-            return Err(malformed(format!("PEM label {label:?}")));
-        }
-        out.push(der);
-        rest = &after[end + END.len()..];
-    }
-    if out.is_empty() {
-        return Err(malformed("no PEM CERTIFICATE block".to_owned()));
-    }
-    Ok(out)
+    crate::x509::read_certificates(bytes)
+        .map_err(|reason| AttestationError::SnpCertMalformed { cert: role, reason })
 }
 
 /// The AMD extensions of a VCEK or VLEK.

@@ -8,14 +8,14 @@
 
 use aws_lc_rs::signature::{self, UnparsedPublicKey};
 use const_oid::ObjectIdentifier;
-use der::{Decode, Encode, Reader, SliceReader};
+use der::Encode;
 use sha2::{Digest, Sha256};
-use x509_cert::crl::CertificateList;
 use x509_cert::ext::pkix::BasicConstraints;
 
 use super::certs::{AmdCert, SnpCert, read_certificates};
 use super::chain_cache::SnpChainCache;
 use super::report::{Product, SigningKey};
+use crate::x509::DerCrl;
 use crate::{AttestationError, UnixTime};
 
 const RSA_ENCRYPTION: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.1");
@@ -483,9 +483,7 @@ fn ec_p384_point(cert: &AmdCert) -> Result<Vec<u8>, AttestationError> {
 /// An AMD certificate revocation list (KDS `…/crl`), signed by the ARK.
 #[derive(Clone, Debug)]
 pub struct SnpCrl {
-    der: Vec<u8>,
-    crl: CertificateList,
-    tbs_range: std::ops::Range<usize>,
+    crl: DerCrl,
 }
 
 impl SnpCrl {
@@ -506,35 +504,20 @@ impl SnpCrl {
             }
             der
         };
-        let crl = CertificateList::from_der(&der).map_err(|e| malformed(e.to_string()))?;
-        let tbs_range = {
-            let mut reader = SliceReader::new(&der).map_err(|e| malformed(e.to_string()))?;
-            der::Header::decode(&mut reader).map_err(|e| malformed(e.to_string()))?;
-            let start = usize::try_from(reader.position()).map_err(|e| malformed(e.to_string()))?;
-            let tbs = reader.tlv_bytes().map_err(|e| malformed(e.to_string()))?;
-            start..start + tbs.len()
-        };
         Ok(Self {
-            der,
-            crl,
-            tbs_range,
+            crl: DerCrl::parse(der).map_err(malformed)?,
         })
     }
 
     /// True when `serial` (big-endian, no leading zeros) is listed.
     pub fn is_revoked(&self, serial: &[u8]) -> bool {
-        self.crl
-            .tbs_cert_list
-            .revoked_certificates
-            .as_deref()
-            .unwrap_or_default()
-            .iter()
-            .any(|r| r.serial_number.as_bytes() == serial)
+        self.crl.is_revoked(serial)
     }
 
     /// The issuer's signature, the issuer name and thisUpdate ≤ now ≤ nextUpdate.
     pub(crate) fn check(&self, ark: &AmdCert, now: UnixTime) -> Result<(), AttestationError> {
-        let tbs = &self.crl.tbs_cert_list;
+        let crl = &self.crl.crl;
+        let tbs = &crl.tbs_cert_list;
         if tbs.issuer != *ark.cert.tbs_certificate().subject() {
             return Err(AttestationError::SnpCrlBadSignature {
                 reason: format!(
@@ -544,17 +527,16 @@ impl SnpCrl {
                 ),
             });
         }
-        if self.crl.signature_algorithm != tbs.signature {
+        if crl.signature_algorithm != tbs.signature {
             return Err(AttestationError::SnpCrlMalformed {
                 reason: "signatureAlgorithm differs from tbsCertList.signature".to_owned(),
             });
         }
-        let sig = self.crl.signature.as_bytes().unwrap_or_default();
-        let message = self.der.get(self.tbs_range.clone()).unwrap_or_default();
+        let sig = crl.signature.as_bytes().unwrap_or_default();
         verify_pss(
-            &self.crl.signature_algorithm,
+            &crl.signature_algorithm,
             ark,
-            message,
+            self.crl.tbs(),
             sig,
             SnpCert::Ark,
         )
@@ -565,21 +547,18 @@ impl SnpCrl {
             },
         })?;
         let now_s = now.as_secs();
-        let this_update = tbs.this_update.to_unix_duration().as_secs();
+        let (this_update, next_update) = self.crl.window();
         if now_s < this_update {
             return Err(AttestationError::SnpCrlOutdated {
                 reason: format!("thisUpdate {this_update} is after now {now_s}"),
             });
         }
-        if let Some(next) = tbs.next_update {
-            let next_update = next.to_unix_duration().as_secs();
-            if now_s > next_update {
-                return Err(AttestationError::SnpCrlOutdated {
-                    reason: format!(
-                        "nextUpdate {next_update} is before now {now_s}; fetch a current CRL"
-                    ),
-                });
-            }
+        if let Some(next_update) = next_update
+            && now_s > next_update
+        {
+            return Err(AttestationError::SnpCrlOutdated {
+                reason: format!("nextUpdate {next_update} is before now {now_s}; fetch a current CRL"),
+            });
         }
         Ok(())
     }
