@@ -21,15 +21,18 @@ pub enum Platform {
     /// AMD SEV-SNP, chained to a pinned AMD ARK (Milan, Genoa or Turin).
     #[serde(rename = "sev-snp")]
     SevSnp,
+    /// Intel TDX, a DCAP quote chained to the Intel SGX Root CA.
+    Tdx,
 }
 
 impl Platform {
-    /// The lowercase name used in JSON: `"nitro"`, `"mock"` or `"sev-snp"`.
+    /// The lowercase name used in JSON: `"nitro"`, `"mock"`, `"sev-snp"` or `"tdx"`.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Nitro => "nitro",
             Self::Mock => "mock",
             Self::SevSnp => "sev-snp",
+            Self::Tdx => "tdx",
         }
     }
 }
@@ -152,4 +155,56 @@ pub struct SnpTcbClaims {
     pub snp: u8,
     /// Microcode SPL.
     pub microcode: u8,
+}
+
+/// The TDX claims: every appraisable quote field, hex-encoded, and the TCB verdict. They travel
+/// next to the common [`Claims`] (where, for TDX, `module_id` is the FMSPC, `user_data` the
+/// REPORTDATA, `timestamp_ms` 0 because quotes carry no time, and `pcrs` empty).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TdxClaims {
+    /// Quote version (4 or 5).
+    pub quote_version: u16,
+    /// `TD 1.0` or `TD 1.5`.
+    pub body: String,
+    /// TEE_TCB_SVN.
+    pub tee_tcb_svn: String,
+    /// MRSEAM.
+    pub mr_seam: String,
+    /// MRSIGNERSEAM.
+    pub mr_signer_seam: String,
+    /// SEAMATTRIBUTES.
+    pub seam_attributes: String,
+    /// TD_ATTRIBUTES as a 64-bit hex number.
+    pub td_attributes: String,
+    /// XFAM.
+    pub xfam: String,
+    /// MRTD.
+    pub mr_td: String,
+    /// MRCONFIGID.
+    pub mr_config_id: String,
+    /// MROWNER.
+    pub mr_owner: String,
+    /// MROWNERCONFIG.
+    pub mr_owner_config: String,
+    /// RTMR0..3.
+    pub rtmr: Vec<String>,
+    /// REPORTDATA.
+    pub report_data: String,
+    /// TEE_TCB_SVN2 (TD 1.5).
+    pub tee_tcb_svn2: Option<String>,
+    /// MRSERVICETD (TD 1.5).
+    pub mr_service_td: Option<String>,
+    /// FMSPC from the PCK certificate.
+    pub fmspc: String,
+    /// PCESVN from the PCK certificate.
+    pub pce_svn: u16,
+    /// TD_ATTRIBUTES.SEPT_VE_DISABLE.
+    pub sept_ve_disable: bool,
+    /// The TCB status (Intel's name), or `Unknown` without collateral.
+    pub tcb_status: String,
+    /// The matched TCB level's date.
+    pub tcb_date: Option<String>,
+    /// Advisory IDs of the matched levels.
+    pub advisory_ids: Vec<String>,
 }

@@ -584,6 +584,269 @@ pub enum AttestationError {
         chip_id: String,
     },
 
+    // ----- Intel TDX ----------------------------------------------------------------------------
+    /// The quote ends before a field.
+    #[error("TDX quote truncated: {what} needs {needed} bytes, {available} left")]
+    TdxQuoteTruncated {
+        /// What was being read.
+        what: &'static str,
+        /// Bytes needed.
+        needed: usize,
+        /// Bytes left.
+        available: usize,
+    },
+    /// A quote version other than 4 or 5.
+    #[error("DCAP quote version {version} is not supported (TDX quotes are version 4 or 5)")]
+    TdxUnsupportedVersion {
+        /// Version found.
+        version: u16,
+    },
+    /// A TEE type other than TDX (0x81).
+    #[error("quote TEE type {tee_type:#x} is not TDX (0x81)")]
+    TdxUnsupportedTeeType {
+        /// TEE type found.
+        tee_type: u32,
+    },
+    /// An attestation key type other than ECDSA-256-with-P-256 (2).
+    #[error("attestation key type {key_type} is not supported (only 2, ECDSA P-256)")]
+    TdxUnsupportedKeyType {
+        /// Key type found.
+        key_type: u16,
+    },
+    /// A v5 body type other than TD 1.0 (2) or TD 1.5 (3).
+    #[error("quote body type {body_type} is not a TD report (2 = TD 1.0, 3 = TD 1.5)")]
+    TdxUnsupportedBodyType {
+        /// Body type found.
+        body_type: u16,
+    },
+    /// A field of the quote has an invalid value or the nested lengths do not add up.
+    #[error("TDX quote field {field}: {reason}")]
+    TdxInvalidField {
+        /// The field.
+        field: &'static str,
+        /// Why.
+        reason: String,
+    },
+    /// The quote signature does not verify with the attestation key.
+    #[error("the quote signature does not verify with the attestation key")]
+    TdxBadQuoteSignature,
+    /// The QE report signature does not verify with the PCK.
+    #[error("the QE report signature does not verify with the PCK certificate's key")]
+    TdxBadQeReportSignature,
+    /// The QE report does not bind the attestation key.
+    #[error(
+        "QE report REPORTDATA {found} is not SHA-256(attestation key ‖ QE auth data) ‖ 0^32 = {expected}"
+    )]
+    TdxQeBindingMismatch {
+        /// Expected REPORTDATA, hex.
+        expected: String,
+        /// REPORTDATA found, hex.
+        found: String,
+    },
+    /// A certificate does not parse or is not what its position requires.
+    #[error("{cert}: {reason}")]
+    TdxCertMalformed {
+        /// Which certificate.
+        cert: crate::tdx::TdxCert,
+        /// Why.
+        reason: String,
+    },
+    /// A certificate's name does not fit its position.
+    #[error("{cert}: expected {expected}, found {found}")]
+    TdxCertName {
+        /// Which certificate.
+        cert: crate::tdx::TdxCert,
+        /// What was expected.
+        expected: String,
+        /// What was found.
+        found: String,
+    },
+    /// A certificate's signature does not verify with its issuer's key.
+    #[error("{cert}: signature does not verify with the issuer's key")]
+    TdxCertBadSignature {
+        /// Which certificate.
+        cert: crate::tdx::TdxCert,
+    },
+    /// A certificate expired before the verification time.
+    #[error("{cert} expired at {not_after}, verification time {now}")]
+    TdxCertExpired {
+        /// Which certificate.
+        cert: crate::tdx::TdxCert,
+        /// notAfter, epoch seconds.
+        not_after: u64,
+        /// The verification time.
+        now: u64,
+    },
+    /// A certificate is not yet valid at the verification time.
+    #[error("{cert} is valid from {not_before}, verification time {now}")]
+    TdxCertNotYetValid {
+        /// Which certificate.
+        cert: crate::tdx::TdxCert,
+        /// notBefore, epoch seconds.
+        not_before: u64,
+        /// The verification time.
+        now: u64,
+    },
+    /// A chain carries a self-signed certificate that is not the pinned root.
+    #[error("{position} is a root with SHA-256 {sha256}, not the pinned Intel SGX Root CA")]
+    TdxUntrustedRoot {
+        /// SHA-256 of its DER, hex.
+        sha256: String,
+        /// Where it sits.
+        position: crate::tdx::TdxCert,
+    },
+    /// A chain lacks a certificate.
+    #[error("certificate chain incomplete: missing {missing}")]
+    TdxChainIncomplete {
+        /// What is missing.
+        missing: String,
+    },
+    /// The PCK certificate's SGX extension is missing or malformed.
+    #[error("PCK certificate SGX extension: {reason}")]
+    TdxPckExtension {
+        /// Why.
+        reason: String,
+    },
+    /// A certificate is revoked.
+    #[error("{cert} serial {serial} is revoked by the {crl}")]
+    TdxRevoked {
+        /// Which certificate.
+        cert: crate::tdx::TdxCert,
+        /// Which CRL.
+        crl: &'static str,
+        /// Its serial, hex.
+        serial: String,
+    },
+    /// A CRL does not parse.
+    #[error("{crl}: {reason}")]
+    TdxCrlMalformed {
+        /// Which CRL.
+        crl: &'static str,
+        /// Why.
+        reason: String,
+    },
+    /// A CRL is not signed by its issuer.
+    #[error("{crl}: {reason}")]
+    TdxCrlBadSignature {
+        /// Which CRL.
+        crl: &'static str,
+        /// Why.
+        reason: String,
+    },
+    /// A CRL is not current.
+    #[error("{crl} is not current: {reason}")]
+    TdxCrlOutdated {
+        /// Which CRL.
+        crl: &'static str,
+        /// Why.
+        reason: String,
+    },
+    /// The collateral document does not parse.
+    #[error("collateral {field}: {reason}")]
+    TdxCollateralMalformed {
+        /// The field.
+        field: &'static str,
+        /// Why.
+        reason: String,
+    },
+    /// TCB Info or QE Identity signature does not verify.
+    #[error("the {which} signature does not verify with the TCB Signing certificate")]
+    TdxCollateralBadSignature {
+        /// `TCB Info` or `QE Identity`.
+        which: &'static str,
+    },
+    /// TCB Info or QE Identity is outside its issueDate..nextUpdate window.
+    #[error("{which} is not current: {reason}")]
+    TdxCollateralOutdated {
+        /// `TCB Info` or `QE Identity`.
+        which: &'static str,
+        /// Why.
+        reason: String,
+    },
+    /// The collateral is for another platform than the quote.
+    #[error("collateral {field} is {collateral}, the quote's is {quote}")]
+    TdxCollateralMismatch {
+        /// The field compared.
+        field: &'static str,
+        /// The quote's value.
+        quote: String,
+        /// The collateral's value.
+        collateral: String,
+    },
+    /// The QE report does not match the QE Identity.
+    #[error("QE report {field} is {found}, QE Identity expects {expected}")]
+    TdxQeIdentityMismatch {
+        /// The field.
+        field: &'static str,
+        /// Expected.
+        expected: String,
+        /// Found.
+        found: String,
+    },
+    /// No TCB level matches (Intel: STATUS_TCB_NOT_SUPPORTED).
+    #[error("no matching TCB level: {reason}")]
+    TdxTcbNotSupported {
+        /// Why, with the values compared.
+        reason: String,
+    },
+    /// The TDX module does not match the TCB Info's module identity.
+    #[error("TDX module mismatch: {reason}")]
+    TdxModuleMismatch {
+        /// Why.
+        reason: String,
+    },
+    /// A debug TD and the policy forbids debug.
+    #[error("TD_ATTRIBUTES {attributes} has DEBUG set and the policy forbids debug TDs")]
+    TdxDebugForbidden {
+        /// TD_ATTRIBUTES, hex.
+        attributes: String,
+    },
+    /// A TD attribute the policy refuses (SEPT_VE_DISABLE unset, reserved bits).
+    #[error("TD_ATTRIBUTES {attributes}: {attribute}, which the policy refuses")]
+    TdxAttribute {
+        /// The attribute.
+        attribute: &'static str,
+        /// TD_ATTRIBUTES, hex.
+        attributes: String,
+    },
+    /// A pinned measurement differs.
+    #[error("{field} is {found}, policy expects {expected}")]
+    TdxFieldMismatch {
+        /// The field.
+        field: &'static str,
+        /// Expected value.
+        expected: String,
+        /// Value in the quote.
+        found: String,
+    },
+    /// The quote was verified without collateral and the policy requires a known TCB status.
+    #[error("TCB status unknown: the quote was verified without collateral")]
+    TdxTcbUnknown,
+    /// The TCB status is not among the accepted ones.
+    #[error(
+        "TCB status {status} (tcbDate {tcb_date}, advisories [{advisory_ids}]) is not accepted ({accepted}); {needed}"
+    )]
+    TdxTcbStatusNotAccepted {
+        /// The status.
+        status: crate::tdx::TcbStatus,
+        /// The matched level's date.
+        tcb_date: String,
+        /// Advisory IDs.
+        advisory_ids: String,
+        /// The accepted statuses.
+        accepted: String,
+        /// What the platform lacks for the first acceptable level.
+        needed: String,
+    },
+    /// The collateral is older than the policy allows.
+    #[error("collateral issued {age_secs} s before the appraisal time, policy allows {max_secs} s")]
+    TdxCollateralTooOld {
+        /// Age.
+        age_secs: u64,
+        /// Maximum.
+        max_secs: u64,
+    },
+
     // ----- API misuse ---------------------------------------------------------------------------
     /// The caller passed an argument that can never be valid (a bug in the caller, not bad
     /// evidence).
@@ -677,6 +940,40 @@ impl AttestationError {
             Self::SnpFieldMismatch { .. } => "policy.snp.field_mismatch",
             Self::SnpTcbBelowMinimum { .. } => "policy.snp.tcb_below_minimum",
             Self::SnpChipNotAllowed { .. } => "policy.snp.chip_not_allowed",
+            Self::TdxQuoteTruncated { .. } => "tdx.quote.truncated",
+            Self::TdxUnsupportedVersion { .. } => "tdx.quote.unsupported_version",
+            Self::TdxUnsupportedTeeType { .. } => "tdx.quote.unsupported_tee_type",
+            Self::TdxUnsupportedKeyType { .. } => "tdx.quote.unsupported_key_type",
+            Self::TdxUnsupportedBodyType { .. } => "tdx.quote.unsupported_body_type",
+            Self::TdxInvalidField { .. } => "tdx.quote.invalid_field",
+            Self::TdxBadQuoteSignature => "tdx.quote.bad_signature",
+            Self::TdxBadQeReportSignature => "tdx.qe_report.bad_signature",
+            Self::TdxQeBindingMismatch { .. } => "tdx.qe_report.binding_mismatch",
+            Self::TdxCertMalformed { .. } => "tdx.cert.malformed",
+            Self::TdxCertName { .. } => "tdx.cert.name",
+            Self::TdxCertBadSignature { .. } => "tdx.cert.bad_signature",
+            Self::TdxCertExpired { .. } => "tdx.cert.expired",
+            Self::TdxCertNotYetValid { .. } => "tdx.cert.not_yet_valid",
+            Self::TdxUntrustedRoot { .. } => "tdx.chain.untrusted_root",
+            Self::TdxChainIncomplete { .. } => "tdx.chain.incomplete",
+            Self::TdxPckExtension { .. } => "tdx.cert.bad_extension",
+            Self::TdxRevoked { .. } => "tdx.crl.revoked",
+            Self::TdxCrlMalformed { .. } => "tdx.crl.malformed",
+            Self::TdxCrlBadSignature { .. } => "tdx.crl.bad_signature",
+            Self::TdxCrlOutdated { .. } => "tdx.crl.outdated",
+            Self::TdxCollateralMalformed { .. } => "tdx.collateral.malformed",
+            Self::TdxCollateralBadSignature { .. } => "tdx.collateral.bad_signature",
+            Self::TdxCollateralOutdated { .. } => "tdx.collateral.outdated",
+            Self::TdxCollateralMismatch { .. } => "tdx.collateral.mismatch",
+            Self::TdxQeIdentityMismatch { .. } => "tdx.qe_identity.mismatch",
+            Self::TdxTcbNotSupported { .. } => "tdx.tcb.no_matching_level",
+            Self::TdxModuleMismatch { .. } => "tdx.tcb.module_mismatch",
+            Self::TdxDebugForbidden { .. } => "policy.tdx.debug_forbidden",
+            Self::TdxAttribute { .. } => "policy.tdx.attribute",
+            Self::TdxFieldMismatch { .. } => "policy.tdx.field_mismatch",
+            Self::TdxTcbUnknown => "policy.tdx.tcb_unknown",
+            Self::TdxTcbStatusNotAccepted { .. } => "policy.tdx.tcb_status",
+            Self::TdxCollateralTooOld { .. } => "policy.tdx.collateral_too_old",
             Self::ApiMisuse { .. } => "api.misuse",
         }
     }
@@ -800,6 +1097,67 @@ impl AttestationError {
             | Self::SnpTcbBelowMinimum { .. }
             | Self::SnpChipNotAllowed { .. } => {
                 "the guest or platform does not match the policy: update the firmware or the launch configuration, or the policy if the change is expected"
+            }
+            Self::TdxQuoteTruncated { .. }
+            | Self::TdxUnsupportedVersion { .. }
+            | Self::TdxUnsupportedTeeType { .. }
+            | Self::TdxUnsupportedKeyType { .. }
+            | Self::TdxUnsupportedBodyType { .. }
+            | Self::TdxInvalidField { .. } => {
+                "pass the DCAP quote (raw, hex or base64) as configfs-tsm or the TDX driver returned it; this input is truncated, altered, or not a TDX quote v4/v5"
+            }
+            Self::TdxBadQuoteSignature
+            | Self::TdxBadQeReportSignature
+            | Self::TdxQeBindingMismatch { .. } => {
+                "the quote was altered after the Quoting Enclave signed it; do not trust it and request a fresh quote"
+            }
+            Self::TdxCertMalformed { .. }
+            | Self::TdxCertName { .. }
+            | Self::TdxPckExtension { .. }
+            | Self::TdxChainIncomplete { .. } => {
+                "the quote's PCK chain or the collateral's issuer chains are not Intel DCAP chains; use the quote as generated and collateral from Intel PCS or a PCCS"
+            }
+            Self::TdxCertBadSignature { .. } | Self::TdxUntrustedRoot { .. } => {
+                "a chain does not lead to the pinned Intel SGX Root CA (forged, or a test PKI); do not trust this evidence"
+            }
+            Self::TdxCertExpired { .. } | Self::TdxCertNotYetValid { .. } => {
+                "verify at a time inside every certificate's validity (--at), or fetch current certificates"
+            }
+            Self::TdxRevoked { .. } => {
+                "Intel revoked a certificate of this chain; do not trust this evidence"
+            }
+            Self::TdxCrlMalformed { .. } | Self::TdxCrlBadSignature { .. } => {
+                "pass the PCK CRL and root CA CRL Intel PCS (or a PCCS) serves, with their issuer chain"
+            }
+            Self::TdxCrlOutdated { .. } | Self::TdxCollateralOutdated { .. } => {
+                "collateral lives about 30 days: fetch current collateral from Intel PCS or a PCCS, or verify at a time inside its window (--at)"
+            }
+            Self::TdxCollateralMalformed { .. } | Self::TdxCollateralBadSignature { .. } => {
+                "pass collateral exactly as Intel PCS served it, in the QuoteCollateralV3 JSON shape (tcb_info, qe_identity as raw JSON text; signatures hex; chains PEM; CRLs hex DER)"
+            }
+            Self::TdxCollateralMismatch { .. } => {
+                "fetch the collateral for this quote's FMSPC and PCK CA (TDX TCB Info, TD_QE identity)"
+            }
+            Self::TdxQeIdentityMismatch { .. } | Self::TdxModuleMismatch { .. } => {
+                "the Quoting Enclave or TDX module is not one Intel's collateral describes; do not trust this quote"
+            }
+            Self::TdxTcbNotSupported { .. } => {
+                "the platform is below every TCB level Intel lists: update the BIOS, microcode and TDX module, then request a new quote"
+            }
+            Self::TdxDebugForbidden { .. } => {
+                "launch the TD without DEBUG, or use --allow-debug / allow_debug only in development"
+            }
+            Self::TdxAttribute { .. } | Self::TdxFieldMismatch { .. } => {
+                "the TD does not match the policy: launch it with SEPT_VE_DISABLE and the pinned measurements, or update the policy if the change is expected"
+            }
+            Self::TdxTcbUnknown => {
+                "pass --collateral (Intel PCS or PCCS collateral for this quote) so the TCB status is known, or --allow-unknown-tcb to accept signatures and chain only"
+            }
+            Self::TdxTcbStatusNotAccepted { .. } => {
+                "update the platform (BIOS, microcode, TDX module) to the level named, or accept this status in the policy if the advisories do not apply"
+            }
+            Self::TdxCollateralTooOld { .. } => {
+                "fetch fresh collateral from Intel PCS or a PCCS: a stale cache can hide a TCB recovery"
             }
             Self::ApiMisuse { .. } => "this is a bug in the calling code; fix the call",
         }

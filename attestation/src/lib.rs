@@ -12,6 +12,10 @@
 //! AMD SEV-SNP follows the same three steps: [`snp::SnpReport`], [`snp::VerifiedSnpReport`]
 //! (built by [`snp::SnpVerifier`]) and [`snp::AppraisedSnpReport`] (built by [`snp::SnpPolicy`]).
 //!
+//! Intel TDX likewise: [`tdx::TdxQuote`], [`tdx::VerifiedTdxQuote`] (built by
+//! [`tdx::TdxVerifier`], with or without collateral) and [`tdx::AppraisedTdxQuote`] (built by
+//! [`tdx::TdxPolicy`]).
+//!
 //! Time is always an input ([`UnixTime`]); nothing here reads the clock except
 //! [`UnixTime::now`]. Every error has a stable [`code`](AttestationError::code) and a
 //! [`hint`](AttestationError::hint).
@@ -63,14 +67,16 @@ pub mod mock;
 pub mod nitro;
 pub mod policy;
 pub mod snp;
+pub mod tdx;
 mod time;
 mod window_cache;
 mod x509;
 
-pub use claims::{Claims, Platform, SnpClaims, SnpTcbClaims};
+pub use claims::{Claims, Platform, SnpClaims, SnpTcbClaims, TdxClaims};
 pub use error::{AttestationError, ChainPosition};
 pub use nitro::{NitroVerifier, TrustAnchor, UnverifiedNitroDocument, VerifiedNitroDocument};
 pub use policy::{AppraisalContext, AppraisedNitroDocument, NitroPolicy};
 pub use snp::{SnpPolicy, SnpVerifier, VerifiedSnpReport};
+pub use tdx::{TdxPolicy, TdxVerifier, VerifiedTdxQuote};
 pub use time::UnixTime;
 pub use window_cache::CacheStats;

@@ -10,8 +10,8 @@
 //! keeps it that way).
 
 use const_oid::ObjectIdentifier;
-use der::asn1::{Ia5StringRef, OctetStringRef};
 use der::Decode;
+use der::asn1::{Ia5StringRef, OctetStringRef};
 use x509_cert::Certificate;
 
 use super::report::{Product, TcbVersion};

@@ -557,7 +557,9 @@ impl SnpCrl {
             && now_s > next_update
         {
             return Err(AttestationError::SnpCrlOutdated {
-                reason: format!("nextUpdate {next_update} is before now {now_s}; fetch a current CRL"),
+                reason: format!(
+                    "nextUpdate {next_update} is before now {now_s}; fetch a current CRL"
+                ),
             });
         }
         Ok(())

@@ -8,6 +8,8 @@ use cloister_attestation::snp::{Product, SnpCrl, SnpPolicy, SnpVerifier};
 use cloister_attestation::{AttestationError, Platform, UnixTime};
 
 use super::{Outcome, parse_time};
+
+mod tdx;
 use crate::cli::infer::print_json;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -18,6 +20,8 @@ pub(crate) enum PlatformArg {
     Nitro,
     /// AMD SEV-SNP attestation report (1184 bytes); needs --vcek.
     Snp,
+    /// Intel TDX DCAP quote (v4 or v5); TCB status needs --collateral.
+    Tdx,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -67,6 +71,14 @@ pub(crate) struct VerifyArgs {
     /// SEV-SNP: the product, for v2 reports (which carry no CPUID). Default: detected.
     #[arg(long, value_enum)]
     product: Option<ProductArg>,
+    /// TDX: DCAP collateral (QuoteCollateralV3 JSON: TCB Info, QE Identity, CRLs and their
+    /// chains, as Intel PCS or a PCCS serves them). Without it the TCB status is unknown.
+    #[arg(long, value_name = "JSON")]
+    collateral: Option<PathBuf>,
+    /// TDX: accept a quote verified without --collateral (signatures and PCK chain only). With
+    /// collateral the status is known and this flag never overrides it.
+    #[arg(long)]
+    allow_unknown_tcb: bool,
 }
 
 pub(crate) fn run(args: VerifyArgs) -> Outcome {
@@ -79,18 +91,34 @@ pub(crate) fn run(args: VerifyArgs) -> Outcome {
         Err(e) => return usage(&args, &format!("reading {}: {e}", args.file.display())),
     };
     let evidence = cloister_client::evidence_file::decode_evidence_text(&raw);
-    if args.platform == PlatformArg::Snp {
-        return run_snp(&args, &evidence, now);
-    }
-    for (flag, given) in [
-        ("--vcek", args.vcek.is_some()),
-        ("--chain", args.chain.is_some()),
-        ("--crl", args.crl.is_some()),
-        ("--product", args.product.is_some()),
+    for (flag, given, platform) in [
+        ("--vcek", args.vcek.is_some(), PlatformArg::Snp),
+        ("--chain", args.chain.is_some(), PlatformArg::Snp),
+        ("--crl", args.crl.is_some(), PlatformArg::Snp),
+        ("--product", args.product.is_some(), PlatformArg::Snp),
+        ("--collateral", args.collateral.is_some(), PlatformArg::Tdx),
+        (
+            "--allow-unknown-tcb",
+            args.allow_unknown_tcb,
+            PlatformArg::Tdx,
+        ),
+        ("--root", args.root.is_some(), PlatformArg::Nitro),
     ] {
-        if given {
-            return usage(&args, &format!("{flag} applies only to --platform snp"));
+        let applies = args.platform == platform
+            || (platform == PlatformArg::Nitro && args.platform == PlatformArg::Auto);
+        if given && !applies {
+            let name = match platform {
+                PlatformArg::Snp => "snp",
+                PlatformArg::Tdx => "tdx",
+                _ => "nitro",
+            };
+            return usage(&args, &format!("{flag} applies only to --platform {name}"));
         }
+    }
+    match args.platform {
+        PlatformArg::Snp => return run_snp(&args, &evidence, now),
+        PlatformArg::Tdx => return tdx::run(&args, &evidence, now),
+        PlatformArg::Auto | PlatformArg::Nitro => {}
     }
     let mut verifier = NitroVerifier::aws();
     if let Some(root) = &args.root {

@@ -1,0 +1,545 @@
+//! The Intel DCAP PKI: the pinned Intel SGX Root CA, ECDSA P-256 certificate chains (PCK, TCB
+//! Signing, CRL issuers), the root and PCK CRLs, and the PCK certificate's SGX extension.
+//!
+//! Chains are short and fixed, so they are checked by hand (as for AMD, see `crate::x509`):
+//! PCK certificate ← PCK Platform CA or PCK Processor CA ← Intel SGX Root CA, and
+//! Intel SGX TCB Signing ← Intel SGX Root CA. A root certificate carried in a chain must be
+//! byte-equal to the pinned one; a chain may supply intermediates, never choose the root.
+
+use std::fmt;
+
+use aws_lc_rs::signature::{self, UnparsedPublicKey};
+use const_oid::ObjectIdentifier;
+use der::asn1::{Any, OctetStringRef};
+use der::{Decode, SliceReader, Tag, Tagged};
+use sha2::{Digest, Sha256};
+use x509_cert::ext::pkix::BasicConstraints;
+
+use crate::x509::{DerCert, DerCrl};
+use crate::{AttestationError, UnixTime};
+
+/// DER of the Intel SGX Root CA (see `roots/README.md`).
+pub const INTEL_SGX_ROOT_CA_DER: &[u8] = include_bytes!("../roots/intel_sgx_root_ca.der");
+/// SHA-256 of [`INTEL_SGX_ROOT_CA_DER`], lowercase hex.
+pub const INTEL_SGX_ROOT_CA_SHA256: &str =
+    "44a0196b2b99f889b8e149e95b807a350e7424964399e885a7cbb8ccfab674d3";
+
+const ECDSA_WITH_SHA256: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.4.3.2");
+const ID_EC_PUBLIC_KEY: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.2.1");
+const PRIME256V1: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.3.1.7");
+const ID_CE_KEY_USAGE: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.29.15");
+const ID_CE_BASIC_CONSTRAINTS: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.29.19");
+const SGX_EXTENSIONS: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113741.1.13.1");
+const SGX_TCB: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113741.1.13.1.2");
+const SGX_PCE_ID: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113741.1.13.1.3");
+const SGX_FMSPC: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113741.1.13.1.4");
+const SGX_TCB_PCESVN: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113741.1.13.1.2.17");
+const SGX_TCB_CPUSVN: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113741.1.13.1.2.18");
+
+/// Which certificate of the Intel PKI an error is about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum TdxCert {
+    /// The PCK certificate that signed the QE report.
+    Pck,
+    /// The PCK Platform CA or PCK Processor CA.
+    PckCa,
+    /// The Intel SGX Root CA.
+    Root,
+    /// The Intel SGX TCB Signing certificate (signs TCB Info and QE Identity).
+    TcbSigning,
+    /// Certificate `i` (0 = first) of a chain that is none of the above.
+    Chain(usize),
+}
+
+impl fmt::Display for TdxCert {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Pck => f.write_str("PCK certificate"),
+            Self::PckCa => f.write_str("PCK CA certificate"),
+            Self::Root => f.write_str("Intel SGX Root CA"),
+            Self::TcbSigning => f.write_str("TCB Signing certificate"),
+            Self::Chain(i) => write!(f, "chain certificate #{i}"),
+        }
+    }
+}
+
+/// Which PCK CA issued a PCK certificate; it names the PCK CRL to fetch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum PckCa {
+    /// `Intel SGX PCK Platform CA` (multi-package platforms, most TDX servers).
+    Platform,
+    /// `Intel SGX PCK Processor CA`.
+    Processor,
+}
+
+impl PckCa {
+    /// The `ca` query parameter of the PCS/PCCS `pckcrl` endpoint.
+    pub fn as_pcs_param(self) -> &'static str {
+        match self {
+            Self::Platform => "platform",
+            Self::Processor => "processor",
+        }
+    }
+
+    fn from_cn(cn: &str) -> Option<Self> {
+        match cn {
+            "Intel SGX PCK Platform CA" => Some(Self::Platform),
+            "Intel SGX PCK Processor CA" => Some(Self::Processor),
+            _ => None,
+        }
+    }
+}
+
+/// What a PCK certificate says about its platform: the values the collateral is looked up by
+/// and the TCB level is chosen with. Read before the chain is verified only to fetch collateral
+/// ([`TdxQuote::pck_identity`](super::TdxQuote::pck_identity)); verification re-reads it from the
+/// verified certificate.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PckIdentity {
+    /// FMSPC: family-model-stepping-platform-customSKU, 6 bytes.
+    pub fmspc: [u8; 6],
+    /// The CA that issued the PCK certificate.
+    pub ca: PckCa,
+    /// PCE-ID, 2 bytes.
+    pub pce_id: [u8; 2],
+    /// PCESVN.
+    pub pce_svn: u16,
+    /// The 16 SGX TCB component SVNs (CPUSVN components).
+    pub sgx_components: [u8; 16],
+}
+
+/// An Intel certificate: a [`DerCert`] whose parse errors name the role.
+pub(crate) type IntelCert = DerCert;
+
+impl IntelCert {
+    pub(crate) fn intel(der: Vec<u8>, role: TdxCert) -> Result<Self, AttestationError> {
+        Self::parse(der).map_err(|reason| AttestationError::TdxCertMalformed { cert: role, reason })
+    }
+}
+
+pub(crate) fn sha256(bytes: &[u8]) -> [u8; 32] {
+    Sha256::digest(bytes).into()
+}
+
+/// Parses a PEM chain (leaf first) into certificates, naming each by `roles` in order (the
+/// rest are `Chain(i)`).
+pub(crate) fn read_chain(
+    pem: &[u8],
+    roles: &[TdxCert],
+) -> Result<Vec<IntelCert>, AttestationError> {
+    let ders = crate::x509::read_certificates(pem).map_err(|reason| {
+        AttestationError::TdxCertMalformed {
+            cert: roles.first().copied().unwrap_or(TdxCert::Chain(0)),
+            reason,
+        }
+    })?;
+    ders.into_iter()
+        .enumerate()
+        .map(|(i, der)| IntelCert::intel(der, roles.get(i).copied().unwrap_or(TdxCert::Chain(i))))
+        .collect()
+}
+
+/// The pinned root, parsed.
+pub(crate) fn pinned_root() -> Result<IntelCert, AttestationError> {
+    IntelCert::intel(INTEL_SGX_ROOT_CA_DER.to_vec(), TdxCert::Root)
+}
+
+/// A chain verified at a time: its leaf and the CA below the root (when there is one).
+#[derive(Clone, Debug)]
+pub(crate) struct VerifiedIntelChain {
+    pub(crate) leaf: IntelCert,
+    /// The intermediate CA (PCK chains), absent for TCB Signing chains.
+    pub(crate) intermediate: Option<IntelCert>,
+}
+
+/// The shapes of Intel chains.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum ChainShape {
+    /// End-entity ← CA ← root (PCK certificates).
+    LeafUnderCa,
+    /// End-entity ← root (TCB Signing).
+    LeafUnderRoot,
+    /// CA ← root (the PCK CRL issuer chain).
+    CaUnderRoot,
+}
+
+/// Verifies `chain` (first certificate first; the root may be included and must be the pinned
+/// one) to the pinned root at `now`: names, signatures, CA flags, validity of every certificate.
+/// `leaf_role` names the first certificate in errors.
+pub(crate) fn verify_chain(
+    chain: &[IntelCert],
+    root: &IntelCert,
+    leaf_role: TdxCert,
+    shape: ChainShape,
+    now: UnixTime,
+) -> Result<VerifiedIntelChain, AttestationError> {
+    let Some(leaf) = chain.first() else {
+        return Err(AttestationError::TdxChainIncomplete {
+            missing: format!("the {leaf_role}"),
+        });
+    };
+    for (i, c) in chain.iter().enumerate().skip(1) {
+        let tbs = c.cert.tbs_certificate();
+        if tbs.subject() == tbs.issuer() && c.der != root.der {
+            return Err(AttestationError::TdxUntrustedRoot {
+                sha256: hex::encode(sha256(&c.der)),
+                position: TdxCert::Chain(i),
+            });
+        }
+    }
+    let intermediate = if shape == ChainShape::LeafUnderCa {
+        let issuer = leaf.cert.tbs_certificate().issuer();
+        let ca = chain
+            .iter()
+            .skip(1)
+            .find(|c| c.cert.tbs_certificate().subject() == issuer && c.der != root.der)
+            .ok_or_else(|| AttestationError::TdxChainIncomplete {
+                missing: format!("the certificate named {issuer} (the {leaf_role}'s issuer)"),
+            })?;
+        verify_issued_by(ca, root, TdxCert::PckCa)?;
+        verify_issued_by(leaf, ca, leaf_role)?;
+        check_ca(ca, TdxCert::PckCa, true)?;
+        check_validity(ca, TdxCert::PckCa, now)?;
+        Some(ca.clone())
+    } else {
+        verify_issued_by(leaf, root, leaf_role)?;
+        None
+    };
+    check_ca(leaf, leaf_role, shape == ChainShape::CaUnderRoot)?;
+    check_validity(leaf, leaf_role, now)?;
+    check_validity(root, TdxCert::Root, now)?;
+    Ok(VerifiedIntelChain {
+        leaf: leaf.clone(),
+        intermediate,
+    })
+}
+
+/// `cert`'s name chains to `issuer` and its ECDSA-P256-SHA256 signature verifies with
+/// `issuer`'s key.
+pub(crate) fn verify_issued_by(
+    cert: &IntelCert,
+    issuer: &IntelCert,
+    role: TdxCert,
+) -> Result<(), AttestationError> {
+    let tbs = cert.cert.tbs_certificate();
+    if tbs.issuer() != issuer.cert.tbs_certificate().subject() {
+        return Err(AttestationError::TdxCertName {
+            cert: role,
+            expected: format!("issuer {}", issuer.cert.tbs_certificate().subject()),
+            found: format!("issuer {}", tbs.issuer()),
+        });
+    }
+    if cert.cert.signature_algorithm() != tbs.signature()
+        || cert.cert.signature_algorithm().oid != ECDSA_WITH_SHA256
+    {
+        return Err(AttestationError::TdxCertMalformed {
+            cert: role,
+            reason: format!(
+                "signature algorithm {} (tbs says {}); Intel DCAP certificates use ecdsa-with-SHA256",
+                cert.cert.signature_algorithm().oid,
+                tbs.signature().oid
+            ),
+        });
+    }
+    let sig = cert.cert.signature().as_bytes().unwrap_or_default();
+    let key = p256_point(issuer, role)?;
+    UnparsedPublicKey::new(&signature::ECDSA_P256_SHA256_ASN1, key)
+        .verify(cert.tbs(), sig)
+        .map_err(|_| AttestationError::TdxCertBadSignature { cert: role })
+}
+
+/// The uncompressed SEC1 P-256 point of `cert`'s key.
+pub(crate) fn p256_point(cert: &IntelCert, role: TdxCert) -> Result<&[u8], AttestationError> {
+    let spki = cert.cert.tbs_certificate().subject_public_key_info();
+    let curve = spki
+        .algorithm
+        .parameters
+        .as_ref()
+        .and_then(|p| p.to_ref().decode_as::<ObjectIdentifier>().ok());
+    if spki.algorithm.oid != ID_EC_PUBLIC_KEY || curve != Some(PRIME256V1) {
+        return Err(AttestationError::TdxCertMalformed {
+            cert: role,
+            reason: format!("key {} is not an EC P-256 key", spki.algorithm.oid),
+        });
+    }
+    spki.subject_public_key
+        .as_bytes()
+        .ok_or_else(|| AttestationError::TdxCertMalformed {
+            cert: role,
+            reason: "key BIT STRING has unused bits".to_owned(),
+        })
+}
+
+fn check_validity(cert: &IntelCert, role: TdxCert, now: UnixTime) -> Result<(), AttestationError> {
+    let (not_before, not_after) = cert.validity();
+    let now = now.as_secs();
+    if now < not_before {
+        return Err(AttestationError::TdxCertNotYetValid {
+            cert: role,
+            not_before,
+            now,
+        });
+    }
+    if now > not_after {
+        return Err(AttestationError::TdxCertExpired {
+            cert: role,
+            not_after,
+            now,
+        });
+    }
+    Ok(())
+}
+
+/// CAs say CA=true and leaves do not; no unknown critical extension (RFC 5280 §4.2).
+fn check_ca(cert: &IntelCert, role: TdxCert, is_ca: bool) -> Result<(), AttestationError> {
+    let tbs = cert.cert.tbs_certificate();
+    for ext in tbs.extensions().map_or(&[][..], Vec::as_slice) {
+        if ext.critical && ext.extn_id != ID_CE_BASIC_CONSTRAINTS && ext.extn_id != ID_CE_KEY_USAGE
+        {
+            return Err(AttestationError::TdxCertMalformed {
+                cert: role,
+                reason: format!("unknown critical extension {}", ext.extn_id),
+            });
+        }
+    }
+    let ca = tbs
+        .get_extension::<BasicConstraints>()
+        .map_err(|e| AttestationError::TdxCertMalformed {
+            cert: role,
+            reason: format!("basicConstraints: {e}"),
+        })?
+        .is_some_and(|(_, bc)| bc.ca);
+    if ca != is_ca {
+        return Err(AttestationError::TdxCertMalformed {
+            cert: role,
+            reason: if is_ca {
+                "issues certificates but lacks basicConstraints CA=true".to_owned()
+            } else {
+                "is a CA but is used as an end-entity certificate".to_owned()
+            },
+        });
+    }
+    Ok(())
+}
+
+/// Reads the SGX extension of a PCK certificate.
+pub(crate) fn pck_identity(pck: &IntelCert) -> Result<PckIdentity, AttestationError> {
+    let bad = |reason: String| AttestationError::TdxPckExtension { reason };
+    let ca = PckCa::from_cn(&pck.issuer_cn()).ok_or_else(|| AttestationError::TdxCertName {
+        cert: TdxCert::Pck,
+        expected: "issuer Intel SGX PCK Platform CA or Intel SGX PCK Processor CA".to_owned(),
+        found: format!("issuer {:?}", pck.issuer_cn()),
+    })?;
+    let ext = pck
+        .cert
+        .tbs_certificate()
+        .extensions()
+        .and_then(|exts| exts.iter().find(|e| e.extn_id == SGX_EXTENSIONS))
+        .ok_or_else(|| bad(format!("no SGX extension {SGX_EXTENSIONS}")))?;
+    let mut fmspc = None;
+    let mut pce_id = None;
+    let mut tcb = None;
+    for (oid, value) in
+        oid_value_pairs(ext.extn_value.as_bytes()).map_err(|e| bad(e.to_string()))?
+    {
+        if oid == SGX_FMSPC {
+            fmspc = Some(octets::<6>(&value, "FMSPC").map_err(bad)?);
+        } else if oid == SGX_PCE_ID {
+            pce_id = Some(octets::<2>(&value, "PCE-ID").map_err(bad)?);
+        } else if oid == SGX_TCB {
+            tcb = Some(value);
+        }
+    }
+    let tcb = tcb.ok_or_else(|| bad("no TCB (….13.1.2)".to_owned()))?;
+    if tcb.tag() != Tag::Sequence {
+        return Err(bad(format!("TCB is a {}, not a SEQUENCE", tcb.tag())));
+    }
+    let mut comps: [Option<u8>; 16] = [None; 16];
+    let mut pce_svn = None;
+    for (oid, value) in sequence_pairs(tcb.value()).map_err(|e| bad(e.to_string()))? {
+        let arcs: Vec<u32> = oid.arcs().collect();
+        let last = arcs.last().copied().unwrap_or(0);
+        let parent_is_tcb = oid.parent() == Some(SGX_TCB);
+        if oid == SGX_TCB_PCESVN {
+            pce_svn = Some(
+                value
+                    .decode_as::<u16>()
+                    .map_err(|e| bad(format!("PCESVN: {e}")))?,
+            );
+        } else if oid == SGX_TCB_CPUSVN {
+            octets::<16>(&value, "CPUSVN").map_err(bad)?;
+        } else if parent_is_tcb && (1..=16).contains(&last) {
+            let svn = value
+                .decode_as::<u8>()
+                .map_err(|e| bad(format!("SGX TCB component {last}: {e}")))?;
+            comps[(last - 1) as usize] = Some(svn);
+        }
+    }
+    let mut sgx_components = [0u8; 16];
+    for (i, c) in comps.iter().enumerate() {
+        sgx_components[i] = c.ok_or_else(|| bad(format!("SGX TCB component {} missing", i + 1)))?;
+    }
+    Ok(PckIdentity {
+        fmspc: fmspc.ok_or_else(|| bad("no FMSPC (….13.1.4)".to_owned()))?,
+        ca,
+        pce_id: pce_id.ok_or_else(|| bad("no PCE-ID (….13.1.3)".to_owned()))?,
+        pce_svn: pce_svn.ok_or_else(|| bad("no PCESVN (….13.1.2.17)".to_owned()))?,
+        sgx_components,
+    })
+}
+
+/// `SEQUENCE OF SEQUENCE { OID, ANY }`, given the outer DER.
+fn oid_value_pairs(der: &[u8]) -> Result<Vec<(ObjectIdentifier, Any)>, der::Error> {
+    let outer = Any::from_der(der)?;
+    if outer.tag() != Tag::Sequence {
+        return Err(der::Error::from(der::ErrorKind::TagUnexpected {
+            expected: Some(Tag::Sequence),
+            actual: outer.tag(),
+        }));
+    }
+    sequence_pairs(outer.value())
+}
+
+/// The `{ OID, ANY }` SEQUENCEs inside the content octets of a SEQUENCE.
+fn sequence_pairs(content: &[u8]) -> Result<Vec<(ObjectIdentifier, Any)>, der::Error> {
+    let mut reader = SliceReader::new(content)?;
+    let mut out = Vec::new();
+    while !der::Reader::is_finished(&reader) {
+        let item = Any::decode(&mut reader)?;
+        if item.tag() != Tag::Sequence {
+            return Err(der::Error::from(der::ErrorKind::TagUnexpected {
+                expected: Some(Tag::Sequence),
+                actual: item.tag(),
+            }));
+        }
+        let mut inner = SliceReader::new(item.value())?;
+        let oid = ObjectIdentifier::decode(&mut inner)?;
+        let value = Any::decode(&mut inner)?;
+        der::Reader::finish(inner)?;
+        out.push((oid, value));
+    }
+    Ok(out)
+}
+
+fn octets<const N: usize>(value: &Any, what: &str) -> Result<[u8; N], String> {
+    let o = value
+        .decode_as::<&OctetStringRef>()
+        .map_err(|e| format!("{what}: {e}"))?;
+    o.as_bytes()
+        .try_into()
+        .map_err(|_| format!("{what} is {} bytes, expected {N}", o.as_bytes().len()))
+}
+
+/// A CRL of the Intel PKI, named for errors: `"root CA CRL"` or `"PCK CRL"`.
+#[derive(Clone, Debug)]
+pub(crate) struct IntelCrl {
+    pub(crate) name: &'static str,
+    pub(crate) crl: DerCrl,
+}
+
+impl IntelCrl {
+    /// Parses a DER CRL (the collateral carries hex of DER; PEM is accepted too).
+    pub(crate) fn parse(name: &'static str, der: Vec<u8>) -> Result<Self, AttestationError> {
+        let der = if der.first() == Some(&0x30) {
+            der
+        } else {
+            der::pem::decode_vec(&der).map(|(_, d)| d).map_err(|e| {
+                AttestationError::TdxCrlMalformed {
+                    crl: name,
+                    reason: format!("neither DER nor PEM: {e}"),
+                }
+            })?
+        };
+        let crl = DerCrl::parse(der)
+            .map_err(|reason| AttestationError::TdxCrlMalformed { crl: name, reason })?;
+        Ok(Self { name, crl })
+    }
+
+    /// Signed by `issuer` (name and ECDSA-P256-SHA256 signature) and current at `now`.
+    pub(crate) fn check(&self, issuer: &IntelCert, now: UnixTime) -> Result<(), AttestationError> {
+        let list = &self.crl.crl;
+        let tbs = &list.tbs_cert_list;
+        if tbs.issuer != *issuer.cert.tbs_certificate().subject() {
+            return Err(AttestationError::TdxCrlBadSignature {
+                crl: self.name,
+                reason: format!(
+                    "issued by {}, expected {}",
+                    tbs.issuer,
+                    issuer.cert.tbs_certificate().subject()
+                ),
+            });
+        }
+        if list.signature_algorithm != tbs.signature
+            || list.signature_algorithm.oid != ECDSA_WITH_SHA256
+        {
+            return Err(AttestationError::TdxCrlMalformed {
+                crl: self.name,
+                reason: format!("signature algorithm {}", list.signature_algorithm.oid),
+            });
+        }
+        let sig = list.signature.as_bytes().unwrap_or_default();
+        let key = p256_point(issuer, TdxCert::Root)?;
+        UnparsedPublicKey::new(&signature::ECDSA_P256_SHA256_ASN1, key)
+            .verify(self.crl.tbs(), sig)
+            .map_err(|_| AttestationError::TdxCrlBadSignature {
+                crl: self.name,
+                reason: "signature does not verify with the issuer's key".to_owned(),
+            })?;
+        let now_s = now.as_secs();
+        let (this_update, next_update) = self.crl.window();
+        if now_s < this_update {
+            return Err(AttestationError::TdxCrlOutdated {
+                crl: self.name,
+                reason: format!("thisUpdate {this_update} is after now {now_s}"),
+            });
+        }
+        match next_update {
+            Some(next) if now_s > next => Err(AttestationError::TdxCrlOutdated {
+                crl: self.name,
+                reason: format!("nextUpdate {next} is before now {now_s}"),
+            }),
+            Some(_) => Ok(()),
+            None => Err(AttestationError::TdxCrlMalformed {
+                crl: self.name,
+                reason: "no nextUpdate: Intel CRLs always name one".to_owned(),
+            }),
+        }
+    }
+
+    /// Fails when `cert` is listed.
+    pub(crate) fn check_not_revoked(
+        &self,
+        cert: &IntelCert,
+        role: TdxCert,
+    ) -> Result<(), AttestationError> {
+        if self.crl.is_revoked(cert.serial()) {
+            return Err(AttestationError::TdxRevoked {
+                cert: role,
+                crl: self.name,
+                serial: hex::encode(cert.serial()),
+            });
+        }
+        Ok(())
+    }
+
+    /// (thisUpdate, nextUpdate) in epoch seconds.
+    pub(crate) fn window(&self) -> (u64, Option<u64>) {
+        self.crl.window()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pinned_root_is_intels() {
+        assert_eq!(
+            hex::encode(sha256(INTEL_SGX_ROOT_CA_DER)),
+            INTEL_SGX_ROOT_CA_SHA256
+        );
+        let root = pinned_root().expect("root");
+        assert_eq!(root.subject_cn(), "Intel SGX Root CA");
+        verify_issued_by(&root, &root, TdxCert::Root).expect("self-signed");
+    }
+}

@@ -1,0 +1,358 @@
+//! Appraisal of verified TDX quotes.
+//!
+//! [`TdxPolicy::appraise`] takes a [`VerifiedTdxQuote`] (never raw bytes). The default policy:
+//! debug TDs refused, SEPT_VE_DISABLE required, reserved TUD bits refused, TCB status UpToDate
+//! only (a quote verified without collateral has an unknown status and is refused unless
+//! `allow_unknown_tcb`), no measurement pins, no collateral age limit beyond the collateral's own
+//! validity windows.
+//!
+//! File form (JSON, unknown fields rejected, every field optional):
+//!
+//! ```json
+//! {
+//!   "mr_td": "<96 hex>", "rtmr0": "<96 hex>", "rtmr1": "…", "rtmr2": "…", "rtmr3": "…",
+//!   "mr_config_id": "<96 hex>", "mr_owner": "<96 hex>",
+//!   "allow_debug": false, "require_sept_ve_disable": true,
+//!   "accepted_tcb_statuses": ["UpToDate"], "allow_unknown_tcb": false,
+//!   "max_collateral_age_secs": 2592000
+//! }
+//! ```
+
+use serde::{Deserialize, Serialize};
+
+use super::quote::td_attributes;
+use super::tcb::TcbStatus;
+use super::verify::VerifiedTdxQuote;
+use crate::claims::TdxClaims;
+use crate::policy::AppraisalContext;
+use crate::{AttestationError, Claims};
+
+/// What to require of a verified TDX quote.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TdxPolicy {
+    #[serde(default, with = "opt_hex48", skip_serializing_if = "Option::is_none")]
+    mr_td: Option<[u8; 48]>,
+    #[serde(default, with = "opt_hex48", skip_serializing_if = "Option::is_none")]
+    rtmr0: Option<[u8; 48]>,
+    #[serde(default, with = "opt_hex48", skip_serializing_if = "Option::is_none")]
+    rtmr1: Option<[u8; 48]>,
+    #[serde(default, with = "opt_hex48", skip_serializing_if = "Option::is_none")]
+    rtmr2: Option<[u8; 48]>,
+    #[serde(default, with = "opt_hex48", skip_serializing_if = "Option::is_none")]
+    rtmr3: Option<[u8; 48]>,
+    #[serde(default, with = "opt_hex48", skip_serializing_if = "Option::is_none")]
+    mr_config_id: Option<[u8; 48]>,
+    #[serde(default, with = "opt_hex48", skip_serializing_if = "Option::is_none")]
+    mr_owner: Option<[u8; 48]>,
+    #[serde(default)]
+    allow_debug: bool,
+    #[serde(default = "yes")]
+    require_sept_ve_disable: bool,
+    #[serde(default = "up_to_date_only")]
+    accepted_tcb_statuses: Vec<TcbStatus>,
+    #[serde(default)]
+    allow_unknown_tcb: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    max_collateral_age_secs: Option<u64>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn up_to_date_only() -> Vec<TcbStatus> {
+    vec![TcbStatus::UpToDate]
+}
+
+impl Default for TdxPolicy {
+    /// Debug refused, SEPT_VE_DISABLE required, UpToDate only, unknown TCB refused.
+    fn default() -> Self {
+        Self {
+            mr_td: None,
+            rtmr0: None,
+            rtmr1: None,
+            rtmr2: None,
+            rtmr3: None,
+            mr_config_id: None,
+            mr_owner: None,
+            allow_debug: false,
+            require_sept_ve_disable: true,
+            accepted_tcb_statuses: up_to_date_only(),
+            allow_unknown_tcb: false,
+            max_collateral_age_secs: None,
+        }
+    }
+}
+
+mod opt_hex48 {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub(super) fn serialize<S: Serializer>(v: &Option<[u8; 48]>, s: S) -> Result<S::Ok, S::Error> {
+        match v {
+            Some(b) => s.serialize_str(&hex::encode(b)),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Option<[u8; 48]>, D::Error> {
+        let s: Option<String> = Option::deserialize(d)?;
+        s.map(|s| {
+            let v = hex::decode(&s).map_err(serde::de::Error::custom)?;
+            <[u8; 48]>::try_from(v.as_slice()).map_err(|_| {
+                serde::de::Error::custom(format!("{} bytes, expected 48 (96 hex digits)", v.len()))
+            })
+        })
+        .transpose()
+    }
+}
+
+impl TdxPolicy {
+    /// Parses the JSON file form.
+    ///
+    /// ```
+    /// use cloister_attestation::tdx::TdxPolicy;
+    /// let p = TdxPolicy::from_json(br#"{"accepted_tcb_statuses": ["UpToDate", "SWHardeningNeeded"]}"#)?;
+    /// assert!(TdxPolicy::from_json(br#"{"accepted_tcb_statuses": ["Revoked"]}"#).is_err());
+    /// # Ok::<(), cloister_attestation::AttestationError>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// `policy.invalid`, also when Revoked is among the accepted statuses.
+    pub fn from_json(json: &[u8]) -> Result<Self, AttestationError> {
+        let p: Self =
+            serde_json::from_slice(json).map_err(|e| AttestationError::PolicyInvalid {
+                reason: e.to_string(),
+            })?;
+        if p.accepted_tcb_statuses.contains(&TcbStatus::Revoked) {
+            return Err(AttestationError::PolicyInvalid {
+                reason: "accepted_tcb_statuses lists Revoked: a revoked TCB is never acceptable"
+                    .to_owned(),
+            });
+        }
+        Ok(p)
+    }
+
+    /// The JSON file form.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).unwrap_or_default()
+    }
+
+    /// Requires MRTD to equal `v`.
+    #[must_use]
+    pub fn with_mr_td(mut self, v: [u8; 48]) -> Self {
+        self.mr_td = Some(v);
+        self
+    }
+
+    /// Requires RTMR`index` (0-3) to equal `v`.
+    ///
+    /// # Errors
+    ///
+    /// `api.misuse` for an index above 3.
+    pub fn with_rtmr(mut self, index: usize, v: [u8; 48]) -> Result<Self, AttestationError> {
+        let slot = match index {
+            0 => &mut self.rtmr0,
+            1 => &mut self.rtmr1,
+            2 => &mut self.rtmr2,
+            3 => &mut self.rtmr3,
+            _ => {
+                return Err(AttestationError::ApiMisuse {
+                    what: format!("RTMR index {index}; TDX has RTMR0-3"),
+                });
+            }
+        };
+        *slot = Some(v);
+        Ok(self)
+    }
+
+    /// Requires MRCONFIGID to equal `v`.
+    #[must_use]
+    pub fn with_mr_config_id(mut self, v: [u8; 48]) -> Self {
+        self.mr_config_id = Some(v);
+        self
+    }
+
+    /// Requires MROWNER to equal `v`.
+    #[must_use]
+    pub fn with_mr_owner(mut self, v: [u8; 48]) -> Self {
+        self.mr_owner = Some(v);
+        self
+    }
+
+    /// Accepts these TCB statuses (replacing the default UpToDate).
+    ///
+    /// # Errors
+    ///
+    /// `api.misuse` when `statuses` contains Revoked.
+    pub fn with_accepted_tcb_statuses(
+        mut self,
+        statuses: impl IntoIterator<Item = TcbStatus>,
+    ) -> Result<Self, AttestationError> {
+        let statuses: Vec<TcbStatus> = statuses.into_iter().collect();
+        if statuses.contains(&TcbStatus::Revoked) {
+            return Err(AttestationError::ApiMisuse {
+                what: "a revoked TCB is never acceptable".to_owned(),
+            });
+        }
+        self.accepted_tcb_statuses = statuses;
+        Ok(self)
+    }
+
+    /// Refuses collateral (TCB Info, QE Identity) issued more than `secs` before the appraisal
+    /// time: a stale cache can hide a TCB recovery for up to 30 days.
+    #[must_use]
+    pub fn with_max_collateral_age_secs(mut self, secs: u64) -> Self {
+        self.max_collateral_age_secs = Some(secs);
+        self
+    }
+
+    /// Accepts quotes verified without collateral, whose TCB status is unknown. With collateral
+    /// the status is known and this never overrides it.
+    #[must_use]
+    pub fn allow_unknown_tcb(mut self) -> Self {
+        self.allow_unknown_tcb = true;
+        self
+    }
+
+    /// Accepts debug TDs: the host can read and change their memory. Development only.
+    #[must_use]
+    pub fn dangerous_allow_debug(mut self) -> Self {
+        self.allow_debug = true;
+        self
+    }
+
+    /// Accepts TDs without SEPT_VE_DISABLE, which lets the host single-step them through
+    /// EPT violations.
+    #[must_use]
+    pub fn dangerous_allow_sept_ve(mut self) -> Self {
+        self.require_sept_ve_disable = false;
+        self
+    }
+
+    /// Checks `quote` against this policy and, when `ctx` has one, the key binding in
+    /// REPORTDATA (`binding.digest()` then 16 zero bytes).
+    ///
+    /// # Errors
+    ///
+    /// `policy.*` naming the first requirement the quote fails.
+    pub fn appraise(
+        &self,
+        quote: &VerifiedTdxQuote,
+        ctx: &AppraisalContext,
+    ) -> Result<AppraisedTdxQuote, AttestationError> {
+        let r = quote.report();
+        let attributes = format!("{:016x}", r.td_attributes);
+        if quote.is_debug() && !self.allow_debug {
+            return Err(AttestationError::TdxDebugForbidden { attributes });
+        }
+        if r.td_attributes & td_attributes::TUD_RESERVED != 0 {
+            return Err(AttestationError::TdxAttribute {
+                attribute: "TUD reserved bits 1-7",
+                attributes,
+            });
+        }
+        if self.require_sept_ve_disable && r.td_attributes & td_attributes::SEPT_VE_DISABLE == 0 {
+            return Err(AttestationError::TdxAttribute {
+                attribute: "SEPT_VE_DISABLE unset",
+                attributes,
+            });
+        }
+        for (field, expected, found) in [
+            ("MRTD", &self.mr_td, &r.mr_td),
+            ("RTMR0", &self.rtmr0, &r.rtmr[0]),
+            ("RTMR1", &self.rtmr1, &r.rtmr[1]),
+            ("RTMR2", &self.rtmr2, &r.rtmr[2]),
+            ("RTMR3", &self.rtmr3, &r.rtmr[3]),
+            ("MRCONFIGID", &self.mr_config_id, &r.mr_config_id),
+            ("MROWNER", &self.mr_owner, &r.mr_owner),
+        ] {
+            if let Some(expected) = expected
+                && expected != found
+            {
+                return Err(AttestationError::TdxFieldMismatch {
+                    field,
+                    expected: hex::encode(expected),
+                    found: hex::encode(found),
+                });
+            }
+        }
+        match quote.tcb() {
+            None if !self.allow_unknown_tcb => return Err(AttestationError::TdxTcbUnknown),
+            None => {}
+            Some(tcb) => {
+                let accepted = |s: TcbStatus| {
+                    s != TcbStatus::Revoked && self.accepted_tcb_statuses.contains(&s)
+                };
+                if !accepted(tcb.status) {
+                    return Err(AttestationError::TdxTcbStatusNotAccepted {
+                        status: tcb.status,
+                        tcb_date: tcb.tcb_date.clone(),
+                        advisory_ids: tcb.advisory_ids.join(", "),
+                        accepted: self
+                            .accepted_tcb_statuses
+                            .iter()
+                            .map(|s| s.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", "),
+                        needed: tcb.shortfall(accepted).unwrap_or_else(|| {
+                            "no level of the current TCB Info is acceptable".to_owned()
+                        }),
+                    });
+                }
+                if let Some(max) = self.max_collateral_age_secs {
+                    let age = ctx.now.as_secs().saturating_sub(tcb.collateral_issued_at);
+                    if age > max {
+                        return Err(AttestationError::TdxCollateralTooOld {
+                            age_secs: age,
+                            max_secs: max,
+                        });
+                    }
+                }
+            }
+        }
+        if let Some(binding) = &ctx.binding {
+            let mut expected = [0u8; 64];
+            expected[..48].copy_from_slice(&binding.digest());
+            if r.report_data != expected {
+                return Err(AttestationError::BindingMismatch {
+                    expected: hex::encode(expected),
+                    found: hex::encode(r.report_data),
+                });
+            }
+        }
+        Ok(AppraisedTdxQuote {
+            claims: quote.claims(),
+            tdx_claims: quote.tdx_claims(),
+            quote: quote.clone(),
+        })
+    }
+}
+
+/// A verified quote that satisfied a [`TdxPolicy`]. Only [`TdxPolicy::appraise`] builds one.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AppraisedTdxQuote {
+    quote: VerifiedTdxQuote,
+    claims: Claims,
+    tdx_claims: TdxClaims,
+}
+
+impl AppraisedTdxQuote {
+    /// The verified quote.
+    pub fn quote(&self) -> &VerifiedTdxQuote {
+        &self.quote
+    }
+
+    /// Its normalized claims.
+    pub fn claims(&self) -> &Claims {
+        &self.claims
+    }
+
+    /// The TDX claims.
+    pub fn tdx_claims(&self) -> &TdxClaims {
+        &self.tdx_claims
+    }
+}

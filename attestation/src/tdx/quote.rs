@@ -1,0 +1,417 @@
+//! The Intel DCAP quote, versions 4 and 5, for TDX: header, TD report body (TD 1.0 or TD 1.5),
+//! and the ECDSA-P256 signature data with its QE report certification data.
+//!
+//! Layout (Intel "TDX DCAP Quote Generation Library and Quote Verification Library", appendix A;
+//! `shared/research/snp_tdx.md` §2.1), all integers little-endian:
+//!
+//! ```text
+//! header (48)  version u16 | att_key_type u16 | tee_type u32 | qe_svn u16 | pce_svn u16
+//!              | qe_vendor_id [16] | user_data [20]
+//! v5 only      body_type u16 (2 = TD 1.0, 3 = TD 1.5) | body_size u32
+//! body         TD report: 584 bytes (TD 1.0) or 648 (TD 1.5)
+//! sig data     len u32 | signature [64] | attestation key [64] | cert type u16 = 6 | size u32
+//!              | QE report [384] | QE report signature [64] | auth len u16 | auth data
+//!              | cert type u16 = 5 | size u32 | PCK chain, PEM, leaf first
+//! ```
+//!
+//! A quote ends where its signature-data length says. Drivers hand out fixed-size buffers, so
+//! whatever follows that end (zero padding, text) is not part of the quote and is ignored, as
+//! dcap-qvl and go-tdx-guest do. Everything inside is parsed strictly: every nested length must
+//! add up exactly.
+
+use std::fmt;
+
+use crate::AttestationError;
+
+/// Header length.
+pub const HEADER_LEN: usize = 48;
+/// TD 1.0 report body length.
+pub const TD10_BODY_LEN: usize = 584;
+/// TD 1.5 report body length.
+pub const TD15_BODY_LEN: usize = 648;
+/// SGX REPORT body (the QE report) length.
+pub const QE_REPORT_LEN: usize = 384;
+/// TEE type of TDX in the header.
+pub const TEE_TYPE_TDX: u32 = 0x81;
+/// Attestation key type ECDSA-256-with-P-256.
+pub const ATT_KEY_TYPE_ECDSA_P256: u16 = 2;
+/// Intel's QE vendor ID.
+pub const INTEL_QE_VENDOR_ID: [u8; 16] = [
+    0x93, 0x9a, 0x72, 0x33, 0xf7, 0x9c, 0x4c, 0xa9, 0x94, 0x0a, 0x0d, 0xb3, 0x95, 0x7f, 0x06, 0x07,
+];
+/// Certification data type: QE report certification data.
+const CERT_TYPE_QE_REPORT: u16 = 6;
+/// Certification data type: PCK certificate chain (PEM).
+const CERT_TYPE_PCK_CHAIN: u16 = 5;
+/// Largest quote (up to the end of its signature data) accepted: real ones are about 5 KiB.
+pub const MAX_QUOTE_LEN: usize = 64 * 1024;
+
+/// TD_ATTRIBUTES bits (Intel TDX module ABI, TDREPORT).
+pub mod td_attributes {
+    /// TUD.DEBUG: the TD runs in debug mode; the host can read and change its state.
+    pub const DEBUG: u64 = 1 << 0;
+    /// TUD bits 1..7: reserved, zero in every released TDX module.
+    pub const TUD_RESERVED: u64 = 0xFE;
+    /// SEC.SEPT_VE_DISABLE: EPT violations are not converted to #VE for the TD; without it the
+    /// host can single-step a TD through page faults.
+    pub const SEPT_VE_DISABLE: u64 = 1 << 28;
+    /// SEC.PKS: protection keys for supervisor pages.
+    pub const PKS: u64 = 1 << 30;
+    /// SEC.KL: key locker.
+    pub const KL: u64 = 1 << 31;
+    /// OTHER.PERFMON: the TD may use performance monitoring.
+    pub const PERFMON: u64 = 1 << 63;
+}
+
+/// Which TD report body a quote carries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum TdReportKind {
+    /// TDX 1.0 (584 bytes).
+    Td10,
+    /// TDX 1.5 (648 bytes: adds TEE_TCB_SVN2 and MRSERVICETD).
+    Td15,
+}
+
+impl fmt::Display for TdReportKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Td10 => "TD 1.0",
+            Self::Td15 => "TD 1.5",
+        })
+    }
+}
+
+/// The TD report body: what the TDX module measured and the TD asked to include.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TdReport {
+    /// TD 1.0 or TD 1.5.
+    pub kind: TdReportKind,
+    /// TEE_TCB_SVN: [0] TDX module ISVSVN, [1] module major version, [2..] other components.
+    pub tee_tcb_svn: [u8; 16],
+    /// MRSEAM: measurement of the TDX module.
+    pub mr_seam: [u8; 48],
+    /// MRSIGNERSEAM: signer of the TDX module (zero for Intel's).
+    pub mr_signer_seam: [u8; 48],
+    /// SEAMATTRIBUTES.
+    pub seam_attributes: [u8; 8],
+    /// TD_ATTRIBUTES (see [`td_attributes`]), as a little-endian u64.
+    pub td_attributes: u64,
+    /// XFAM.
+    pub xfam: [u8; 8],
+    /// MRTD: the initial contents of the TD.
+    pub mr_td: [u8; 48],
+    /// MRCONFIGID: software-defined configuration ID.
+    pub mr_config_id: [u8; 48],
+    /// MROWNER.
+    pub mr_owner: [u8; 48],
+    /// MROWNERCONFIG.
+    pub mr_owner_config: [u8; 48],
+    /// RTMR0..3: runtime-extendable measurements.
+    pub rtmr: [[u8; 48]; 4],
+    /// REPORTDATA: 64 bytes the TD chose (Cloister: the key binding, then zeros).
+    pub report_data: [u8; 64],
+    /// TEE_TCB_SVN2 (TD 1.5).
+    pub tee_tcb_svn2: Option<[u8; 16]>,
+    /// MRSERVICETD (TD 1.5).
+    pub mr_service_td: Option<[u8; 48]>,
+}
+
+/// The QE report: an SGX REPORT body of the Quoting Enclave, signed by the PCK.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct QeReport {
+    /// CPUSVN.
+    pub cpu_svn: [u8; 16],
+    /// MISCSELECT.
+    pub misc_select: u32,
+    /// ATTRIBUTES.
+    pub attributes: [u8; 16],
+    /// MRENCLAVE.
+    pub mr_enclave: [u8; 32],
+    /// MRSIGNER.
+    pub mr_signer: [u8; 32],
+    /// ISVPRODID.
+    pub isv_prod_id: u16,
+    /// ISVSVN.
+    pub isv_svn: u16,
+    /// REPORTDATA: SHA-256(attestation key ‖ QE auth data) then 32 zero bytes.
+    pub report_data: [u8; 64],
+}
+
+/// A parsed, unverified TDX quote: for inspection and for [`TdxVerifier`](super::TdxVerifier).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TdxQuote {
+    /// 4 or 5.
+    pub version: u16,
+    /// QE SVN from the header.
+    pub qe_svn: u16,
+    /// PCE SVN from the header.
+    pub pce_svn: u16,
+    /// Header user data (the QE's; not the TD's REPORTDATA).
+    pub user_data: [u8; 20],
+    /// The TD report body.
+    pub report: TdReport,
+    /// ECDSA P-256 signature (r ‖ s) over header and body by the attestation key.
+    pub signature: [u8; 64],
+    /// The attestation key, raw X ‖ Y.
+    pub attestation_key: [u8; 64],
+    /// The QE report.
+    pub qe_report: QeReport,
+    /// The raw QE report bytes the PCK signed.
+    pub qe_report_bytes: [u8; QE_REPORT_LEN],
+    /// The PCK's signature (r ‖ s) over the QE report.
+    pub qe_report_signature: [u8; 64],
+    /// QE authentication data.
+    pub qe_auth_data: Vec<u8>,
+    /// The PCK chain as carried (PEM text, leaf first).
+    pub pck_chain_pem: Vec<u8>,
+    /// The bytes the attestation key signed: header and body.
+    signed: Vec<u8>,
+}
+
+impl TdxQuote {
+    /// Parses a quote. Bytes after the end of the signature data are ignored.
+    ///
+    /// ```
+    /// use cloister_attestation::tdx::TdxQuote;
+    /// let err = TdxQuote::parse(&[4, 0, 2, 0]).unwrap_err();
+    /// assert_eq!(err.code(), "tdx.quote.truncated");
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// `tdx.quote.truncated`, `tdx.quote.unsupported_version`, `…unsupported_tee_type`,
+    /// `…unsupported_key_type`, `…unsupported_body_type` or `…invalid_field`.
+    pub fn parse(bytes: &[u8]) -> Result<Self, AttestationError> {
+        let mut c = Cursor::new(bytes);
+        let version = c.u16("header")?;
+        let key_type = c.u16("header")?;
+        let tee_type = c.u32("header")?;
+        let qe_svn = c.u16("header")?;
+        let pce_svn = c.u16("header")?;
+        let qe_vendor_id: [u8; 16] = c.array("header")?;
+        let user_data: [u8; 20] = c.array("header")?;
+        if version != 4 && version != 5 {
+            return Err(AttestationError::TdxUnsupportedVersion { version });
+        }
+        if tee_type != TEE_TYPE_TDX {
+            return Err(AttestationError::TdxUnsupportedTeeType { tee_type });
+        }
+        if key_type != ATT_KEY_TYPE_ECDSA_P256 {
+            return Err(AttestationError::TdxUnsupportedKeyType { key_type });
+        }
+        if qe_vendor_id != INTEL_QE_VENDOR_ID {
+            return Err(invalid(
+                "qe_vendor_id",
+                format!("{}, not Intel's", hex::encode(qe_vendor_id)),
+            ));
+        }
+        let kind = if version == 5 {
+            let body_type = c.u16("v5 body descriptor")?;
+            let body_size = c.u32("v5 body descriptor")?;
+            let (kind, expected) = match body_type {
+                2 => (TdReportKind::Td10, TD10_BODY_LEN),
+                3 => (TdReportKind::Td15, TD15_BODY_LEN),
+                other => return Err(AttestationError::TdxUnsupportedBodyType { body_type: other }),
+            };
+            if usize::try_from(body_size).ok() != Some(expected) {
+                return Err(invalid(
+                    "body_size",
+                    format!("{body_size} for a {kind} body of {expected} bytes"),
+                ));
+            }
+            kind
+        } else {
+            TdReportKind::Td10
+        };
+        let report = parse_td_report(&mut c, kind)?;
+        let signed = bytes[..c.pos].to_vec();
+
+        let sig_data_len = c.len_u32("signature data length")?;
+        let sig_data = c.take(sig_data_len, "signature data")?;
+        if c.pos > MAX_QUOTE_LEN {
+            return Err(invalid(
+                "signature data length",
+                format!(
+                    "the quote would be {} bytes, more than {MAX_QUOTE_LEN}",
+                    c.pos
+                ),
+            ));
+        }
+        // Everything after `sig_data` is padding from the driver's buffer: not part of the quote.
+        let mut s = Cursor::new(sig_data);
+        let signature: [u8; 64] = s.array("quote signature")?;
+        let attestation_key: [u8; 64] = s.array("attestation key")?;
+        let cert_type = s.u16("certification data")?;
+        if cert_type != CERT_TYPE_QE_REPORT {
+            return Err(invalid(
+                "certification data type",
+                format!(
+                    "{cert_type}, expected {CERT_TYPE_QE_REPORT} (QE report certification data)"
+                ),
+            ));
+        }
+        let cert_len = s.len_u32("certification data size")?;
+        let cert_data = s.take(cert_len, "certification data")?;
+        s.finish("signature data")?;
+
+        let mut q = Cursor::new(cert_data);
+        let qe_report_bytes: [u8; QE_REPORT_LEN] = q.array("QE report")?;
+        let qe_report_signature: [u8; 64] = q.array("QE report signature")?;
+        let auth_len = usize::from(q.u16("QE authentication data size")?);
+        let qe_auth_data = q.take(auth_len, "QE authentication data")?.to_vec();
+        let inner_type = q.u16("PCK certification data")?;
+        if inner_type != CERT_TYPE_PCK_CHAIN {
+            return Err(invalid(
+                "PCK certification data type",
+                format!("{inner_type}, expected {CERT_TYPE_PCK_CHAIN} (PCK certificate chain)"),
+            ));
+        }
+        let pem_len = q.len_u32("PCK certificate chain size")?;
+        let pck_chain_pem = q.take(pem_len, "PCK certificate chain")?.to_vec();
+        q.finish("QE report certification data")?;
+
+        Ok(Self {
+            version,
+            qe_svn,
+            pce_svn,
+            user_data,
+            report,
+            signature,
+            attestation_key,
+            qe_report: parse_qe_report(&qe_report_bytes),
+            qe_report_bytes,
+            qe_report_signature,
+            qe_auth_data,
+            pck_chain_pem,
+            signed,
+        })
+    }
+
+    /// The bytes the attestation key signed: the header and the TD report body.
+    pub fn signed_bytes(&self) -> &[u8] {
+        &self.signed
+    }
+}
+
+fn parse_td_report(c: &mut Cursor<'_>, kind: TdReportKind) -> Result<TdReport, AttestationError> {
+    const W: &str = "TD report body";
+    let tee_tcb_svn = c.array(W)?;
+    let mr_seam = c.array(W)?;
+    let mr_signer_seam = c.array(W)?;
+    let seam_attributes = c.array(W)?;
+    let td_attributes = u64::from_le_bytes(c.array(W)?);
+    let xfam = c.array(W)?;
+    let mr_td = c.array(W)?;
+    let mr_config_id = c.array(W)?;
+    let mr_owner = c.array(W)?;
+    let mr_owner_config = c.array(W)?;
+    let rtmr = [c.array(W)?, c.array(W)?, c.array(W)?, c.array(W)?];
+    let report_data = c.array(W)?;
+    let (tee_tcb_svn2, mr_service_td) = match kind {
+        TdReportKind::Td10 => (None, None),
+        TdReportKind::Td15 => (Some(c.array(W)?), Some(c.array(W)?)),
+    };
+    Ok(TdReport {
+        kind,
+        tee_tcb_svn,
+        mr_seam,
+        mr_signer_seam,
+        seam_attributes,
+        td_attributes,
+        xfam,
+        mr_td,
+        mr_config_id,
+        mr_owner,
+        mr_owner_config,
+        rtmr,
+        report_data,
+        tee_tcb_svn2,
+        mr_service_td,
+    })
+}
+
+fn parse_qe_report(b: &[u8; QE_REPORT_LEN]) -> QeReport {
+    let arr = |at: usize| -> [u8; 32] {
+        let mut a = [0u8; 32];
+        a.copy_from_slice(&b[at..at + 32]);
+        a
+    };
+    let mut cpu_svn = [0u8; 16];
+    cpu_svn.copy_from_slice(&b[0..16]);
+    let mut attributes = [0u8; 16];
+    attributes.copy_from_slice(&b[48..64]);
+    let mut report_data = [0u8; 64];
+    report_data.copy_from_slice(&b[320..384]);
+    QeReport {
+        cpu_svn,
+        misc_select: u32::from_le_bytes([b[16], b[17], b[18], b[19]]),
+        attributes,
+        mr_enclave: arr(64),
+        mr_signer: arr(128),
+        isv_prod_id: u16::from_le_bytes([b[256], b[257]]),
+        isv_svn: u16::from_le_bytes([b[258], b[259]]),
+        report_data,
+    }
+}
+
+fn invalid(field: &'static str, reason: String) -> AttestationError {
+    AttestationError::TdxInvalidField { field, reason }
+}
+
+/// A bounds-checked reader; every read names what it was reading when the input ran out.
+struct Cursor<'a> {
+    bytes: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Cursor<'a> {
+    fn new(bytes: &'a [u8]) -> Self {
+        Self { bytes, pos: 0 }
+    }
+
+    fn take(&mut self, n: usize, what: &'static str) -> Result<&'a [u8], AttestationError> {
+        let available = self.bytes.len() - self.pos;
+        if n > available {
+            return Err(AttestationError::TdxQuoteTruncated {
+                what,
+                needed: n,
+                available,
+            });
+        }
+        let out = &self.bytes[self.pos..self.pos + n];
+        self.pos += n;
+        Ok(out)
+    }
+
+    fn array<const N: usize>(&mut self, what: &'static str) -> Result<[u8; N], AttestationError> {
+        let mut a = [0u8; N];
+        a.copy_from_slice(self.take(N, what)?);
+        Ok(a)
+    }
+
+    fn u16(&mut self, what: &'static str) -> Result<u16, AttestationError> {
+        Ok(u16::from_le_bytes(self.array(what)?))
+    }
+
+    fn u32(&mut self, what: &'static str) -> Result<u32, AttestationError> {
+        Ok(u32::from_le_bytes(self.array(what)?))
+    }
+
+    fn len_u32(&mut self, what: &'static str) -> Result<usize, AttestationError> {
+        let n = self.u32(what)?;
+        usize::try_from(n).map_err(|_| invalid(what, format!("{n} does not fit in memory")))
+    }
+
+    /// The structure must end exactly here.
+    fn finish(&self, what: &'static str) -> Result<(), AttestationError> {
+        let extra = self.bytes.len() - self.pos;
+        if extra == 0 {
+            Ok(())
+        } else {
+            Err(invalid(
+                what,
+                format!("{extra} bytes after its last field: nested lengths do not add up"),
+            ))
+        }
+    }
+}
