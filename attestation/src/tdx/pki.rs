@@ -122,7 +122,8 @@ pub(crate) fn sha256(bytes: &[u8]) -> [u8; 32] {
 }
 
 /// Parses a PEM chain (leaf first) into certificates, naming each by `roles` in order (the
-/// rest are `Chain(i)`).
+/// rest are `Chain(i)`). Text around the blocks is ignored: use [`read_quote_chain`] for the
+/// chain inside a quote.
 pub(crate) fn read_chain(
     pem: &[u8],
     roles: &[TdxCert],
@@ -137,6 +138,37 @@ pub(crate) fn read_chain(
         .enumerate()
         .map(|(i, der)| IntelCert::intel(der, roles.get(i).copied().unwrap_or(TdxCert::Chain(i))))
         .collect()
+}
+
+/// Parses the PCK chain carried in a quote, strictly: the bytes must be exactly the canonical
+/// PEM of the certificates (64-character lines, LF or CRLF), then optionally NUL padding, so
+/// that no byte of the quote escapes verification.
+pub(crate) fn read_quote_chain(pem: &[u8]) -> Result<Vec<IntelCert>, AttestationError> {
+    let roles = [TdxCert::Pck, TdxCert::PckCa, TdxCert::Root];
+    let chain = read_chain(pem, &roles)?;
+    let text_len = pem.iter().rposition(|&b| b != 0).map_or(0, |i| i + 1);
+    let text = &pem[..text_len];
+    let canonical = |ending: der::pem::LineEnding| -> Vec<u8> {
+        let mut out = Vec::new();
+        for cert in &chain {
+            if let Ok(block) = der::pem::encode_string("CERTIFICATE", ending, &cert.der) {
+                out.extend_from_slice(block.as_bytes());
+            }
+        }
+        out
+    };
+    let lf = canonical(der::pem::LineEnding::LF);
+    let crlf = canonical(der::pem::LineEnding::CRLF);
+    let matches = |c: &[u8]| text == c || text == c.strip_suffix(b"\n").unwrap_or(c);
+    if !matches(&lf) && !matches(&crlf) {
+        return Err(AttestationError::TdxCertMalformed {
+            cert: TdxCert::Pck,
+            reason: "the PCK chain is not canonical PEM (extra text, odd line breaks or \
+                     non-canonical base64)"
+                .to_owned(),
+        });
+    }
+    Ok(chain)
 }
 
 /// The pinned root, parsed.
@@ -173,29 +205,48 @@ pub(crate) fn verify_chain(
     shape: ChainShape,
     now: UnixTime,
 ) -> Result<VerifiedIntelChain, AttestationError> {
+    // Positions are fixed: the first certificate, then the CA (PCK chains), then optionally
+    // the root, byte-equal to the pinned one. Nothing else may ride along unchecked.
     let Some(leaf) = chain.first() else {
         return Err(AttestationError::TdxChainIncomplete {
             missing: format!("the {leaf_role}"),
         });
     };
-    for (i, c) in chain.iter().enumerate().skip(1) {
-        let tbs = c.cert.tbs_certificate();
-        if tbs.subject() == tbs.issuer() && c.der != root.der {
-            return Err(AttestationError::TdxUntrustedRoot {
-                sha256: hex::encode(sha256(&c.der)),
-                position: TdxCert::Chain(i),
-            });
-        }
+    let below_root = if shape == ChainShape::LeafUnderCa {
+        2
+    } else {
+        1
+    };
+    if chain.len() < below_root {
+        return Err(AttestationError::TdxChainIncomplete {
+            missing: format!("the issuer of the {leaf_role}"),
+        });
+    }
+    if chain.len() > below_root + 1 {
+        return Err(AttestationError::TdxCertMalformed {
+            cert: TdxCert::Chain(below_root + 1),
+            reason: format!(
+                "the chain has {} certificates; a {leaf_role} chain has at most {}",
+                chain.len(),
+                below_root + 1
+            ),
+        });
+    }
+    if let Some(given_root) = chain.get(below_root)
+        && given_root.der != root.der
+    {
+        return Err(AttestationError::TdxUntrustedRoot {
+            sha256: hex::encode(sha256(&given_root.der)),
+            position: TdxCert::Chain(below_root),
+        });
     }
     let intermediate = if shape == ChainShape::LeafUnderCa {
-        let issuer = leaf.cert.tbs_certificate().issuer();
-        let ca = chain
-            .iter()
-            .skip(1)
-            .find(|c| c.cert.tbs_certificate().subject() == issuer && c.der != root.der)
-            .ok_or_else(|| AttestationError::TdxChainIncomplete {
-                missing: format!("the certificate named {issuer} (the {leaf_role}'s issuer)"),
-            })?;
+        let ca = &chain[1];
+        if ca.der == root.der {
+            return Err(AttestationError::TdxChainIncomplete {
+                missing: format!("the PCK CA between the {leaf_role} and the root"),
+            });
+        }
         verify_issued_by(ca, root, TdxCert::PckCa)?;
         verify_issued_by(leaf, ca, leaf_role)?;
         check_ca(ca, TdxCert::PckCa, true)?;

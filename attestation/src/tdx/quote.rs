@@ -166,6 +166,8 @@ pub struct TdxQuote {
     pub pck_chain_pem: Vec<u8>,
     /// The bytes the attestation key signed: header and body.
     signed: Vec<u8>,
+    /// Where the quote ends: the end of its signature data.
+    encoded_len: usize,
 }
 
 impl TdxQuote {
@@ -228,6 +230,7 @@ impl TdxQuote {
 
         let sig_data_len = c.len_u32("signature data length")?;
         let sig_data = c.take(sig_data_len, "signature data")?;
+        let encoded_len = c.pos;
         if c.pos > MAX_QUOTE_LEN {
             return Err(invalid(
                 "signature data length",
@@ -284,7 +287,14 @@ impl TdxQuote {
             qe_auth_data,
             pck_chain_pem,
             signed,
+            encoded_len,
         })
+    }
+
+    /// The quote's length: up to the end of its signature data. Input bytes after it were
+    /// ignored.
+    pub fn encoded_len(&self) -> usize {
+        self.encoded_len
     }
 
     /// The bytes the attestation key signed: the header and the TD report body.

@@ -91,10 +91,7 @@ impl TdxVerifier {
                 cert: TdxCert::Root,
                 reason: reason.clone(),
             })?;
-        let chain = pki::read_chain(
-            &quote.pck_chain_pem,
-            &[TdxCert::Pck, TdxCert::PckCa, TdxCert::Root],
-        )?;
+        let chain = pki::read_quote_chain(&quote.pck_chain_pem)?;
         let pck_chain =
             pki::verify_chain(&chain, root, TdxCert::Pck, ChainShape::LeafUnderCa, now)?;
         let pck_key = pki::p256_point(&pck_chain.leaf, TdxCert::Pck)?;
