@@ -12,6 +12,7 @@ use cloister_enclave::platform::AttestationPlatform;
 use cloister_enclave::platform::mock::MockPlatform;
 use cloister_enclave::platform::nitro::NitroPlatform;
 use cloister_enclave::platform::snp::SnpPlatform;
+use cloister_enclave::platform::tdx::TdxPlatform;
 use cloister_enclave::transport::{ListenAddr, listen};
 
 /// The Cloister enclave runtime: holds the identity keys, attests, decrypts OHTTP requests,
@@ -46,6 +47,9 @@ enum PlatformArg {
     /// AMD SEV-SNP reports through configfs-tsm (/sys/kernel/config/tsm/report), or
     /// /dev/sev-guest on older kernels; only inside an SEV-SNP guest.
     Snp,
+    /// Intel TDX DCAP quotes through configfs-tsm (/sys/kernel/config/tsm/report); only inside
+    /// a TDX guest. The host adds the DCAP collateral (see cloister-host --pccs-url).
+    Tdx,
 }
 
 fn main() -> ExitCode {
@@ -92,6 +96,7 @@ fn run(args: Args) -> Result<(), String> {
             }
             Box::new(SnpPlatform::open(args.snp_vcek.as_deref()).map_err(|e| e.to_string())?)
         }
+        PlatformArg::Tdx => Box::new(TdxPlatform::open().map_err(|e| e.to_string())?),
     };
     let models = args
         .models

@@ -1,5 +1,10 @@
 //! The caller-facing HTTP API. Handlers are thin: check the envelope of the request, relay the
 //! bytes, map the enclave's answer to a status. Bodies are never logged.
+//!
+//! `GET /v1/attestation` adds one thing to what the enclave sends: for TDX evidence without
+//! collateral, the Intel DCAP collateral ([`crate::collateral`]), so the caller's verifier needs no
+//! network. If it cannot be had, the answer is a 503 `host.collateral_unavailable`, never a TDX
+//! bundle without collateral.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -11,13 +16,15 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use cloister_proto::Message;
 use cloister_proto::api::{
-    MEDIA_EVIDENCE, MEDIA_OHTTP_REQ, MEDIA_OHTTP_RES, ROUTE_ATTESTATION, ROUTE_HEALTH, ROUTE_INFER,
+    ErrorBody, ErrorDetail, MEDIA_EVIDENCE, MEDIA_OHTTP_REQ, MEDIA_OHTTP_RES, ROUTE_ATTESTATION,
+    ROUTE_HEALTH, ROUTE_INFER,
 };
 use cloister_proto::message::{MAX_NONCE_LEN, MIN_NONCE_LEN};
+use cloister_proto::{EvidenceBundle, EvidencePlatform, Message};
 use serde::Deserialize;
 
+use crate::collateral::{CollateralCache, CollateralError};
 use crate::error::HostError;
 use crate::link::EnclaveLink;
 
@@ -29,6 +36,8 @@ pub const MAX_INFER_BODY: usize = 256 * 1024;
 pub struct AppState {
     /// The enclave connection.
     pub link: Arc<EnclaveLink>,
+    /// DCAP collateral for TDX evidence (Intel PCS or a PCCS, cached).
+    pub collateral: Arc<CollateralCache>,
 }
 
 /// The router: `GET /v1/attestation`, `POST /v1/infer`, `GET /healthz`.
@@ -47,10 +56,67 @@ struct NonceQuery {
     nonce: Option<String>,
 }
 
+/// An attestation answer that failed: the enclave side ([`HostError`]) or the collateral.
+#[derive(Debug)]
+enum AttestationFailure {
+    Host(HostError),
+    Collateral(CollateralError),
+}
+
+impl From<HostError> for AttestationFailure {
+    fn from(e: HostError) -> Self {
+        Self::Host(e)
+    }
+}
+
+impl IntoResponse for AttestationFailure {
+    fn into_response(self) -> Response {
+        match self {
+            Self::Host(e) => e.into_response(),
+            Self::Collateral(e) => {
+                // The message names URLs and the FMSPC, never a body.
+                tracing::warn!(code = e.code(), error = %e, "DCAP collateral unavailable");
+                let body = ErrorBody {
+                    error: ErrorDetail {
+                        code: COLLATERAL_UNAVAILABLE.into(),
+                        message: format!(
+                            "the Intel DCAP collateral for this TDX quote is unavailable: {e} [{}]",
+                            e.code()
+                        ),
+                        hint: "the host fetches it from Intel PCS or a PCCS: check \
+                               cloister-host --pccs-url and its network access, then retry"
+                            .into(),
+                    },
+                };
+                (StatusCode::SERVICE_UNAVAILABLE, axum::Json(body)).into_response()
+            }
+        }
+    }
+}
+
+/// Stable code of a TDX attestation answered without its collateral.
+pub const COLLATERAL_UNAVAILABLE: &str = "host.collateral_unavailable";
+
+/// Adds the DCAP collateral to TDX evidence that has none; other bundles pass unchanged.
+///
+/// # Errors
+/// [`CollateralError`] when the quote cannot be read or the collateral cannot be fetched.
+pub async fn complete_collateral(
+    bundle: &mut EvidenceBundle,
+    cache: &CollateralCache,
+) -> Result<(), CollateralError> {
+    if bundle.platform != EvidencePlatform::Tdx || !bundle.collateral.is_empty() {
+        return Ok(());
+    }
+    let item = cache.for_quote(&bundle.evidence).await?;
+    bundle.collateral.push(item.to_vec().into());
+    Ok(())
+}
+
 async fn attestation(
     State(state): State<AppState>,
     query: Result<Query<NonceQuery>, axum::extract::rejection::QueryRejection>,
-) -> Result<Response, HostError> {
+) -> Result<Response, AttestationFailure> {
     let bad = HostError::BadNonce {
         min: MIN_NONCE_LEN,
         max: MAX_NONCE_LEN,
@@ -62,14 +128,17 @@ async fn attestation(
         .filter(|n| (MIN_NONCE_LEN..=MAX_NONCE_LEN).contains(&n.len()))
         .ok_or(bad)?;
     match state.link.request(Message::AttestRequest { nonce }).await? {
-        Message::Evidence(bundle) => {
+        Message::Evidence(mut bundle) => {
+            complete_collateral(&mut bundle, &state.collateral)
+                .await
+                .map_err(AttestationFailure::Collateral)?;
             let body = bundle.to_cbor().map_err(|e| {
                 HostError::Enclave(cloister_proto::WireError::new(e.code(), e.to_string()))
             })?;
             Ok(([(header::CONTENT_TYPE, MEDIA_EVIDENCE)], body).into_response())
         }
-        Message::Error(e) => Err(HostError::Enclave(e)),
-        _ => Err(HostError::UnexpectedAnswer),
+        Message::Error(e) => Err(HostError::Enclave(e).into()),
+        _ => Err(HostError::UnexpectedAnswer.into()),
     }
 }
 
@@ -142,4 +211,198 @@ async fn access_log(req: Request, next: Next) -> Response {
         tracing::warn!(%method, path, status, micros, "request failed");
     }
     resp
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    use axum::body::Body;
+    use cloister_proto::evidence::{BUNDLE_VERSION, KEM_PUB_LEN, SIG_PUB_LEN};
+    use cloister_proto::frame::{self, MAX_FRAME_LEN};
+    use cloister_proto::{Envelope, WireError};
+    use tower::ServiceExt;
+
+    use super::*;
+    use crate::collateral::tests::{self as pcs, Faults};
+    use crate::collateral::{CollateralConfig, QuoteCollateral};
+    use crate::transport::EnclaveAddr;
+
+    fn bundle(
+        platform: EvidencePlatform,
+        evidence: Vec<u8>,
+        collateral: Vec<Vec<u8>>,
+    ) -> EvidenceBundle {
+        EvidenceBundle {
+            version: BUNDLE_VERSION,
+            platform,
+            evidence,
+            collateral: collateral.into_iter().map(Into::into).collect(),
+            kem_pub: vec![1; KEM_PUB_LEN],
+            sig_pub: vec![2; SIG_PUB_LEN],
+            nonce: Vec::new(),
+            ohttp_key_id: 1,
+        }
+    }
+
+    /// dcap-qvl's TDX sample quote (FMSPC B0C06F000000, PCK Platform CA).
+    fn tdx_quote() -> Vec<u8> {
+        let path = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("../../shared/fixtures/tdx/Phala-Network-dcap-qvl/tdx_quote");
+        std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    }
+
+    /// A fake enclave on a Unix socket: every attestation request gets `template` with the
+    /// caller's nonce.
+    async fn fake_enclave(template: EvidenceBundle) -> (tempfile::TempDir, Arc<EnclaveLink>) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("enclave.sock");
+        let listener = tokio::net::UnixListener::bind(&path).expect("bind");
+        tokio::spawn(async move {
+            while let Ok((mut s, _)) = listener.accept().await {
+                let t = template.clone();
+                tokio::spawn(async move {
+                    while let Ok(Some(env)) = frame::read(&mut s, MAX_FRAME_LEN).await {
+                        let answer = match env.msg {
+                            Message::AttestRequest { nonce } => {
+                                let mut b = t.clone();
+                                b.nonce = nonce;
+                                Message::Evidence(b)
+                            }
+                            _ => Message::Error(WireError::new("test.unexpected", "unexpected")),
+                        };
+                        if frame::write(&mut s, &Envelope::new(env.id, answer))
+                            .await
+                            .is_err()
+                        {
+                            break;
+                        }
+                    }
+                });
+            }
+        });
+        (dir, Arc::new(EnclaveLink::new(EnclaveAddr::Unix(path))))
+    }
+
+    /// A cache on the fake PCCS at `base`, its clock inside the fixture's validity.
+    fn cache(base: &str) -> Arc<CollateralCache> {
+        let now = Arc::new(AtomicU64::new(pcs::JULY_1));
+        Arc::new(
+            CollateralCache::with_clock(&pcs::config(base), pcs::clock_at(&now)).expect("cache"),
+        )
+    }
+
+    async fn attest(app: &Router) -> (StatusCode, Vec<u8>) {
+        let uri = format!("{ROUTE_ATTESTATION}?nonce={}", hex::encode([9u8; 32]));
+        let resp = app
+            .clone()
+            .oneshot(
+                axum::http::Request::get(uri)
+                    .body(Body::empty())
+                    .expect("request"),
+            )
+            .await
+            .expect("infallible");
+        let status = resp.status();
+        let body = axum::body::to_bytes(resp.into_body(), 1 << 20)
+            .await
+            .expect("body");
+        (status, body.to_vec())
+    }
+
+    fn error_code(body: &[u8]) -> String {
+        let e: ErrorBody = serde_json::from_slice(body).expect("error body");
+        e.error.code
+    }
+
+    #[tokio::test]
+    async fn tdx_evidence_gets_the_collateral_and_the_next_request_hits_the_cache() {
+        let (server, base) = pcs::serve(Faults::default()).await;
+        let (_dir, link) = fake_enclave(bundle(EvidencePlatform::Tdx, tdx_quote(), vec![])).await;
+        let app = app(AppState {
+            link,
+            collateral: cache(&base),
+        });
+        for _ in 0..2 {
+            let (status, body) = attest(&app).await;
+            assert_eq!(status, StatusCode::OK, "{}", String::from_utf8_lossy(&body));
+            let got = EvidenceBundle::from_cbor(&body).expect("bundle");
+            assert_eq!(got.evidence, tdx_quote());
+            assert_eq!(
+                got.collateral.len(),
+                1,
+                "one item: the QuoteCollateralV3 JSON"
+            );
+            let c: QuoteCollateral = serde_json::from_slice(&got.collateral[0]).expect("json");
+            assert_eq!(c, pcs::fixture());
+        }
+        assert_eq!(server.tcb_requests.load(Ordering::SeqCst), 1, "cached");
+    }
+
+    #[tokio::test]
+    async fn a_collateral_fetch_failure_is_a_503_never_a_bare_bundle() {
+        let (_server, base) = pcs::serve(Faults {
+            tcb_status: Some(StatusCode::NOT_FOUND),
+            ..Faults::default()
+        })
+        .await;
+        let (_dir, link) = fake_enclave(bundle(EvidencePlatform::Tdx, tdx_quote(), vec![])).await;
+        let app = app(AppState {
+            link,
+            collateral: cache(&base),
+        });
+        let (status, body) = attest(&app).await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(error_code(&body), COLLATERAL_UNAVAILABLE);
+        assert!(String::from_utf8_lossy(&body).contains("collateral.status"));
+    }
+
+    #[tokio::test]
+    async fn a_tdx_quote_that_cannot_be_read_is_a_503() {
+        let (server, base) = pcs::serve(Faults::default()).await;
+        let (_dir, link) =
+            fake_enclave(bundle(EvidencePlatform::Tdx, vec![0xee; 600], vec![])).await;
+        let app = app(AppState {
+            link,
+            collateral: cache(&base),
+        });
+        let (status, body) = attest(&app).await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(error_code(&body), COLLATERAL_UNAVAILABLE);
+        assert!(String::from_utf8_lossy(&body).contains("collateral.quote"));
+        assert_eq!(server.requests.load(Ordering::SeqCst), 0);
+    }
+
+    #[tokio::test]
+    async fn other_bundles_and_tdx_bundles_with_collateral_pass_unchanged() {
+        let (server, base) = pcs::serve(Faults::default()).await;
+        for template in [
+            bundle(EvidencePlatform::Mock, vec![0xd2; 300], vec![]),
+            bundle(
+                EvidencePlatform::SevSnp,
+                vec![0; 1184],
+                vec![b"vcek".to_vec()],
+            ),
+            bundle(EvidencePlatform::Tdx, tdx_quote(), vec![b"{}".to_vec()]),
+        ] {
+            let (_dir, link) = fake_enclave(template.clone()).await;
+            let app = app(AppState {
+                link,
+                collateral: cache(&base),
+            });
+            let (status, body) = attest(&app).await;
+            assert_eq!(status, StatusCode::OK);
+            let got = EvidenceBundle::from_cbor(&body).expect("bundle");
+            assert_eq!(got.platform, template.platform);
+            assert_eq!(got.collateral, template.collateral);
+        }
+        assert_eq!(server.requests.load(Ordering::SeqCst), 0, "nothing fetched");
+    }
+
+    #[test]
+    fn the_default_configuration_points_at_intel_pcs() {
+        let cfg = CollateralConfig::default();
+        assert_eq!(cfg.pccs_url, crate::collateral::INTEL_PCS_URL);
+        assert!(CollateralCache::new(&cfg).is_ok());
+    }
 }

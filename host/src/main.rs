@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use clap::Parser;
 use cloister_host::api::{AppState, app};
+use cloister_host::collateral::{CollateralCache, CollateralConfig, INTEL_PCS_URL};
 use cloister_host::link::EnclaveLink;
 use cloister_host::transport::EnclaveAddr;
 
@@ -23,6 +24,13 @@ struct Args {
     /// Write the bound address here once listening (use with --listen 127.0.0.1:0).
     #[arg(long, value_name = "FILE")]
     addr_file: Option<std::path::PathBuf>,
+    /// Intel PCS or a PCCS (base URL, no path) for the DCAP collateral of TDX evidence.
+    #[arg(long, value_name = "URL", default_value = INTEL_PCS_URL, env = "CLOISTER_PCCS_URL")]
+    pccs_url: String,
+    /// Where the Intel SGX Root CA CRL comes from (DER or hex). Default: Intel's
+    /// certificates.trustedservices.intel.com for Intel PCS, the PCCS's rootcacrl otherwise.
+    #[arg(long, value_name = "URL", env = "CLOISTER_ROOT_CA_CRL_URL")]
+    root_ca_crl_url: Option<String>,
 }
 
 fn main() -> ExitCode {
@@ -55,6 +63,14 @@ fn main() -> ExitCode {
 
 async fn run(args: Args) -> Result<(), String> {
     let link = Arc::new(EnclaveLink::new(args.enclave.clone()));
+    let collateral = Arc::new(
+        CollateralCache::new(&CollateralConfig {
+            pccs_url: args.pccs_url.clone(),
+            root_ca_crl_url: args.root_ca_crl_url.clone(),
+            ..CollateralConfig::default()
+        })
+        .map_err(|e| format!("{e} [{}]", e.code()))?,
+    );
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .map_err(|e| format!("binding {}: {e}", args.listen))?;
@@ -68,8 +84,8 @@ async fn run(args: Args) -> Result<(), String> {
             .and_then(|()| std::fs::rename(&tmp, path))
             .map_err(|e| format!("writing {}: {e}", path.display()))?;
     }
-    tracing::info!(listen = %bound, enclave = %args.enclave, "host proxy serving");
-    axum::serve(listener, app(AppState { link }))
+    tracing::info!(listen = %bound, enclave = %args.enclave, pccs = %args.pccs_url, "host proxy serving");
+    axum::serve(listener, app(AppState { link, collateral }))
         .with_graceful_shutdown(async {
             let _ = tokio::signal::ctrl_c().await;
         })

@@ -1,14 +1,15 @@
 //! Where evidence comes from: one trait, one implementation per platform.
 //!
 //! The runtime hands a backend the 48-byte key binding and the caller's nonce; the backend
-//! returns raw evidence that carries both (Nitro: `user_data` and `nonce`; SEV-SNP and TDX:
-//! `REPORT_DATA`). Backends: [`mock`], [`nitro`] (the NSM at `/dev/nsm`) and [`snp`] (SEV-SNP
-//! through configfs-tsm, [`tsm`], with `/dev/sev-guest` as a fallback); TDX comes with its issue
-//! and reuses [`tsm`].
+//! returns raw evidence that carries both (Nitro: `user_data` and `nonce`; SEV-SNP: `REPORT_DATA`;
+//! TDX: `REPORTDATA`). Backends: [`mock`], [`nitro`] (the NSM at `/dev/nsm`), [`snp`] (SEV-SNP
+//! through configfs-tsm, [`tsm`], with `/dev/sev-guest` as a fallback) and [`tdx`] (Intel TDX DCAP
+//! quotes through [`tsm`]; the host adds the DCAP collateral to the bundle).
 
 pub mod mock;
 pub mod nitro;
 pub mod snp;
+pub mod tdx;
 pub mod tsm;
 
 use cloister_proto::EvidencePlatform;

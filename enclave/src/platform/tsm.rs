@@ -1,6 +1,6 @@
 //! A client for the Linux configfs-tsm report interface (`/sys/kernel/config/tsm/report`), the
 //! kernel's vendor-neutral way to ask a confidential-computing guest driver for evidence. SEV-SNP
-//! (`sev_guest`) uses it here; TDX (`tdx_guest`) can reuse it unchanged.
+//! (`sev_guest`) and TDX (`tdx_guest`) both use it.
 //!
 //! The protocol (kernel `Documentation/ABI/testing/configfs-tsm`), one report per request:
 //!
