@@ -6,7 +6,8 @@ use std::path::Path;
 use cloister_attestation::binding::KeyBinding;
 use cloister_attestation::nitro::{NitroVerifier, TrustAnchor};
 use cloister_attestation::policy::{AppraisalContext, AppraisedNitroDocument, NitroPolicy};
-use cloister_attestation::{Platform, UnixTime};
+use cloister_attestation::tdx::{AppraisedTdxQuote, TdxCollateral, TdxPolicy, TdxVerifier};
+use cloister_attestation::{Claims, Platform, UnixTime};
 use cloister_proto::{DIGEST_LEN, EvidenceBundle, EvidencePlatform};
 
 use crate::ClientError;
@@ -15,6 +16,8 @@ use crate::ClientError;
 pub struct TrustConfig {
     verifier: NitroVerifier,
     policy: NitroPolicy,
+    /// TDX evidence is refused unless a TDX policy is configured.
+    tdx_policy: Option<TdxPolicy>,
 }
 
 impl TrustConfig {
@@ -25,7 +28,28 @@ impl TrustConfig {
         if let Some(root) = mock_root {
             verifier = verifier.with_mock_root(root);
         }
-        Self { verifier, policy }
+        Self {
+            verifier,
+            policy,
+            tdx_policy: None,
+        }
+    }
+
+    /// Also accept Intel TDX evidence that satisfies `policy` (verified against the pinned Intel
+    /// SGX Root CA, with the DCAP collateral the host attached).
+    #[must_use]
+    pub fn with_tdx_policy(mut self, policy: TdxPolicy) -> Self {
+        self.tdx_policy = Some(policy);
+        self
+    }
+
+    /// Loads a TDX policy JSON file and accepts TDX evidence under it.
+    ///
+    /// # Errors
+    /// [`ClientError::Io`] or [`ClientError::Attestation`] for an invalid policy.
+    pub fn with_tdx_policy_file(self, path: &Path) -> Result<Self, ClientError> {
+        let bytes = std::fs::read(path).map_err(|e| ClientError::io(path, e))?;
+        Ok(self.with_tdx_policy(TdxPolicy::from_json(&bytes)?))
     }
 
     /// Loads a policy JSON file and, optionally, a mock root certificate (PEM).
@@ -51,17 +75,36 @@ impl TrustConfig {
     }
 }
 
+/// Evidence that verified and passed policy, per platform.
+#[derive(Debug)]
+pub enum AppraisedEvidence {
+    /// An AWS Nitro (or mock) attestation document.
+    Nitro(Box<AppraisedNitroDocument>),
+    /// An Intel TDX quote.
+    Tdx(Box<AppraisedTdxQuote>),
+}
+
+impl AppraisedEvidence {
+    /// The normalized claims.
+    pub fn claims(&self) -> &Claims {
+        match self {
+            Self::Nitro(d) => d.claims(),
+            Self::Tdx(q) => q.claims(),
+        }
+    }
+}
+
 /// An enclave whose evidence verified and passed policy, with the keys it binds.
 #[derive(Debug)]
 pub struct VerifiedEnclave {
-    appraised: AppraisedNitroDocument,
+    appraised: AppraisedEvidence,
     bundle: EvidenceBundle,
     evidence_digest: [u8; DIGEST_LEN],
 }
 
 impl VerifiedEnclave {
-    /// The appraised document (claims, PCRs).
-    pub fn appraised(&self) -> &AppraisedNitroDocument {
+    /// The appraised evidence (claims, and the platform's own fields).
+    pub fn appraised(&self) -> &AppraisedEvidence {
         &self.appraised
     }
 
@@ -104,9 +147,33 @@ pub fn verify_bundle(
             "the bundle echoes another nonce than ours (replayed evidence?)".into(),
         ));
     }
-    let expected_platform = match bundle.platform {
-        EvidencePlatform::Nitro => Platform::Nitro,
-        EvidencePlatform::Mock => Platform::Mock,
+    let ctx = AppraisalContext::at(now).with_binding(KeyBinding {
+        kem_pub: bundle.kem_pub.clone(),
+        sig_pub: bundle.sig_pub.clone(),
+        nonce: bundle.nonce.clone(),
+    });
+    let appraised = match bundle.platform {
+        EvidencePlatform::Nitro | EvidencePlatform::Mock => {
+            AppraisedEvidence::Nitro(Box::new(appraise_nitro(trust, &bundle, &ctx)?))
+        }
+        EvidencePlatform::Tdx => {
+            let policy = trust.tdx_policy.as_ref().ok_or_else(|| {
+                ClientError::Config(
+                    "the enclave sent TDX evidence and no TDX policy is configured (--tdx-policy)"
+                        .into(),
+                )
+            })?;
+            // The host attaches Intel's collateral; it is self-authenticating (Intel-signed), so
+            // its origin does not matter. Without it the TCB status is unknown and the policy
+            // decides.
+            let collateral = bundle
+                .collateral
+                .first()
+                .map(|c| TdxCollateral::from_json(c))
+                .transpose()?;
+            let quote = TdxVerifier::new().verify(&bundle.evidence, collateral.as_ref(), now)?;
+            AppraisedEvidence::Tdx(Box::new(policy.appraise(&quote, &ctx)?))
+        }
         other => {
             return Err(ClientError::Config(format!(
                 "{} evidence is not supported by this client yet",
@@ -114,7 +181,26 @@ pub fn verify_bundle(
             )));
         }
     };
-    let document = trust.verifier.verify(&bundle.evidence, now)?;
+    let evidence_digest = bundle.evidence_digest();
+    Ok(VerifiedEnclave {
+        appraised,
+        bundle,
+        evidence_digest,
+    })
+}
+
+/// Nitro and mock: the document must chain to the root its bundle names.
+fn appraise_nitro(
+    trust: &TrustConfig,
+    bundle: &EvidenceBundle,
+    ctx: &AppraisalContext,
+) -> Result<AppraisedNitroDocument, ClientError> {
+    let expected_platform = if bundle.platform == EvidencePlatform::Mock {
+        Platform::Mock
+    } else {
+        Platform::Nitro
+    };
+    let document = trust.verifier.verify(&bundle.evidence, ctx.now)?;
     if document.platform() != expected_platform {
         return Err(ClientError::Bundle(format!(
             "bundle says {} but the document chains to a {} root",
@@ -122,16 +208,82 @@ pub fn verify_bundle(
             document.platform().as_str()
         )));
     }
-    let ctx = AppraisalContext::at(now).with_binding(KeyBinding {
-        kem_pub: bundle.kem_pub.clone(),
-        sig_pub: bundle.sig_pub.clone(),
-        nonce: bundle.nonce.clone(),
-    });
-    let appraised = trust.policy.appraise(&document, &ctx)?;
-    let evidence_digest = bundle.evidence_digest();
-    Ok(VerifiedEnclave {
-        appraised,
-        bundle,
-        evidence_digest,
-    })
+    Ok(trust.policy.appraise(&document, ctx)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use cloister_proto::evidence::{BUNDLE_VERSION, KEM_PUB_LEN, SIG_PUB_LEN};
+
+    use super::*;
+
+    fn fixture(rel: &str) -> Vec<u8> {
+        let path = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("../../shared/fixtures/tdx/Phala-Network-dcap-qvl")
+            .join(rel);
+        std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    }
+
+    /// A real TDX quote and collateral in a bundle: the quote binds someone else's keys.
+    fn tdx_bundle(collateral: Vec<Vec<u8>>) -> EvidenceBundle {
+        EvidenceBundle {
+            version: BUNDLE_VERSION,
+            platform: EvidencePlatform::Tdx,
+            evidence: fixture("tdx_quote"),
+            collateral: collateral.into_iter().map(Into::into).collect(),
+            kem_pub: vec![1; KEM_PUB_LEN],
+            sig_pub: vec![2; SIG_PUB_LEN],
+            nonce: vec![7; 16],
+            ohttp_key_id: 1,
+        }
+    }
+
+    const AT: u64 = 1_751_328_000; // 2025-07-01, inside the fixture collateral's window
+
+    fn code(r: Result<VerifiedEnclave, ClientError>) -> String {
+        r.expect_err("rejected").code()
+    }
+
+    #[test]
+    fn tdx_evidence_needs_a_tdx_policy() {
+        let trust = TrustConfig::new(NitroPolicy::default(), None);
+        let bundle = tdx_bundle(vec![fixture("tdx_quote_collateral.json")]);
+        let r = verify_bundle(&trust, bundle, &[7; 16], UnixTime::from_secs(AT));
+        assert_eq!(code(r), "client.config");
+    }
+
+    #[test]
+    fn tdx_evidence_is_verified_with_its_collateral_then_bound_to_the_keys() {
+        let trust =
+            TrustConfig::new(NitroPolicy::default(), None).with_tdx_policy(TdxPolicy::default());
+        // The quote and its collateral verify (UpToDate); the REPORTDATA is not our binding.
+        let bundle = tdx_bundle(vec![fixture("tdx_quote_collateral.json")]);
+        let r = verify_bundle(&trust, bundle, &[7; 16], UnixTime::from_secs(AT));
+        assert_eq!(code(r), "policy.binding_mismatch");
+        // Without collateral the default TDX policy refuses the unknown TCB first.
+        let r = verify_bundle(
+            &trust,
+            tdx_bundle(vec![]),
+            &[7; 16],
+            UnixTime::from_secs(AT),
+        );
+        assert_eq!(code(r), "policy.tdx.tcb_unknown");
+        // Collateral that is not collateral.
+        let r = verify_bundle(
+            &trust,
+            tdx_bundle(vec![b"{}".to_vec()]),
+            &[7; 16],
+            UnixTime::from_secs(AT),
+        );
+        assert_eq!(code(r), "tdx.collateral.malformed");
+        // Outside the collateral's window.
+        let bundle = tdx_bundle(vec![fixture("tdx_quote_collateral.json")]);
+        let r = verify_bundle(
+            &trust,
+            bundle,
+            &[7; 16],
+            UnixTime::from_secs(AT + 30 * 86_400),
+        );
+        assert_eq!(code(r), "tdx.crl.outdated");
+    }
 }

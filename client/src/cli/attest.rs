@@ -443,4 +443,45 @@ mod tests {
         assert_eq!(run_with(&v), Outcome::Error);
         let _ = std::fs::remove_dir_all(&dir);
     }
+
+    fn tdx(rel: &str) -> String {
+        format!(
+            "{}/../../shared/fixtures/tdx/{rel}",
+            env!("CARGO_MANIFEST_DIR")
+        )
+    }
+
+    #[test]
+    fn tdx_verifies_with_collateral_and_refuses_misplaced_flags() {
+        let quote = tdx("Phala-Network-dcap-qvl/tdx_quote");
+        let coll = tdx("Phala-Network-dcap-qvl/tdx_quote_collateral.json");
+        let inside = ["--platform", "tdx", "--at", "2025-07-01T00:00:00Z"];
+        let with = |extra: &[&str]| {
+            let mut v = vec![quote.as_str()];
+            v.extend(inside);
+            v.extend(extra);
+            run_with(&v)
+        };
+        assert_eq!(with(&["--collateral", &coll]), Outcome::Ok);
+        assert_eq!(with(&["--collateral", &coll, "--json"]), Outcome::Ok);
+        // Without collateral: unknown TCB, refused unless allowed.
+        assert_eq!(with(&[]), Outcome::Rejected);
+        assert_eq!(with(&["--allow-unknown-tcb"]), Outcome::Ok);
+        // The flag never overrides a known status: only UpToDate is accepted by default, and a
+        // policy accepting only OutOfDate refuses this UpToDate quote even with the flag.
+        let dir = tempfile::tempdir().expect("tempdir");
+        let policy = dir.path().join("p.json");
+        std::fs::write(&policy, r#"{"accepted_tcb_statuses": ["OutOfDate"]}"#).expect("write");
+        let p = policy.to_str().expect("utf8");
+        assert_eq!(
+            with(&["--collateral", &coll, "--allow-unknown-tcb", "--policy", p]),
+            Outcome::Rejected
+        );
+        assert_eq!(with(&["--collateral", "/nonexistent.json"]), Outcome::Error);
+        assert_eq!(with(&["--vcek", &coll]), Outcome::Error);
+        assert_eq!(
+            run_with(&[&quote, "--platform", "nitro", "--collateral", &coll]),
+            Outcome::Error
+        );
+    }
 }

@@ -20,6 +20,10 @@ pub(crate) struct InferArgs {
     /// Mock root certificate (PEM), for enclaves on the mock platform.
     #[arg(long, value_name = "PEM")]
     mock_root: Option<PathBuf>,
+    /// TDX appraisal policy (JSON: MRTD, RTMRs, accepted TCB statuses…). Without it, TDX
+    /// enclaves are refused. `{}` is the default: UpToDate only, no debug, SEPT_VE_DISABLE.
+    #[arg(long, value_name = "FILE")]
+    tdx_policy: Option<PathBuf>,
     /// Model id to run.
     #[arg(long, default_value = "credit-risk-v1")]
     model: String,
@@ -74,7 +78,10 @@ async fn infer(args: &InferArgs) -> Result<(), ClientError> {
             detail: e.to_string(),
         })?
     };
-    let trust = TrustConfig::from_files(&args.policy, args.mock_root.as_deref())?;
+    let mut trust = TrustConfig::from_files(&args.policy, args.mock_root.as_deref())?;
+    if let Some(p) = &args.tdx_policy {
+        trust = trust.with_tdx_policy_file(p)?;
+    }
     let session = Session::new(&args.host)?;
     // Verification comes first: on any failure, `?` returns before the input leaves this process.
     let enclave = session.attest(&trust, UnixTime::now()).await?;
