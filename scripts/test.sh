@@ -18,7 +18,7 @@ echo "== demo"
 "$ROOT/scripts/demo.sh"
 FIXTURES="$ROOT/../shared/tools/fixture-matrix.py"
 if [ -f "$FIXTURES" ]; then
-  for platform in nitro snp; do
+  for platform in nitro snp tdx; do
     echo "== fixture matrix: $platform"
     python3 "$FIXTURES" "$platform" --cli target/release/cloister
   done
