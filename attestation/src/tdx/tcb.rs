@@ -553,3 +553,222 @@ fn qe_status<'a>(
             ),
         })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tdx::pki::PckCa;
+
+    /// A TCB Info with two platform levels (UpToDate needs TDX comps [5, 0, 3]; OutOfDate needs
+    /// [5, 0, 2]) and a TDX_01 identity (UpToDate from ISVSVN 6, OutOfDate from 4).
+    fn tcb_info() -> TcbInfo {
+        let level = |sgx: u8, tdx2: u8, status: &str| {
+            let comps = |first: &[u8]| {
+                let mut v: Vec<String> =
+                    first.iter().map(|s| format!(r#"{{"svn":{s}}}"#)).collect();
+                v.resize(16, r#"{"svn":0}"#.to_owned());
+                format!("[{}]", v.join(","))
+            };
+            format!(
+                r#"{{"tcb":{{"sgxtcbcomponents":{},"pcesvn":13,"tdxtcbcomponents":{}}},
+                   "tcbDate":"2024-0{sgx}-01T00:00:00Z","tcbStatus":"{status}","advisoryIDs":["INTEL-SA-{sgx}"]}}"#,
+                comps(&[sgx]),
+                comps(&[5, 0, tdx2])
+            )
+        };
+        let json = format!(
+            r#"{{"id":"TDX","version":3,"issueDate":"2025-01-01T00:00:00Z","nextUpdate":"2025-02-01T00:00:00Z",
+               "fmspc":"90C06F000000","pceId":"0000","tcbType":0,"tcbEvaluationDataNumber":18,
+               "tdxModule":{{"mrsigner":"{z48}","attributes":"0000000000000000","attributesMask":"FFFFFFFFFFFFFFFF"}},
+               "tdxModuleIdentities":[{{"id":"TDX_01","mrsigner":"{z48}","attributes":"0000000000000000",
+                 "attributesMask":"FFFFFFFFFFFFFFFF","tcbLevels":[
+                   {{"tcb":{{"isvsvn":6}},"tcbDate":"2024-11-13T00:00:00Z","tcbStatus":"UpToDate"}},
+                   {{"tcb":{{"isvsvn":4}},"tcbDate":"2024-03-13T00:00:00Z","tcbStatus":"OutOfDate","advisoryIDs":["INTEL-SA-M"]}}]}}],
+               "tcbLevels":[{},{}]}}"#,
+            level(3, 3, "UpToDate"),
+            level(2, 2, "OutOfDate"),
+            z48 = "00".repeat(48)
+        );
+        serde_json::from_str(&json).expect("tcb info")
+    }
+
+    fn qe_identity(status: &str) -> QeIdentity {
+        serde_json::from_str(&format!(
+            r#"{{"id":"TD_QE","version":2,"issueDate":"2025-01-01T00:00:00Z","nextUpdate":"2025-02-01T00:00:00Z",
+               "tcbEvaluationDataNumber":18,"miscselect":"00000000","miscselectMask":"FFFFFFFF",
+               "attributes":"11000000000000000000000000000000","attributesMask":"FBFFFFFFFFFFFFFF0000000000000000",
+               "mrsigner":"{}","isvprodid":2,
+               "tcbLevels":[{{"tcb":{{"isvsvn":4}},"tcbDate":"2024-11-13T00:00:00Z","tcbStatus":"{status}"}}]}}"#,
+            "dc".repeat(32)
+        ))
+        .expect("qe identity")
+    }
+
+    fn qe_report() -> QeReport {
+        let mut attributes = [0u8; 16];
+        attributes[0] = 0x11;
+        QeReport {
+            cpu_svn: [0; 16],
+            misc_select: 0,
+            attributes,
+            mr_enclave: [0; 32],
+            mr_signer: [0xdc; 32],
+            isv_prod_id: 2,
+            isv_svn: 4,
+            report_data: [0; 64],
+        }
+    }
+
+    fn pck(sgx0: u8) -> PckIdentity {
+        let mut sgx_components = [0u8; 16];
+        sgx_components[0] = sgx0;
+        PckIdentity {
+            fmspc: [0x90, 0xc0, 0x6f, 0, 0, 0],
+            ca: PckCa::Platform,
+            pce_id: [0, 0],
+            pce_svn: 13,
+            sgx_components,
+        }
+    }
+
+    fn report(tee_tcb_svn: [u8; 3], svn2: Option<[u8; 3]>) -> TdReport {
+        let pad = |s: [u8; 3]| {
+            let mut a = [0u8; 16];
+            a[..3].copy_from_slice(&s);
+            a
+        };
+        TdReport {
+            kind: if svn2.is_some() {
+                TdReportKind::Td15
+            } else {
+                TdReportKind::Td10
+            },
+            tee_tcb_svn: pad(tee_tcb_svn),
+            mr_seam: [0; 48],
+            mr_signer_seam: [0; 48],
+            seam_attributes: [0; 8],
+            td_attributes: 0,
+            xfam: [0; 8],
+            mr_td: [0; 48],
+            mr_config_id: [0; 48],
+            mr_owner: [0; 48],
+            mr_owner_config: [0; 48],
+            rtmr: [[0; 48]; 4],
+            report_data: [0; 64],
+            tee_tcb_svn2: svn2.map(pad),
+            mr_service_td: svn2.map(|_| [0; 48]),
+        }
+    }
+
+    fn eval(
+        r: &TdReport,
+        pck_sgx0: u8,
+        qe_status: &str,
+    ) -> Result<TcbEvaluation, AttestationError> {
+        evaluate(
+            r,
+            &qe_report(),
+            &pck(pck_sgx0),
+            &tcb_info(),
+            &qe_identity(qe_status),
+        )
+    }
+
+    #[test]
+    fn module_version_zero_compares_every_tdx_component() {
+        let e = eval(&report([5, 0, 3], None), 3, "UpToDate").expect("eval");
+        assert_eq!((e.status, e.module_status), (TcbStatus::UpToDate, None));
+        assert_eq!(e.advisory_ids, ["INTEL-SA-3"]);
+        // TEE_TCB_SVN[0] = 4 < 5 with major version 0: no level at all.
+        let err = eval(&report([4, 0, 3], None), 3, "UpToDate").expect_err("below");
+        assert_eq!(err.code(), "tdx.tcb.no_matching_level");
+    }
+
+    #[test]
+    fn with_a_module_version_the_identity_judges_components_0_and_1() {
+        // ISVSVN 4 < the platform level's 5, but major version 1: Intel skips indices 0 and 1
+        // (dcap-qvl would report no matching level) and TDX_01 rates ISVSVN 4 OutOfDate.
+        let e = eval(&report([4, 1, 3], None), 3, "UpToDate").expect("eval");
+        assert_eq!(e.platform_status, TcbStatus::UpToDate);
+        assert_eq!(e.module_status, Some(TcbStatus::OutOfDate));
+        assert_eq!(e.status, TcbStatus::OutOfDate);
+        assert_eq!(e.advisory_ids, ["INTEL-SA-3", "INTEL-SA-M"]);
+        let e = eval(&report([6, 1, 3], None), 3, "UpToDate").expect("eval");
+        assert_eq!(e.status, TcbStatus::UpToDate);
+        // An unknown major version, and an ISVSVN below every module level.
+        let err = eval(&report([6, 3, 3], None), 3, "UpToDate").expect_err("TDX_03");
+        assert_eq!(err.code(), "tdx.tcb.module_mismatch");
+        let err = eval(&report([2, 1, 3], None), 3, "UpToDate").expect_err("isvsvn 2");
+        assert_eq!(err.code(), "tdx.tcb.no_matching_level");
+    }
+
+    #[test]
+    fn statuses_converge_with_the_module_and_the_qe() {
+        // Platform OutOfDate (SGX comp 0 = 2).
+        let e = eval(&report([6, 1, 3], None), 2, "UpToDate").expect("eval");
+        assert_eq!(e.status, TcbStatus::OutOfDate);
+        assert_eq!(e.tcb_date, "2024-02-01T00:00:00Z");
+        // QE OutOfDate drags an UpToDate platform down; a revoked QE revokes.
+        let e = eval(&report([6, 1, 3], None), 3, "OutOfDate").expect("eval");
+        assert_eq!(
+            (e.platform_status, e.status),
+            (TcbStatus::UpToDate, TcbStatus::OutOfDate)
+        );
+        let e = eval(&report([6, 1, 3], None), 3, "Revoked").expect("eval");
+        assert_eq!(e.status, TcbStatus::Revoked);
+        for (platform, component, out) in [
+            (
+                TcbStatus::ConfigurationNeeded,
+                TcbStatus::OutOfDate,
+                TcbStatus::OutOfDateConfigurationNeeded,
+            ),
+            (
+                TcbStatus::SWHardeningNeeded,
+                TcbStatus::OutOfDate,
+                TcbStatus::OutOfDate,
+            ),
+            (
+                TcbStatus::SWHardeningNeeded,
+                TcbStatus::UpToDate,
+                TcbStatus::SWHardeningNeeded,
+            ),
+            (TcbStatus::OutOfDate, TcbStatus::Revoked, TcbStatus::Revoked),
+        ] {
+            assert_eq!(
+                platform.converge(component),
+                out,
+                "{platform} + {component}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_td15_launched_on_an_old_module_is_told_to_relaunch() {
+        // Launched with module ISVSVN 4 (OutOfDate); the current module (TEE_TCB_SVN2) is 6.
+        let e = eval(&report([4, 1, 3], Some([6, 1, 3])), 3, "UpToDate").expect("eval");
+        assert_eq!(e.status, TcbStatus::TdRelaunchAdvised);
+        // Not when the current module is old too, nor for a TD 1.0 report.
+        let e = eval(&report([4, 1, 3], Some([4, 1, 3])), 3, "UpToDate").expect("eval");
+        assert_eq!(e.status, TcbStatus::OutOfDate);
+        let e = eval(&report([4, 1, 3], None), 3, "UpToDate").expect("eval");
+        assert_eq!(e.status, TcbStatus::OutOfDate);
+    }
+
+    #[test]
+    fn the_shortfall_names_the_first_acceptable_level() {
+        let e = eval(&report([6, 1, 2], None), 3, "UpToDate").expect("eval");
+        assert_eq!(e.status, TcbStatus::OutOfDate);
+        let s = e.shortfall(|s| s == TcbStatus::UpToDate).expect("a level");
+        assert!(s.contains("TDX component 2: 2 < 3"), "{s}");
+        assert!(e.shortfall(|s| s == TcbStatus::Revoked).is_none());
+    }
+
+    #[test]
+    fn statuses_round_trip_intel_names() {
+        for s in TcbStatus::ALL {
+            assert_eq!(TcbStatus::from_name(s.as_str()), Some(s));
+            let json = serde_json::to_string(&s).expect("json");
+            assert_eq!(json, format!("\"{}\"", s.as_str()));
+        }
+    }
+}
