@@ -2,8 +2,9 @@
 # Runs the benchmarks in benches/ and prints target/bench/summary.json (flat {"figure": number}).
 # Wall-clock figures: run on an otherwise idle machine and compare ratios within one run.
 # Bench targets (all run by `cargo bench -p cloister-benches`): inference (end to end through the
-# host) and nitro_verify (Nitro document verification, cold/warm, against attestation-doc-validation
-# and aws-nitro-enclaves-cose; about 30 s).
+# host), nitro_verify (Nitro document verification, cold/warm, against attestation-doc-validation
+# and aws-nitro-enclaves-cose; about 30 s), snp_verify (SEV-SNP, against virtee sev), tdx_verify
+# (TDX DCAP quotes with collateral, against Phala's dcap-qvl; about 10 s) and eif_measure.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"

@@ -141,8 +141,9 @@ pub(crate) fn read_chain(
 }
 
 /// Parses the PCK chain carried in a quote, strictly: the bytes must be exactly the canonical
-/// PEM of the certificates (64-character lines, LF or CRLF), then optionally NUL padding, so
-/// that no byte of the quote escapes verification.
+/// PEM of the certificates (64-character lines, LF or CRLF, each block ending in a line break),
+/// then optionally NUL bytes (quote generators terminate the string), so that no byte of the
+/// quote escapes verification.
 pub(crate) fn read_quote_chain(pem: &[u8]) -> Result<Vec<IntelCert>, AttestationError> {
     let roles = [TdxCert::Pck, TdxCert::PckCa, TdxCert::Root];
     let chain = read_chain(pem, &roles)?;
@@ -159,8 +160,7 @@ pub(crate) fn read_quote_chain(pem: &[u8]) -> Result<Vec<IntelCert>, Attestation
     };
     let lf = canonical(der::pem::LineEnding::LF);
     let crlf = canonical(der::pem::LineEnding::CRLF);
-    let matches = |c: &[u8]| text == c || text == c.strip_suffix(b"\n").unwrap_or(c);
-    if !matches(&lf) && !matches(&crlf) {
+    if text != lf && text != crlf {
         return Err(AttestationError::TdxCertMalformed {
             cert: TdxCert::Pck,
             reason: "the PCK chain is not canonical PEM (extra text, odd line breaks or \
