@@ -274,5 +274,8 @@ fn exhaustive_single_byte_changes() {
             }
         }
     }
-    assert!(accepted.is_empty(), "accepted changes (offset, value): {accepted:?}");
+    assert!(
+        accepted.is_empty(),
+        "accepted changes (offset, value): {accepted:?}"
+    );
 }
