@@ -300,17 +300,14 @@ pub(crate) struct TdxModule {
     pub(crate) attributes_mask: Vec<u8>,
 }
 
-/// One `tdxModuleIdentities` entry (`TDX_01`, `TDX_03`, …).
+/// One `tdxModuleIdentities` entry (`TDX_01`, `TDX_03`, …): a [`TdxModule`] with an id and
+/// its own TCB levels.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct TdxModuleIdentity {
     pub(crate) id: String,
-    #[serde(deserialize_with = "hex_bytes")]
-    pub(crate) mrsigner: Vec<u8>,
-    #[serde(deserialize_with = "hex_bytes")]
-    pub(crate) attributes: Vec<u8>,
-    #[serde(deserialize_with = "hex_bytes")]
-    pub(crate) attributes_mask: Vec<u8>,
+    #[serde(flatten)]
+    pub(crate) module: TdxModule,
     pub(crate) tcb_levels: Vec<IsvTcbLevel>,
 }
 

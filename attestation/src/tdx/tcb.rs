@@ -25,7 +25,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use super::collateral::{IsvTcbLevel, QeIdentity, TcbInfo, TcbLevel};
+use super::collateral::{IsvTcbLevel, QeIdentity, TcbInfo, TcbLevel, TdxModule};
 use super::pki::PckIdentity;
 use super::quote::{QeReport, TdReport, TdReportKind};
 use crate::AttestationError;
@@ -406,33 +406,28 @@ fn module_status<'a>(
     tcb_info: &'a TcbInfo,
 ) -> Result<Option<(String, &'a IsvTcbLevel)>, AttestationError> {
     let major = tee_tcb_svn[1];
-    let masked_equal = |found: &[u8], expected: &[u8], mask: &[u8]| {
-        found.len() == expected.len()
-            && found.len() == mask.len()
-            && found
-                .iter()
-                .zip(expected)
-                .zip(mask)
-                .all(|((f, e), m)| f & m == e & m)
-    };
     let mismatch = |reason: String| AttestationError::TdxModuleMismatch { reason };
+    let check = |m: &TdxModule, name: &str| {
+        if m.mrsigner != report.mr_signer_seam {
+            return Err(mismatch(format!(
+                "MRSIGNERSEAM {} is not {name}'s signer {}",
+                hex::encode(report.mr_signer_seam),
+                hex::encode(&m.mrsigner)
+            )));
+        }
+        if !masked_equal(&report.seam_attributes, &m.attributes, &m.attributes_mask) {
+            return Err(mismatch(format!(
+                "SEAMATTRIBUTES {} do not match {name}'s {} under mask {}",
+                hex::encode(report.seam_attributes),
+                hex::encode(&m.attributes),
+                hex::encode(&m.attributes_mask)
+            )));
+        }
+        Ok(())
+    };
     if major == 0 {
         if let Some(m) = &tcb_info.tdx_module {
-            if m.mrsigner != report.mr_signer_seam {
-                return Err(mismatch(format!(
-                    "MRSIGNERSEAM {} is not the TCB Info's tdxModule signer {}",
-                    hex::encode(report.mr_signer_seam),
-                    hex::encode(&m.mrsigner)
-                )));
-            }
-            if !masked_equal(&report.seam_attributes, &m.attributes, &m.attributes_mask) {
-                return Err(mismatch(format!(
-                    "SEAMATTRIBUTES {} do not match tdxModule {} under mask {}",
-                    hex::encode(report.seam_attributes),
-                    hex::encode(&m.attributes),
-                    hex::encode(&m.attributes_mask)
-                )));
-            }
+            check(m, "the TCB Info's tdxModule")?;
         }
         return Ok(None);
     }
@@ -446,25 +441,7 @@ fn module_status<'a>(
                 "the quote's TDX module major version {major} ({id}) is not in the TCB Info"
             ))
         })?;
-    if identity.mrsigner != report.mr_signer_seam {
-        return Err(mismatch(format!(
-            "MRSIGNERSEAM {} is not {id}'s signer {}",
-            hex::encode(report.mr_signer_seam),
-            hex::encode(&identity.mrsigner)
-        )));
-    }
-    if !masked_equal(
-        &report.seam_attributes,
-        &identity.attributes,
-        &identity.attributes_mask,
-    ) {
-        return Err(mismatch(format!(
-            "SEAMATTRIBUTES {} do not match {id}'s {} under mask {}",
-            hex::encode(report.seam_attributes),
-            hex::encode(&identity.attributes),
-            hex::encode(&identity.attributes_mask)
-        )));
-    }
+    check(&identity.module, &id)?;
     let isvsvn = u16::from(tee_tcb_svn[0]);
     let level = identity
         .tcb_levels
@@ -477,6 +454,17 @@ fn module_status<'a>(
             ),
         })?;
     Ok(Some((id, level)))
+}
+
+/// `found & mask == expected & mask`, byte by byte, over equal lengths.
+fn masked_equal(found: &[u8], expected: &[u8], mask: &[u8]) -> bool {
+    found.len() == expected.len()
+        && found.len() == mask.len()
+        && found
+            .iter()
+            .zip(expected)
+            .zip(mask)
+            .all(|((f, e), m)| f & m == e & m)
 }
 
 /// The QE identity match and its level (step 3).
@@ -530,14 +518,7 @@ fn qe_status<'a>(
         } else {
             (expected.to_vec(), mask.to_vec())
         };
-        let ok = found.len() == expected.len()
-            && found.len() == mask.len()
-            && found
-                .iter()
-                .zip(&expected)
-                .zip(&mask)
-                .all(|((f, e), m)| f & m == e & m);
-        if !ok {
+        if !masked_equal(found, &expected, &mask) {
             return mismatch(field, hex::encode(&expected), hex::encode(found));
         }
     }

@@ -21,7 +21,7 @@ use crate::{AttestationError, Claims, Platform, UnixTime};
 /// use cloister_attestation::tdx::TdxVerifier;
 /// use cloister_attestation::UnixTime;
 /// let err = TdxVerifier::new()
-///     .verify(&[0u8; 8], None, UnixTime::from_secs(1_750_000_000))
+///     .verify(&[0u8; 64], None, UnixTime::from_secs(1_750_000_000))
 ///     .unwrap_err();
 /// assert_eq!(err.code(), "tdx.quote.unsupported_version");
 /// ```
