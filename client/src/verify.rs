@@ -6,6 +6,7 @@ use std::path::Path;
 use cloister_attestation::binding::KeyBinding;
 use cloister_attestation::nitro::{NitroVerifier, TrustAnchor};
 use cloister_attestation::policy::{AppraisalContext, AppraisedNitroDocument, NitroPolicy};
+use cloister_attestation::snp::{AppraisedSnpReport, SnpPolicy, SnpVerifier};
 use cloister_attestation::tdx::{AppraisedTdxQuote, TdxCollateral, TdxPolicy, TdxVerifier};
 use cloister_attestation::{Claims, Platform, UnixTime};
 use cloister_proto::{DIGEST_LEN, EvidenceBundle, EvidencePlatform};
@@ -16,6 +17,8 @@ use crate::ClientError;
 pub struct TrustConfig {
     verifier: NitroVerifier,
     policy: NitroPolicy,
+    /// SEV-SNP evidence is refused unless an SEV-SNP policy is configured.
+    snp_policy: Option<SnpPolicy>,
     /// TDX evidence is refused unless a TDX policy is configured.
     tdx_policy: Option<TdxPolicy>,
 }
@@ -31,8 +34,26 @@ impl TrustConfig {
         Self {
             verifier,
             policy,
+            snp_policy: None,
             tdx_policy: None,
         }
+    }
+
+    /// Also accept AMD SEV-SNP evidence that satisfies `policy` (the report signed by the VCEK
+    /// or VLEK the enclave sends along, chained to a pinned AMD ARK).
+    #[must_use]
+    pub fn with_snp_policy(mut self, policy: SnpPolicy) -> Self {
+        self.snp_policy = Some(policy);
+        self
+    }
+
+    /// Loads an SEV-SNP policy JSON file and accepts SEV-SNP evidence under it.
+    ///
+    /// # Errors
+    /// [`ClientError::Io`] or [`ClientError::Attestation`] for an invalid policy.
+    pub fn with_snp_policy_file(self, path: &Path) -> Result<Self, ClientError> {
+        let bytes = std::fs::read(path).map_err(|e| ClientError::io(path, e))?;
+        Ok(self.with_snp_policy(SnpPolicy::from_json(&bytes)?))
     }
 
     /// Also accept Intel TDX evidence that satisfies `policy` (verified against the pinned Intel
@@ -80,6 +101,8 @@ impl TrustConfig {
 pub enum AppraisedEvidence {
     /// An AWS Nitro (or mock) attestation document.
     Nitro(Box<AppraisedNitroDocument>),
+    /// An AMD SEV-SNP report.
+    Snp(Box<AppraisedSnpReport>),
     /// An Intel TDX quote.
     Tdx(Box<AppraisedTdxQuote>),
 }
@@ -89,6 +112,7 @@ impl AppraisedEvidence {
     pub fn claims(&self) -> &Claims {
         match self {
             Self::Nitro(d) => d.claims(),
+            Self::Snp(r) => r.claims(),
             Self::Tdx(q) => q.claims(),
         }
     }
@@ -174,11 +198,23 @@ pub fn verify_bundle(
             let quote = TdxVerifier::new().verify(&bundle.evidence, collateral.as_ref(), now)?;
             AppraisedEvidence::Tdx(Box::new(policy.appraise(&quote, &ctx)?))
         }
-        other => {
-            return Err(ClientError::Config(format!(
-                "{} evidence is not supported by this client yet",
-                other.as_str()
-            )));
+        EvidencePlatform::SevSnp => {
+            let policy = trust.snp_policy.as_ref().ok_or_else(|| {
+                ClientError::Config(
+                    "the enclave sent SEV-SNP evidence and no SEV-SNP policy is configured \
+                     (--snp-policy)"
+                        .into(),
+                )
+            })?;
+            // The enclave sends the VCEK (or VLEK) along; the verifier chains it to a pinned ARK.
+            let vek = bundle.collateral.first().ok_or_else(|| {
+                ClientError::Bundle(
+                    "SEV-SNP evidence without its VCEK/VLEK: start the enclave with --snp-vcek"
+                        .into(),
+                )
+            })?;
+            let report = SnpVerifier::new().verify(&bundle.evidence, vek, now)?;
+            AppraisedEvidence::Snp(Box::new(policy.appraise(&report, &ctx)?))
         }
     };
     let evidence_digest = bundle.evidence_digest();
@@ -285,5 +321,37 @@ mod tests {
             UnixTime::from_secs(AT + 30 * 86_400),
         );
         assert_eq!(code(r), "tdx.crl.outdated");
+    }
+
+    #[test]
+    fn snp_evidence_is_verified_with_its_vcek_then_bound_to_the_keys() {
+        let snp = |rel: &str| {
+            let path = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                .join("../../shared/fixtures/snp/confidential-containers-trustee")
+                .join(rel);
+            std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        };
+        let bundle = |collateral: Vec<Vec<u8>>| EvidenceBundle {
+            platform: EvidencePlatform::SevSnp,
+            evidence: snp("test-report.bin"),
+            collateral: collateral.into_iter().map(Into::into).collect(),
+            ..tdx_bundle(vec![])
+        };
+        let now = UnixTime::from_secs(1_735_689_600); // 2025-01-01, inside the VCEK's validity
+        let untrusting = TrustConfig::new(NitroPolicy::default(), None);
+        let r = verify_bundle(
+            &untrusting,
+            bundle(vec![snp("test-vcek.der")]),
+            &[7; 16],
+            now,
+        );
+        assert_eq!(code(r), "client.config");
+        let trust =
+            TrustConfig::new(NitroPolicy::default(), None).with_snp_policy(SnpPolicy::default());
+        // The report verifies with its VCEK; its REPORT_DATA is not our binding.
+        let r = verify_bundle(&trust, bundle(vec![snp("test-vcek.der")]), &[7; 16], now);
+        assert_eq!(code(r), "policy.binding_mismatch");
+        let r = verify_bundle(&trust, bundle(vec![]), &[7; 16], now);
+        assert_eq!(code(r), "client.bundle_mismatch");
     }
 }

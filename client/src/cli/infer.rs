@@ -20,6 +20,10 @@ pub(crate) struct InferArgs {
     /// Mock root certificate (PEM), for enclaves on the mock platform.
     #[arg(long, value_name = "PEM")]
     mock_root: Option<PathBuf>,
+    /// SEV-SNP appraisal policy (JSON: measurement, host data, VMPLs, minimum TCB…). Without it,
+    /// SEV-SNP enclaves are refused. `{}` is the default: no debug, no migration agent.
+    #[arg(long, value_name = "FILE")]
+    snp_policy: Option<PathBuf>,
     /// TDX appraisal policy (JSON: MRTD, RTMRs, accepted TCB statuses…). Without it, TDX
     /// enclaves are refused. `{}` is the default: UpToDate only, no debug, SEPT_VE_DISABLE.
     #[arg(long, value_name = "FILE")]
@@ -79,6 +83,9 @@ async fn infer(args: &InferArgs) -> Result<(), ClientError> {
         })?
     };
     let mut trust = TrustConfig::from_files(&args.policy, args.mock_root.as_deref())?;
+    if let Some(p) = &args.snp_policy {
+        trust = trust.with_snp_policy_file(p)?;
+    }
     if let Some(p) = &args.tdx_policy {
         trust = trust.with_tdx_policy_file(p)?;
     }
