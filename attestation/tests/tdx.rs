@@ -481,3 +481,42 @@ fn malformed_inputs_get_typed_errors() {
         "tdx.collateral.malformed"
     );
 }
+
+/// A collateral remembers its first successful verification (see `TdxCollateral::verify`):
+/// whatever it saw before, its verdict at any time equals a fresh copy's.
+#[test]
+fn a_reused_collateral_gives_the_verdicts_of_a_fresh_one() {
+    let verifier = TdxVerifier::new();
+    for case in &UP_TO_DATE {
+        let quote = read(case.quote);
+        let json = read(case.collateral);
+        let reused = TdxCollateral::from_json(&json).expect("collateral");
+        let (from, until) = (at(case.from).as_secs(), at(case.until).as_secs());
+        let times = [
+            (from + until) / 2,
+            from - 1,
+            until,
+            until + 1,
+            from,
+            from - 86_400 * 40,
+            until + 86_400 * 40,
+            from + 1,
+        ];
+        for t in times {
+            let t = UnixTime::from_secs(t);
+            let fresh = TdxCollateral::from_json(&json).expect("collateral");
+            let expected = verifier
+                .verify(&quote, Some(&fresh), t)
+                .map(|v| v.tcb().cloned())
+                .map_err(|e| e.code());
+            let got = verifier
+                .verify(&quote, Some(&reused), t)
+                .map(|v| v.tcb().cloned())
+                .map_err(|e| e.code());
+            assert_eq!(got, expected, "{} at {t}", case.quote);
+        }
+        // Another root never profits from what the pinned root verified.
+        let other = TdxVerifier::dangerous_with_root(&rcgen_root()).expect("root");
+        assert!(other.verify(&quote, Some(&reused), at(case.from)).is_err());
+    }
+}

@@ -13,6 +13,9 @@
 //! travel as raw strings and are never re-serialized. [`TdxCollateral::from_json`] only parses;
 //! [`TdxCollateral::verify`] checks every chain, signature, CRL and validity window at a time.
 
+use std::borrow::Cow;
+use std::sync::OnceLock;
+
 use aws_lc_rs::signature::{self, UnparsedPublicKey};
 use serde::Deserialize;
 use time::OffsetDateTime;
@@ -44,6 +47,10 @@ struct CollateralJson {
 }
 
 /// Parsed, unverified collateral.
+///
+/// Keep one per platform while it is current (as the host's cache does): the first successful
+/// verification is remembered with the window in which it holds, so later quotes verified with
+/// the same collateral skip its six signature checks. Verdicts are the same either way.
 #[derive(Clone, Debug)]
 pub struct TdxCollateral {
     pub(crate) tcb_info_raw: String,
@@ -57,17 +64,28 @@ pub struct TdxCollateral {
     pub(crate) root_ca_crl: IntelCrl,
     pub(crate) tcb_info: TcbInfo,
     pub(crate) qe_identity: QeIdentity,
+    /// The first successful verification, reused while its conditions hold (see
+    /// [`TdxCollateral::verify`]).
+    verified: OnceLock<VerifiedWindow>,
+}
+
+/// What one successful verification of this (immutable) collateral established: under `root`,
+/// every check passes at any time in `[from, until]`.
+#[derive(Clone, Debug)]
+struct VerifiedWindow {
+    root_der: Vec<u8>,
+    from: u64,
+    until: u64,
+    pck_crl_issuer: IntelCert,
 }
 
 /// Collateral whose chains, signatures, CRLs and windows were checked at one time.
-#[derive(Clone, Debug)]
-pub(crate) struct VerifiedCollateral {
-    pub(crate) tcb_info: TcbInfo,
-    pub(crate) qe_identity: QeIdentity,
-    pub(crate) pck_crl: IntelCrl,
-    pub(crate) root_ca_crl: IntelCrl,
+#[derive(Debug)]
+pub(crate) struct VerifiedCollateral<'a> {
+    /// The collateral; its TCB Info, QE Identity and CRLs are now trusted.
+    pub(crate) collateral: &'a TdxCollateral,
     /// The PCK CRL's issuer (verified to the root): the PCK chain's CA must be this one.
-    pub(crate) pck_crl_issuer: IntelCert,
+    pub(crate) pck_crl_issuer: Cow<'a, IntelCert>,
 }
 
 impl TdxCollateral {
@@ -124,6 +142,7 @@ impl TdxCollateral {
             qe_identity_raw: c.qe_identity,
             tcb_info,
             qe_identity,
+            verified: OnceLock::new(),
         })
     }
 
@@ -145,12 +164,47 @@ impl TdxCollateral {
         (from, until)
     }
 
-    /// Checks everything at `now` against the pinned root.
+    /// Checks everything at `now` against `root` (the pinned one).
+    ///
+    /// The collateral is immutable and every check but the windows is independent of time, so
+    /// the first success is remembered with the intersection of every window it checked (root,
+    /// TCB Signing and PCK CA certificates, both CRLs, TCB Info, QE Identity): a later call under
+    /// the same root at a time inside it has the same outcome and skips the six signatures. A
+    /// time outside it is verified in full and fails with the precise error.
     pub(crate) fn verify(
         &self,
         root: &IntelCert,
         now: UnixTime,
-    ) -> Result<VerifiedCollateral, AttestationError> {
+    ) -> Result<VerifiedCollateral<'_>, AttestationError> {
+        let t = now.as_secs();
+        if let Some(v) = self.verified.get()
+            && v.root_der == root.der
+            && v.from <= t
+            && t <= v.until
+        {
+            return Ok(VerifiedCollateral {
+                collateral: self,
+                pck_crl_issuer: Cow::Borrowed(&v.pck_crl_issuer),
+            });
+        }
+        let fresh = self.verify_in_full(root, now)?;
+        let v = self.verified.get_or_init(|| fresh.clone());
+        let pck_crl_issuer = if v.root_der == root.der && v.from <= t && t <= v.until {
+            Cow::Borrowed(&v.pck_crl_issuer)
+        } else {
+            Cow::Owned(fresh.pck_crl_issuer)
+        };
+        Ok(VerifiedCollateral {
+            collateral: self,
+            pck_crl_issuer,
+        })
+    }
+
+    fn verify_in_full(
+        &self,
+        root: &IntelCert,
+        now: UnixTime,
+    ) -> Result<VerifiedWindow, AttestationError> {
         // Root CRL first: it is signed by the pinned root and vouches for every CA below it.
         self.root_ca_crl.check(root, now)?;
 
@@ -229,11 +283,23 @@ impl TdxCollateral {
                 });
             }
         }
-        Ok(VerifiedCollateral {
-            tcb_info: self.tcb_info.clone(),
-            qe_identity: self.qe_identity.clone(),
-            pck_crl: self.pck_crl.clone(),
-            root_ca_crl: self.root_ca_crl.clone(),
+        let mut from = self.tcb_info.issue_date.max(self.qe_identity.issue_date);
+        let mut until = self.tcb_info.next_update.min(self.qe_identity.next_update);
+        for cert in [root, &tcb_signer.leaf, &qe_signer, &crl_issuer.leaf] {
+            let (not_before, not_after) = cert.validity();
+            from = from.max(not_before);
+            until = until.min(not_after);
+        }
+        for crl in [&self.root_ca_crl, &self.pck_crl] {
+            // Both have a nextUpdate: `IntelCrl::check` refuses a CRL without one.
+            let (this_update, next_update) = crl.window();
+            from = from.max(this_update);
+            until = until.min(next_update.unwrap_or(0));
+        }
+        Ok(VerifiedWindow {
+            root_der: root.der.clone(),
+            from,
+            until,
             pck_crl_issuer: crl_issuer.leaf,
         })
     }

@@ -128,7 +128,7 @@ impl TdxVerifier {
                     }
                 })?;
                 // The PCK CRL must be the one of the CA that issued this PCK.
-                let issuer = &verified.pck_crl_issuer;
+                let issuer: &IntelCert = &verified.pck_crl_issuer;
                 if issuer.cert.tbs_certificate().subject()
                     != pck_ca.cert.tbs_certificate().subject()
                     || pki::p256_point(issuer, TdxCert::PckCa)?
@@ -140,18 +140,15 @@ impl TdxVerifier {
                         collateral: issuer.subject_cn(),
                     });
                 }
-                verified
-                    .root_ca_crl
-                    .check_not_revoked(pck_ca, TdxCert::PckCa)?;
-                verified
-                    .pck_crl
-                    .check_not_revoked(&pck_chain.leaf, TdxCert::Pck)?;
+                let c = verified.collateral;
+                c.root_ca_crl.check_not_revoked(pck_ca, TdxCert::PckCa)?;
+                c.pck_crl.check_not_revoked(&pck_chain.leaf, TdxCert::Pck)?;
                 Some(tcb::evaluate(
                     &quote.report,
                     &quote.qe_report,
                     &pck,
-                    &verified.tcb_info,
-                    &verified.qe_identity,
+                    &c.tcb_info,
+                    &c.qe_identity,
                 )?)
             }
         };
