@@ -520,3 +520,28 @@ fn a_reused_collateral_gives_the_verdicts_of_a_fresh_one() {
         assert!(other.verify(&quote, Some(&reused), at(case.from)).is_err());
     }
 }
+
+#[test]
+fn a_service_td_must_be_pinned() {
+    // The TD 1.5 quote has no service TD: the default accepts it, a pin of another one refuses.
+    let now = at("2026-02-25T00:00:00Z");
+    let v = TdxVerifier::new()
+        .verify(
+            &read("google-go-tdx-guest/quote_v5_sample.dat"),
+            Some(&collateral(
+                "google-go-tdx-guest/assembled_quote_v5_sample_collateral.json",
+            )),
+            now,
+        )
+        .expect("verify");
+    assert_eq!(v.report().mr_service_td, Some([0; 48]));
+    TdxPolicy::default()
+        .appraise(&v, &AppraisalContext::at(now))
+        .expect("no service TD");
+    let err = TdxPolicy::default()
+        .with_mr_service_td([7; 48])
+        .appraise(&v, &AppraisalContext::at(now))
+        .expect_err("pinned service TD absent");
+    assert_eq!(err.code(), "policy.tdx.field_mismatch");
+    assert!(err.to_string().contains("MRSERVICETD"), "{err}");
+}

@@ -1,17 +1,18 @@
 //! Appraisal of verified TDX quotes.
 //!
 //! [`TdxPolicy::appraise`] takes a [`VerifiedTdxQuote`] (never raw bytes). The default policy:
-//! debug TDs refused, SEPT_VE_DISABLE required, reserved TUD bits refused, TCB status UpToDate
-//! only (a quote verified without collateral has an unknown status and is refused unless
-//! `allow_unknown_tcb`), no measurement pins, no collateral age limit beyond the collateral's own
-//! validity windows.
+//! debug TDs refused, SEPT_VE_DISABLE required, reserved TUD bits refused, a service TD bound
+//! to the TD (TD 1.5 MRSERVICETD non-zero: a migration TD can export the TD's state, like debug)
+//! refused unless `mr_service_td` pins it, TCB status UpToDate only (a quote verified without
+//! collateral has an unknown status and is refused unless `allow_unknown_tcb`), no measurement
+//! pins, no collateral age limit beyond the collateral's own validity windows.
 //!
 //! File form (JSON, unknown fields rejected, every field optional):
 //!
 //! ```json
 //! {
 //!   "mr_td": "<96 hex>", "rtmr0": "<96 hex>", "rtmr1": "…", "rtmr2": "…", "rtmr3": "…",
-//!   "mr_config_id": "<96 hex>", "mr_owner": "<96 hex>",
+//!   "mr_config_id": "<96 hex>", "mr_owner": "<96 hex>", "mr_service_td": "<96 hex>",
 //!   "allow_debug": false, "require_sept_ve_disable": true,
 //!   "accepted_tcb_statuses": ["UpToDate"], "allow_unknown_tcb": false,
 //!   "max_collateral_age_secs": 2592000
@@ -45,6 +46,8 @@ pub struct TdxPolicy {
     mr_config_id: Option<[u8; 48]>,
     #[serde(default, with = "opt_hex48", skip_serializing_if = "Option::is_none")]
     mr_owner: Option<[u8; 48]>,
+    #[serde(default, with = "opt_hex48", skip_serializing_if = "Option::is_none")]
+    mr_service_td: Option<[u8; 48]>,
     #[serde(default)]
     allow_debug: bool,
     #[serde(default = "yes")]
@@ -76,6 +79,7 @@ impl Default for TdxPolicy {
             rtmr3: None,
             mr_config_id: None,
             mr_owner: None,
+            mr_service_td: None,
             allow_debug: false,
             require_sept_ve_disable: true,
             accepted_tcb_statuses: up_to_date_only(),
@@ -183,6 +187,14 @@ impl TdxPolicy {
         self
     }
 
+    /// Accepts a TD 1.5 TD bound to the service TD (a migration TD, say) measured `v`; without
+    /// this pin a non-zero MRSERVICETD is refused.
+    #[must_use]
+    pub fn with_mr_service_td(mut self, v: [u8; 48]) -> Self {
+        self.mr_service_td = Some(v);
+        self
+    }
+
     /// Accepts these TCB statuses (replacing the default UpToDate).
     ///
     /// # Errors
@@ -279,6 +291,16 @@ impl TdxPolicy {
                     found: hex::encode(found),
                 });
             }
+        }
+        // TD 1.0 has no service TDs: MRSERVICETD is then all zero by definition.
+        let service_td = r.mr_service_td.unwrap_or([0; 48]);
+        let expected_service_td = self.mr_service_td.unwrap_or([0; 48]);
+        if service_td != expected_service_td {
+            return Err(AttestationError::TdxFieldMismatch {
+                field: "MRSERVICETD",
+                expected: hex::encode(expected_service_td),
+                found: hex::encode(service_td),
+            });
         }
         match quote.tcb() {
             None if !self.allow_unknown_tcb => return Err(AttestationError::TdxTcbUnknown),
