@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use cloister_attestation::binding::KeyBinding;
 use cloister_attestation::tdx::{
     INTEL_SGX_ROOT_CA_SHA256, PckCa, TcbStatus, TdReportKind, TdxCollateral, TdxPolicy, TdxQuote,
-    TdxVerifier,
+    TdxVerifier, VerifiedTdxQuote,
 };
 use cloister_attestation::{AppraisalContext, AttestationError, Platform, UnixTime};
 
@@ -38,6 +38,21 @@ fn at(rfc3339: &str) -> UnixTime {
     let t = time::OffsetDateTime::parse(rfc3339, &time::format_description::well_known::Rfc3339)
         .expect("time");
     UnixTime::from_secs(t.unix_timestamp() as u64)
+}
+
+/// Phala's v4 quote verified with its collateral at 2025-07-01 (UpToDate).
+fn verified_phala() -> (VerifiedTdxQuote, UnixTime) {
+    let now = at("2025-07-01T00:00:00Z");
+    let v = TdxVerifier::new()
+        .verify(
+            &read("Phala-Network-dcap-qvl/tdx_quote"),
+            Some(&collateral(
+                "Phala-Network-dcap-qvl/tdx_quote_collateral.json",
+            )),
+            now,
+        )
+        .expect("verify");
+    (v, now)
 }
 
 fn code(r: Result<impl std::fmt::Debug, AttestationError>) -> &'static str {
@@ -274,16 +289,7 @@ fn rcgen_root() -> Vec<u8> {
 #[test]
 fn the_key_binding_is_the_first_48_bytes_of_reportdata() {
     // Real quotes carry someone else's REPORTDATA: a binding to our keys must not match.
-    let now = at("2025-07-01T00:00:00Z");
-    let v = TdxVerifier::new()
-        .verify(
-            &read("Phala-Network-dcap-qvl/tdx_quote"),
-            Some(&collateral(
-                "Phala-Network-dcap-qvl/tdx_quote_collateral.json",
-            )),
-            now,
-        )
-        .expect("verify");
+    let (v, now) = verified_phala();
     let binding = KeyBinding {
         kem_pub: vec![1; 32],
         sig_pub: vec![2; 32],
@@ -297,16 +303,7 @@ fn the_key_binding_is_the_first_48_bytes_of_reportdata() {
 
 #[test]
 fn policy_pins_measurements_statuses_and_collateral_age() {
-    let now = at("2025-07-01T00:00:00Z");
-    let v = TdxVerifier::new()
-        .verify(
-            &read("Phala-Network-dcap-qvl/tdx_quote"),
-            Some(&collateral(
-                "Phala-Network-dcap-qvl/tdx_quote_collateral.json",
-            )),
-            now,
-        )
-        .expect("verify");
+    let (v, now) = verified_phala();
     let ctx = AppraisalContext::at(now);
     let r = v.report().clone();
     let pinned = TdxPolicy::default()
