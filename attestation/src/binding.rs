@@ -4,7 +4,8 @@
 //! `binding = SHA-384(lp("cloister/binding/v1") ‖ lp(kem_pub) ‖ lp(sig_pub) ‖ lp(nonce))`, where
 //! `lp(x)` is `x` prefixed by its length as a big-endian `u32`. Length prefixes make the encoding
 //! injective: no two different (kem_pub, sig_pub, nonce) triples hash the same input. On Nitro the
-//! enclave puts the binding in `user_data` and the nonce in `nonce`.
+//! enclave puts the binding in `user_data` and the nonce in `nonce`; on SEV-SNP and TDX it puts
+//! [`report_data`] (the binding, then 16 zero bytes) in REPORT_DATA / REPORTDATA.
 
 use sha2::{Digest, Sha384};
 
@@ -32,6 +33,20 @@ pub fn key_binding(kem_pub: &[u8], sig_pub: &[u8], nonce: &[u8]) -> [u8; 48] {
     h.finalize().into()
 }
 
+/// The 64-byte REPORT_DATA (SEV-SNP) or REPORTDATA (TDX) carrying `binding`: the binding, then
+/// 16 zero bytes. The nonce is inside the binding, so nothing else goes there.
+///
+/// ```
+/// use cloister_attestation::binding::report_data;
+/// let data = report_data(&[7; 48]);
+/// assert_eq!((&data[..48], &data[48..]), (&[7u8; 48][..], &[0u8; 16][..]));
+/// ```
+pub fn report_data(binding: &[u8; 48]) -> [u8; 64] {
+    let mut data = [0u8; 64];
+    data[..48].copy_from_slice(binding);
+    data
+}
+
 /// The public values an enclave binds into its evidence.
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
 pub struct KeyBinding {
@@ -47,6 +62,11 @@ impl KeyBinding {
     /// The binding digest, [`key_binding`] of the three fields.
     pub fn digest(&self) -> [u8; 48] {
         key_binding(&self.kem_pub, &self.sig_pub, &self.nonce)
+    }
+
+    /// The SEV-SNP / TDX report data for this binding, [`report_data`] of the digest.
+    pub fn report_data(&self) -> [u8; 64] {
+        report_data(&self.digest())
     }
 }
 

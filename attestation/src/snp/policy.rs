@@ -326,8 +326,7 @@ impl SnpPolicy {
             }
         }
         if let Some(binding) = &ctx.binding {
-            let mut expected = [0u8; 64];
-            expected[..48].copy_from_slice(&binding.digest());
+            let expected = binding.report_data();
             if report.report_data() != &expected {
                 return Err(AttestationError::BindingMismatch {
                     expected: hex::encode(expected),

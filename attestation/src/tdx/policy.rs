@@ -337,8 +337,7 @@ impl TdxPolicy {
             }
         }
         if let Some(binding) = &ctx.binding {
-            let mut expected = [0u8; 64];
-            expected[..48].copy_from_slice(&binding.digest());
+            let expected = binding.report_data();
             if r.report_data != expected {
                 return Err(AttestationError::BindingMismatch {
                     expected: hex::encode(expected),

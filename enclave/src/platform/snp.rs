@@ -136,13 +136,6 @@ impl SnpPlatform {
             vcek,
         }
     }
-
-    /// REPORT_DATA for `binding`: the binding, then 16 zero bytes.
-    pub fn report_data(binding: &[u8; 48]) -> [u8; REPORT_DATA_LEN] {
-        let mut data = [0u8; REPORT_DATA_LEN];
-        data[..48].copy_from_slice(binding);
-        data
-    }
 }
 
 fn read_vcek(path: &Path) -> Result<Vec<u8>, PlatformError> {
@@ -177,7 +170,7 @@ impl AttestationPlatform for SnpPlatform {
     fn attest(&self, binding: &[u8; 48], _nonce: &[u8]) -> Result<PlatformEvidence, PlatformError> {
         // The nonce is inside the binding (key_binding hashes it), so REPORT_DATA needs nothing
         // else.
-        let asked = Self::report_data(binding);
+        let asked = cloister_attestation::binding::report_data(binding);
         let outblob = self.source.report(&asked)?;
         let report = SnpReport::parse(&outblob).map_err(|e| {
             PlatformError::Attest(format!(

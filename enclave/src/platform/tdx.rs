@@ -29,9 +29,6 @@ use super::{AttestationPlatform, PlatformError, PlatformEvidence};
 /// The configfs-tsm provider name of the TDX guest driver.
 pub const TDX_TSM_PROVIDER: &str = "tdx_guest";
 
-/// REPORTDATA is 64 bytes; the key binding takes the first 48.
-pub const REPORT_DATA_LEN: usize = 64;
-
 /// The TDX backend over configfs-tsm.
 #[derive(Debug)]
 pub struct TdxPlatform {
@@ -67,13 +64,6 @@ impl TdxPlatform {
     pub fn with_client(client: TsmReportClient) -> Self {
         Self { client }
     }
-
-    /// REPORTDATA for `binding`: the binding, then 16 zero bytes.
-    pub fn report_data(binding: &[u8; 48]) -> [u8; REPORT_DATA_LEN] {
-        let mut data = [0u8; REPORT_DATA_LEN];
-        data[..48].copy_from_slice(binding);
-        data
-    }
 }
 
 impl AttestationPlatform for TdxPlatform {
@@ -84,7 +74,7 @@ impl AttestationPlatform for TdxPlatform {
     fn attest(&self, binding: &[u8; 48], _nonce: &[u8]) -> Result<PlatformEvidence, PlatformError> {
         // The nonce is inside the binding (key_binding hashes it), so REPORTDATA needs nothing
         // else.
-        let asked = Self::report_data(binding);
+        let asked = cloister_attestation::binding::report_data(binding);
         let outblob = self
             .client
             .report(&asked)
