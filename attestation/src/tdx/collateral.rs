@@ -151,8 +151,9 @@ impl TdxCollateral {
         &self.tcb_info.fmspc
     }
 
-    /// The earliest `nextUpdate`/CRL nextUpdate and the latest issue date: the window in which
-    /// this collateral can verify anything, as (from, until) epoch seconds.
+    /// The latest issue date / thisUpdate and the earliest nextUpdate of TCB Info, QE Identity
+    /// and both CRLs: the window in which this collateral can verify anything, as (from, until)
+    /// epoch seconds (a CRL without nextUpdate, which verification refuses, closes it).
     pub fn window(&self) -> (u64, u64) {
         let mut from = self.tcb_info.issue_date.max(self.qe_identity.issue_date);
         let mut until = self.tcb_info.next_update.min(self.qe_identity.next_update);
@@ -283,18 +284,12 @@ impl TdxCollateral {
                 });
             }
         }
-        let mut from = self.tcb_info.issue_date.max(self.qe_identity.issue_date);
-        let mut until = self.tcb_info.next_update.min(self.qe_identity.next_update);
+        // The documents' and CRLs' own window, narrowed by every certificate checked.
+        let (mut from, mut until) = self.window();
         for cert in [root, &tcb_signer.leaf, &qe_signer, &crl_issuer.leaf] {
             let (not_before, not_after) = cert.validity();
             from = from.max(not_before);
             until = until.min(not_after);
-        }
-        for crl in [&self.root_ca_crl, &self.pck_crl] {
-            // Both have a nextUpdate: `IntelCrl::check` refuses a CRL without one.
-            let (this_update, next_update) = crl.window();
-            from = from.max(this_update);
-            until = until.min(next_update.unwrap_or(0));
         }
         Ok(VerifiedWindow {
             root_der: root.der.clone(),

@@ -158,9 +158,9 @@ pub(crate) fn read_quote_chain(pem: &[u8]) -> Result<Vec<IntelCert>, Attestation
         }
         out
     };
-    let lf = canonical(der::pem::LineEnding::LF);
-    let crlf = canonical(der::pem::LineEnding::CRLF);
-    if text != lf && text != crlf {
+    // Quote generators write LF; CRLF is encoded only when LF does not match.
+    if text != canonical(der::pem::LineEnding::LF) && text != canonical(der::pem::LineEnding::CRLF)
+    {
         return Err(AttestationError::TdxCertMalformed {
             cert: TdxCert::Pck,
             reason: "the PCK chain is not canonical PEM (extra text, odd line breaks or \

@@ -126,6 +126,48 @@ pub struct TcbLevelRequirement {
     pub tdx_components: [u8; 16],
 }
 
+impl TcbLevelRequirement {
+    /// In words, what a platform with these values lacks to reach this level.
+    fn shortfall(&self, sgx: &[u8; 16], pce_svn: u16, tee_tcb_svn: &[u8; 16]) -> String {
+        let mut gaps = Vec::new();
+        for (i, (&have, &need)) in sgx.iter().zip(&self.sgx_components).enumerate() {
+            if have < need {
+                gaps.push(format!("SGX component {i}: {have} < {need}"));
+            }
+        }
+        if pce_svn < self.pce_svn {
+            gaps.push(format!("PCESVN: {pce_svn} < {}", self.pce_svn));
+        }
+        for (i, (&have, &need)) in tee_tcb_svn
+            .iter()
+            .zip(&self.tdx_components)
+            .enumerate()
+            .skip(first_judged_tdx_component(tee_tcb_svn))
+        {
+            if have < need {
+                gaps.push(format!("TDX component {i}: {have} < {need}"));
+            }
+        }
+        if gaps.is_empty() {
+            gaps.push(
+                "the platform level is reached; the TDX module or the QE is behind".to_owned(),
+            );
+        }
+        format!(
+            "level {} ({}) needs {}",
+            self.tcb_date,
+            self.status,
+            gaps.join(", ")
+        )
+    }
+}
+
+/// With a TDX module major version (TEE_TCB_SVN[1] > 0) the module identity judges components
+/// 0 and 1; the platform level then compares from index 2 (Intel's `isTdxTcbHigherOrEqual`).
+fn first_judged_tdx_component(tee_tcb_svn: &[u8; 16]) -> usize {
+    if tee_tcb_svn[1] > 0 { 2 } else { 0 }
+}
+
 /// The outcome of the TCB evaluation of a quote against verified collateral.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TcbEvaluation {
@@ -160,49 +202,10 @@ impl TcbEvaluation {
     /// words; `None` when no level of the TCB Info is acceptable.
     pub fn shortfall(&self, accept: impl Fn(TcbStatus) -> bool) -> Option<String> {
         let level = self.levels.iter().find(|l| accept(l.status))?;
-        let skip = if self.platform_tee_tcb_svn[1] > 0 {
-            2
-        } else {
-            0
-        };
-        let mut gaps = Vec::new();
-        for (i, (&have, &need)) in self
-            .platform_sgx_components
-            .iter()
-            .zip(&level.sgx_components)
-            .enumerate()
-        {
-            if have < need {
-                gaps.push(format!("SGX component {i}: {have} < {need}"));
-            }
-        }
-        if self.platform_pce_svn < level.pce_svn {
-            gaps.push(format!(
-                "PCESVN: {} < {}",
-                self.platform_pce_svn, level.pce_svn
-            ));
-        }
-        for (i, (&have, &need)) in self
-            .platform_tee_tcb_svn
-            .iter()
-            .zip(&level.tdx_components)
-            .enumerate()
-            .skip(skip)
-        {
-            if have < need {
-                gaps.push(format!("TDX component {i}: {have} < {need}"));
-            }
-        }
-        if gaps.is_empty() {
-            gaps.push(
-                "the platform level is reached; the TDX module or the QE is behind".to_owned(),
-            );
-        }
-        Some(format!(
-            "level {} ({}) needs {}",
-            level.tcb_date,
-            level.status,
-            gaps.join(", ")
+        Some(level.shortfall(
+            &self.platform_sgx_components,
+            self.platform_pce_svn,
+            &self.platform_tee_tcb_svn,
         ))
     }
 }
@@ -360,7 +363,7 @@ fn platform_level(
     pck: &PckIdentity,
     tee_tcb_svn: &[u8; 16],
 ) -> Option<usize> {
-    let skip = if tee_tcb_svn[1] > 0 { 2 } else { 0 };
+    let skip = first_judged_tdx_component(tee_tcb_svn);
     levels.iter().position(|l| {
         pck.sgx_components
             .iter()
@@ -376,27 +379,13 @@ fn platform_level(
 }
 
 fn no_level_reason(levels: &[TcbLevelRequirement], pck: &PckIdentity, svn: &[u8; 16]) -> String {
-    let Some(lowest) = levels.last() else {
-        return "the TCB Info lists no TCB level".to_owned();
-    };
-    let eval = TcbEvaluation {
-        status: lowest.status,
-        platform_status: lowest.status,
-        module_status: None,
-        qe_status: lowest.status,
-        tcb_date: String::new(),
-        advisory_ids: Vec::new(),
-        tcb_evaluation_data_number: 0,
-        collateral_issued_at: 0,
-        platform_sgx_components: pck.sgx_components,
-        platform_pce_svn: pck.pce_svn,
-        platform_tee_tcb_svn: *svn,
-        levels: vec![lowest.clone()],
-    };
-    format!(
-        "the platform is below every TCB level of the TCB Info; even the lowest, {}",
-        eval.shortfall(|_| true).unwrap_or_default()
-    )
+    match levels.last() {
+        None => "the TCB Info lists no TCB level".to_owned(),
+        Some(lowest) => format!(
+            "the platform is below every TCB level of the TCB Info; even the lowest, {}",
+            lowest.shortfall(&pck.sgx_components, pck.pce_svn, svn)
+        ),
+    }
 }
 
 /// The module identity's matched level (step 2), `None` for major version 0.
