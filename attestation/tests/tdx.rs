@@ -113,8 +113,8 @@ fn up_to_date_quotes_verify_inside_their_windows_and_not_a_second_outside() {
             let tcb = v.tcb().expect("evaluated");
             assert_eq!(tcb.status, TcbStatus::UpToDate, "{}", case.quote);
             assert_eq!(tcb.qe_status, TcbStatus::UpToDate, "{}", case.quote);
-            assert_eq!(v.quote().version, case.version);
-            assert_eq!(v.report().kind, case.kind);
+            assert_eq!(v.quote().version(), case.version);
+            assert_eq!(v.report().kind(), case.kind);
             assert_eq!(hex::encode(v.root_sha256()), INTEL_SGX_ROOT_CA_SHA256);
             assert_eq!(v.claims().platform, Platform::Tdx);
             let appraised = TdxPolicy::default()
@@ -307,11 +307,11 @@ fn policy_pins_measurements_statuses_and_collateral_age() {
     let ctx = AppraisalContext::at(now);
     let r = v.report().clone();
     let pinned = TdxPolicy::default()
-        .with_mr_td(r.mr_td)
-        .with_rtmr(3, r.rtmr[3])
+        .with_mr_td(*r.mr_td())
+        .with_rtmr(3, r.rtmr()[3])
         .expect("rtmr")
-        .with_mr_config_id(r.mr_config_id)
-        .with_mr_owner(r.mr_owner);
+        .with_mr_config_id(*r.mr_config_id())
+        .with_mr_owner(*r.mr_owner());
     pinned.appraise(&v, &ctx).expect("pinned values match");
     let again = TdxPolicy::from_json(pinned.to_json().as_bytes()).expect("round trip");
     assert_eq!(again, pinned);
@@ -531,7 +531,7 @@ fn a_service_td_must_be_pinned() {
             now,
         )
         .expect("verify");
-    assert_eq!(v.report().mr_service_td, Some([0; 48]));
+    assert_eq!(v.report().mr_service_td(), Some(&[0; 48]));
     TdxPolicy::default()
         .appraise(&v, &AppraisalContext::at(now))
         .expect("no service TD");

@@ -257,30 +257,30 @@ impl TdxPolicy {
         ctx: &AppraisalContext,
     ) -> Result<AppraisedTdxQuote, AttestationError> {
         let r = quote.report();
-        let attributes = format!("{:016x}", r.td_attributes);
+        let attributes = format!("{:016x}", r.td_attributes());
         if quote.is_debug() && !self.allow_debug {
             return Err(AttestationError::TdxDebugForbidden { attributes });
         }
-        if r.td_attributes & td_attributes::TUD_RESERVED != 0 {
+        if r.td_attributes() & td_attributes::TUD_RESERVED != 0 {
             return Err(AttestationError::TdxAttribute {
                 attribute: "TUD reserved bits 1-7",
                 attributes,
             });
         }
-        if self.require_sept_ve_disable && r.td_attributes & td_attributes::SEPT_VE_DISABLE == 0 {
+        if self.require_sept_ve_disable && r.td_attributes() & td_attributes::SEPT_VE_DISABLE == 0 {
             return Err(AttestationError::TdxAttribute {
                 attribute: "SEPT_VE_DISABLE unset",
                 attributes,
             });
         }
         for (field, expected, found) in [
-            ("MRTD", &self.mr_td, &r.mr_td),
-            ("RTMR0", &self.rtmr0, &r.rtmr[0]),
-            ("RTMR1", &self.rtmr1, &r.rtmr[1]),
-            ("RTMR2", &self.rtmr2, &r.rtmr[2]),
-            ("RTMR3", &self.rtmr3, &r.rtmr[3]),
-            ("MRCONFIGID", &self.mr_config_id, &r.mr_config_id),
-            ("MROWNER", &self.mr_owner, &r.mr_owner),
+            ("MRTD", &self.mr_td, r.mr_td()),
+            ("RTMR0", &self.rtmr0, &r.rtmr()[0]),
+            ("RTMR1", &self.rtmr1, &r.rtmr()[1]),
+            ("RTMR2", &self.rtmr2, &r.rtmr()[2]),
+            ("RTMR3", &self.rtmr3, &r.rtmr()[3]),
+            ("MRCONFIGID", &self.mr_config_id, r.mr_config_id()),
+            ("MROWNER", &self.mr_owner, r.mr_owner()),
         ] {
             if let Some(expected) = expected
                 && expected != found
@@ -293,7 +293,7 @@ impl TdxPolicy {
             }
         }
         // TD 1.0 has no service TDs: MRSERVICETD is then all zero by definition.
-        let service_td = r.mr_service_td.unwrap_or([0; 48]);
+        let service_td = r.mr_service_td().copied().unwrap_or([0; 48]);
         let expected_service_td = self.mr_service_td.unwrap_or([0; 48]);
         if service_td != expected_service_td {
             return Err(AttestationError::TdxFieldMismatch {
@@ -338,10 +338,10 @@ impl TdxPolicy {
         }
         if let Some(binding) = &ctx.binding {
             let expected = binding.report_data();
-            if r.report_data != expected {
+            if *r.report_data() != expected {
                 return Err(AttestationError::BindingMismatch {
                     expected: hex::encode(expected),
-                    found: hex::encode(r.report_data),
+                    found: hex::encode(r.report_data()),
                 });
             }
         }

@@ -82,92 +82,224 @@ impl fmt::Display for TdReportKind {
 }
 
 /// The TD report body: what the TDX module measured and the TD asked to include.
+///
+/// Read-only: its fields are private and only [`TdxQuote::parse`] builds one, so every value
+/// read through the getters is the one in the quote's bytes (for a [`VerifiedTdxQuote`], the
+/// signed bytes).
+///
+/// [`VerifiedTdxQuote`]: super::VerifiedTdxQuote
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TdReport {
     /// TD 1.0 or TD 1.5.
-    pub kind: TdReportKind,
+    kind: TdReportKind,
     /// TEE_TCB_SVN: [0] TDX module ISVSVN, [1] module major version, [2..] other components.
-    pub tee_tcb_svn: [u8; 16],
+    tee_tcb_svn: [u8; 16],
     /// MRSEAM: measurement of the TDX module.
-    pub mr_seam: [u8; 48],
+    mr_seam: [u8; 48],
     /// MRSIGNERSEAM: signer of the TDX module (zero for Intel's).
-    pub mr_signer_seam: [u8; 48],
+    mr_signer_seam: [u8; 48],
     /// SEAMATTRIBUTES.
-    pub seam_attributes: [u8; 8],
+    seam_attributes: [u8; 8],
     /// TD_ATTRIBUTES (see [`td_attributes`]), as a little-endian u64.
-    pub td_attributes: u64,
+    td_attributes: u64,
     /// XFAM.
-    pub xfam: [u8; 8],
+    xfam: [u8; 8],
     /// MRTD: the initial contents of the TD.
-    pub mr_td: [u8; 48],
+    mr_td: [u8; 48],
     /// MRCONFIGID: software-defined configuration ID.
-    pub mr_config_id: [u8; 48],
+    mr_config_id: [u8; 48],
     /// MROWNER.
-    pub mr_owner: [u8; 48],
+    mr_owner: [u8; 48],
     /// MROWNERCONFIG.
-    pub mr_owner_config: [u8; 48],
+    mr_owner_config: [u8; 48],
     /// RTMR0..3: runtime-extendable measurements.
-    pub rtmr: [[u8; 48]; 4],
+    rtmr: [[u8; 48]; 4],
     /// REPORTDATA: 64 bytes the TD chose (Cloister: the key binding, then zeros).
-    pub report_data: [u8; 64],
+    report_data: [u8; 64],
     /// TEE_TCB_SVN2 (TD 1.5).
-    pub tee_tcb_svn2: Option<[u8; 16]>,
+    tee_tcb_svn2: Option<[u8; 16]>,
     /// MRSERVICETD (TD 1.5).
-    pub mr_service_td: Option<[u8; 48]>,
+    mr_service_td: Option<[u8; 48]>,
 }
 
 /// The QE report: an SGX REPORT body of the Quoting Enclave, signed by the PCK.
+///
+/// Read-only, as [`TdReport`]: parsed from [`TdxQuote::qe_report_bytes`], the bytes the PCK
+/// signed.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct QeReport {
     /// CPUSVN.
-    pub cpu_svn: [u8; 16],
+    cpu_svn: [u8; 16],
     /// MISCSELECT.
-    pub misc_select: u32,
+    misc_select: u32,
     /// ATTRIBUTES.
-    pub attributes: [u8; 16],
+    attributes: [u8; 16],
     /// MRENCLAVE.
-    pub mr_enclave: [u8; 32],
+    mr_enclave: [u8; 32],
     /// MRSIGNER.
-    pub mr_signer: [u8; 32],
+    mr_signer: [u8; 32],
     /// ISVPRODID.
-    pub isv_prod_id: u16,
+    isv_prod_id: u16,
     /// ISVSVN.
-    pub isv_svn: u16,
+    isv_svn: u16,
     /// REPORTDATA: SHA-256(attestation key ‖ QE auth data) then 32 zero bytes.
-    pub report_data: [u8; 64],
+    report_data: [u8; 64],
 }
 
 /// A parsed, unverified TDX quote: for inspection and for [`TdxVerifier`](super::TdxVerifier).
+///
+/// Read-only: its fields are private and [`TdxQuote::parse`] is the only way to build one, so
+/// what the getters return always agrees with [`TdxQuote::signed_bytes`] and
+/// [`TdxQuote::qe_report_bytes`], the bytes whose signatures the verifier checks.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TdxQuote {
     /// 4 or 5.
-    pub version: u16,
+    version: u16,
     /// QE SVN from the header.
-    pub qe_svn: u16,
+    qe_svn: u16,
     /// PCE SVN from the header.
-    pub pce_svn: u16,
+    pce_svn: u16,
     /// Header user data (the QE's; not the TD's REPORTDATA).
-    pub user_data: [u8; 20],
+    user_data: [u8; 20],
     /// The TD report body.
-    pub report: TdReport,
+    report: TdReport,
     /// ECDSA P-256 signature (r ‖ s) over header and body by the attestation key.
-    pub signature: [u8; 64],
+    signature: [u8; 64],
     /// The attestation key, raw X ‖ Y.
-    pub attestation_key: [u8; 64],
+    attestation_key: [u8; 64],
     /// The QE report.
-    pub qe_report: QeReport,
+    qe_report: QeReport,
     /// The raw QE report bytes the PCK signed.
-    pub qe_report_bytes: [u8; QE_REPORT_LEN],
+    qe_report_bytes: [u8; QE_REPORT_LEN],
     /// The PCK's signature (r ‖ s) over the QE report.
-    pub qe_report_signature: [u8; 64],
+    qe_report_signature: [u8; 64],
     /// QE authentication data.
-    pub qe_auth_data: Vec<u8>,
+    qe_auth_data: Vec<u8>,
     /// The PCK chain as carried (PEM text, leaf first).
-    pub pck_chain_pem: Vec<u8>,
+    pck_chain_pem: Vec<u8>,
     /// The bytes the attestation key signed: header and body.
     signed: Vec<u8>,
     /// Where the quote ends: the end of its signature data.
     encoded_len: usize,
+}
+
+impl TdReport {
+    /// TD 1.0 or TD 1.5.
+    pub fn kind(&self) -> TdReportKind {
+        self.kind
+    }
+
+    /// TEE_TCB_SVN: [0] TDX module ISVSVN, [1] module major version, [2..] other components.
+    pub fn tee_tcb_svn(&self) -> &[u8; 16] {
+        &self.tee_tcb_svn
+    }
+
+    /// MRSEAM: measurement of the TDX module.
+    pub fn mr_seam(&self) -> &[u8; 48] {
+        &self.mr_seam
+    }
+
+    /// MRSIGNERSEAM: signer of the TDX module (zero for Intel's).
+    pub fn mr_signer_seam(&self) -> &[u8; 48] {
+        &self.mr_signer_seam
+    }
+
+    /// SEAMATTRIBUTES.
+    pub fn seam_attributes(&self) -> &[u8; 8] {
+        &self.seam_attributes
+    }
+
+    /// TD_ATTRIBUTES (see [`td_attributes`]), as a little-endian u64.
+    pub fn td_attributes(&self) -> u64 {
+        self.td_attributes
+    }
+
+    /// XFAM.
+    pub fn xfam(&self) -> &[u8; 8] {
+        &self.xfam
+    }
+
+    /// MRTD: the initial contents of the TD.
+    pub fn mr_td(&self) -> &[u8; 48] {
+        &self.mr_td
+    }
+
+    /// MRCONFIGID: software-defined configuration ID.
+    pub fn mr_config_id(&self) -> &[u8; 48] {
+        &self.mr_config_id
+    }
+
+    /// MROWNER.
+    pub fn mr_owner(&self) -> &[u8; 48] {
+        &self.mr_owner
+    }
+
+    /// MROWNERCONFIG.
+    pub fn mr_owner_config(&self) -> &[u8; 48] {
+        &self.mr_owner_config
+    }
+
+    /// RTMR0..3: runtime-extendable measurements.
+    pub fn rtmr(&self) -> &[[u8; 48]; 4] {
+        &self.rtmr
+    }
+
+    /// REPORTDATA: 64 bytes the TD chose (Cloister: the key binding, then zeros).
+    pub fn report_data(&self) -> &[u8; 64] {
+        &self.report_data
+    }
+
+    /// TEE_TCB_SVN2 (TD 1.5; `None` for TD 1.0).
+    pub fn tee_tcb_svn2(&self) -> Option<&[u8; 16]> {
+        self.tee_tcb_svn2.as_ref()
+    }
+
+    /// MRSERVICETD (TD 1.5; `None` for TD 1.0).
+    pub fn mr_service_td(&self) -> Option<&[u8; 48]> {
+        self.mr_service_td.as_ref()
+    }
+}
+
+impl QeReport {
+    /// CPUSVN.
+    pub fn cpu_svn(&self) -> &[u8; 16] {
+        &self.cpu_svn
+    }
+
+    /// MISCSELECT.
+    pub fn misc_select(&self) -> u32 {
+        self.misc_select
+    }
+
+    /// ATTRIBUTES.
+    pub fn attributes(&self) -> &[u8; 16] {
+        &self.attributes
+    }
+
+    /// MRENCLAVE.
+    pub fn mr_enclave(&self) -> &[u8; 32] {
+        &self.mr_enclave
+    }
+
+    /// MRSIGNER.
+    pub fn mr_signer(&self) -> &[u8; 32] {
+        &self.mr_signer
+    }
+
+    /// ISVPRODID.
+    pub fn isv_prod_id(&self) -> u16 {
+        self.isv_prod_id
+    }
+
+    /// ISVSVN.
+    pub fn isv_svn(&self) -> u16 {
+        self.isv_svn
+    }
+
+    /// REPORTDATA: SHA-256(attestation key ‖ QE auth data) then 32 zero bytes.
+    pub fn report_data(&self) -> &[u8; 64] {
+        &self.report_data
+    }
 }
 
 impl TdxQuote {
@@ -301,6 +433,66 @@ impl TdxQuote {
     pub fn signed_bytes(&self) -> &[u8] {
         &self.signed
     }
+
+    /// Quote version: 4 or 5.
+    pub fn version(&self) -> u16 {
+        self.version
+    }
+
+    /// QE SVN from the header.
+    pub fn qe_svn(&self) -> u16 {
+        self.qe_svn
+    }
+
+    /// PCE SVN from the header.
+    pub fn pce_svn(&self) -> u16 {
+        self.pce_svn
+    }
+
+    /// Header user data (the QE's; not the TD's REPORTDATA).
+    pub fn user_data(&self) -> &[u8; 20] {
+        &self.user_data
+    }
+
+    /// The TD report body.
+    pub fn report(&self) -> &TdReport {
+        &self.report
+    }
+
+    /// ECDSA P-256 signature (r ‖ s) over header and body by the attestation key.
+    pub fn signature(&self) -> &[u8; 64] {
+        &self.signature
+    }
+
+    /// The attestation key, raw X ‖ Y.
+    pub fn attestation_key(&self) -> &[u8; 64] {
+        &self.attestation_key
+    }
+
+    /// The QE report, parsed from [`TdxQuote::qe_report_bytes`].
+    pub fn qe_report(&self) -> &QeReport {
+        &self.qe_report
+    }
+
+    /// The raw QE report bytes the PCK signed.
+    pub fn qe_report_bytes(&self) -> &[u8; QE_REPORT_LEN] {
+        &self.qe_report_bytes
+    }
+
+    /// The PCK's signature (r ‖ s) over the QE report.
+    pub fn qe_report_signature(&self) -> &[u8; 64] {
+        &self.qe_report_signature
+    }
+
+    /// QE authentication data.
+    pub fn qe_auth_data(&self) -> &[u8] {
+        &self.qe_auth_data
+    }
+
+    /// The PCK chain as carried (PEM text, leaf first).
+    pub fn pck_chain_pem(&self) -> &[u8] {
+        &self.pck_chain_pem
+    }
 }
 
 fn parse_td_report(c: &mut Cursor<'_>, kind: TdReportKind) -> Result<TdReport, AttestationError> {
@@ -338,6 +530,29 @@ fn parse_td_report(c: &mut Cursor<'_>, kind: TdReportKind) -> Result<TdReport, A
         tee_tcb_svn2,
         mr_service_td,
     })
+}
+
+#[cfg(test)]
+impl TdReport {
+    /// Parses a bare TD report body (`kind`'s length exactly), so unit tests elsewhere in the
+    /// crate build reports from bytes, as [`TdxQuote::parse`] does.
+    pub(crate) fn parse_body_for_tests(
+        body: &[u8],
+        kind: TdReportKind,
+    ) -> Result<Self, AttestationError> {
+        let mut c = Cursor::new(body);
+        let report = parse_td_report(&mut c, kind)?;
+        c.finish("TD report body")?;
+        Ok(report)
+    }
+}
+
+#[cfg(test)]
+impl QeReport {
+    /// Parses a bare QE report, for unit tests elsewhere in the crate.
+    pub(crate) fn parse_for_tests(bytes: &[u8; QE_REPORT_LEN]) -> Self {
+        parse_qe_report(bytes)
+    }
 }
 
 fn parse_qe_report(b: &[u8; QE_REPORT_LEN]) -> QeReport {

@@ -226,10 +226,10 @@ pub(crate) fn evaluate(
         .collect::<Result<Vec<_>, _>>()?;
 
     let qe_level = qe_status(qe, qe_identity)?;
-    let module = module_status(report, &report.tee_tcb_svn, tcb_info)?;
-    let platform = platform_level(&levels, pck, &report.tee_tcb_svn).ok_or_else(|| {
+    let module = module_status(report, report.tee_tcb_svn(), tcb_info)?;
+    let platform = platform_level(&levels, pck, report.tee_tcb_svn()).ok_or_else(|| {
         AttestationError::TdxTcbNotSupported {
-            reason: no_level_reason(&levels, pck, &report.tee_tcb_svn),
+            reason: no_level_reason(&levels, pck, report.tee_tcb_svn()),
         }
     })?;
     let platform_status = levels[platform].status;
@@ -240,13 +240,13 @@ pub(crate) fn evaluate(
     }
     status = status.converge(qe_level.tcb_status);
 
-    if report.kind == TdReportKind::Td15
+    if report.kind() == TdReportKind::Td15
         && matches!(
             status,
             TcbStatus::OutOfDate | TcbStatus::OutOfDateConfigurationNeeded
         )
         && qe_level.tcb_status == TcbStatus::UpToDate
-        && let Some(svn2) = &report.tee_tcb_svn2
+        && let Some(svn2) = report.tee_tcb_svn2()
         && let Some(relaunched) = platform_level(&levels, pck, svn2)
     {
         let module_now = module_status(report, svn2, tcb_info)?;
@@ -287,7 +287,7 @@ pub(crate) fn evaluate(
         collateral_issued_at: tcb_info.issue_date.min(qe_identity.issue_date),
         platform_sgx_components: pck.sgx_components,
         platform_pce_svn: pck.pce_svn,
-        platform_tee_tcb_svn: report.tee_tcb_svn,
+        platform_tee_tcb_svn: *report.tee_tcb_svn(),
         levels,
     })
 }
@@ -397,17 +397,17 @@ fn module_status<'a>(
     let major = tee_tcb_svn[1];
     let mismatch = |reason: String| AttestationError::TdxModuleMismatch { reason };
     let check = |m: &TdxModule, name: &str| {
-        if m.mrsigner != report.mr_signer_seam {
+        if m.mrsigner != report.mr_signer_seam() {
             return Err(mismatch(format!(
                 "MRSIGNERSEAM {} is not {name}'s signer {}",
-                hex::encode(report.mr_signer_seam),
+                hex::encode(report.mr_signer_seam()),
                 hex::encode(&m.mrsigner)
             )));
         }
-        if !masked_equal(&report.seam_attributes, &m.attributes, &m.attributes_mask) {
+        if !masked_equal(report.seam_attributes(), &m.attributes, &m.attributes_mask) {
             return Err(mismatch(format!(
                 "SEAMATTRIBUTES {} do not match {name}'s {} under mask {}",
-                hex::encode(report.seam_attributes),
+                hex::encode(report.seam_attributes()),
                 hex::encode(&m.attributes),
                 hex::encode(&m.attributes_mask)
             )));
@@ -468,21 +468,21 @@ fn qe_status<'a>(
             found,
         })
     };
-    if identity.mrsigner != qe.mr_signer {
+    if identity.mrsigner != qe.mr_signer() {
         return mismatch(
             "MRSIGNER",
             hex::encode(&identity.mrsigner),
-            hex::encode(qe.mr_signer),
+            hex::encode(qe.mr_signer()),
         );
     }
-    if identity.isvprodid != qe.isv_prod_id {
+    if identity.isvprodid != qe.isv_prod_id() {
         return mismatch(
             "ISVPRODID",
             identity.isvprodid.to_string(),
-            qe.isv_prod_id.to_string(),
+            qe.isv_prod_id().to_string(),
         );
     }
-    let misc = qe.misc_select.to_le_bytes();
+    let misc = qe.misc_select().to_le_bytes();
     for (field, found, expected, mask) in [
         (
             "MISCSELECT",
@@ -492,7 +492,7 @@ fn qe_status<'a>(
         ),
         (
             "ATTRIBUTES",
-            &qe.attributes[..],
+            &qe.attributes()[..],
             &identity.attributes[..],
             &identity.attributes_mask[..],
         ),
@@ -514,11 +514,11 @@ fn qe_status<'a>(
     identity
         .tcb_levels
         .iter()
-        .find(|l| qe.isv_svn >= l.tcb.isvsvn)
+        .find(|l| qe.isv_svn() >= l.tcb.isvsvn)
         .ok_or_else(|| AttestationError::TdxTcbNotSupported {
             reason: format!(
                 "QE ISVSVN {} is below every QE Identity level (lowest {})",
-                qe.isv_svn,
+                qe.isv_svn(),
                 identity.tcb_levels.last().map_or(0, |l| l.tcb.isvsvn)
             ),
         })
@@ -528,6 +528,7 @@ fn qe_status<'a>(
 mod tests {
     use super::*;
     use crate::tdx::pki::PckCa;
+    use crate::tdx::quote::{QE_REPORT_LEN, TD10_BODY_LEN, TD15_BODY_LEN};
 
     /// A TCB Info with two platform levels (UpToDate needs TDX comps [5, 0, 3]; OutOfDate needs
     /// [5, 0, 2]) and a TDX_01 identity (UpToDate from ISVSVN 6, OutOfDate from 4).
@@ -575,18 +576,12 @@ mod tests {
     }
 
     fn qe_report() -> QeReport {
-        let mut attributes = [0u8; 16];
-        attributes[0] = 0x11;
-        QeReport {
-            cpu_svn: [0; 16],
-            misc_select: 0,
-            attributes,
-            mr_enclave: [0; 32],
-            mr_signer: [0xdc; 32],
-            isv_prod_id: 2,
-            isv_svn: 4,
-            report_data: [0; 64],
-        }
+        let mut b = [0u8; QE_REPORT_LEN];
+        b[48] = 0x11; // ATTRIBUTES
+        b[128..160].fill(0xdc); // MRSIGNER
+        b[256] = 2; // ISVPRODID
+        b[258] = 4; // ISVSVN
+        QeReport::parse_for_tests(&b)
     }
 
     fn pck(sgx0: u8) -> PckIdentity {
@@ -602,32 +597,20 @@ mod tests {
     }
 
     fn report(tee_tcb_svn: [u8; 3], svn2: Option<[u8; 3]>) -> TdReport {
-        let pad = |s: [u8; 3]| {
-            let mut a = [0u8; 16];
-            a[..3].copy_from_slice(&s);
-            a
-        };
-        TdReport {
-            kind: if svn2.is_some() {
+        // TEE_TCB_SVN is the first field of the body, TEE_TCB_SVN2 the first after TD 1.0's.
+        let mut body = vec![0u8; TD15_BODY_LEN];
+        body[..3].copy_from_slice(&tee_tcb_svn);
+        let kind = match svn2 {
+            Some(svn2) => {
+                body[TD10_BODY_LEN..TD10_BODY_LEN + 3].copy_from_slice(&svn2);
                 TdReportKind::Td15
-            } else {
+            }
+            None => {
+                body.truncate(TD10_BODY_LEN);
                 TdReportKind::Td10
-            },
-            tee_tcb_svn: pad(tee_tcb_svn),
-            mr_seam: [0; 48],
-            mr_signer_seam: [0; 48],
-            seam_attributes: [0; 8],
-            td_attributes: 0,
-            xfam: [0; 8],
-            mr_td: [0; 48],
-            mr_config_id: [0; 48],
-            mr_owner: [0; 48],
-            mr_owner_config: [0; 48],
-            rtmr: [[0; 48]; 4],
-            report_data: [0; 64],
-            tee_tcb_svn2: svn2.map(pad),
-            mr_service_td: svn2.map(|_| [0; 48]),
-        }
+            }
+        };
+        TdReport::parse_body_for_tests(&body, kind).expect("TD report body")
     }
 
     fn eval(

@@ -91,29 +91,29 @@ impl TdxVerifier {
                 cert: TdxCert::Root,
                 reason: reason.clone(),
             })?;
-        let chain = pki::read_quote_chain(&quote.pck_chain_pem)?;
+        let chain = pki::read_quote_chain(quote.pck_chain_pem())?;
         let pck_chain =
             pki::verify_chain(&chain, root, TdxCert::Pck, ChainShape::LeafUnderCa, now)?;
         let pck_key = pki::p256_point(&pck_chain.leaf, TdxCert::Pck)?;
         UnparsedPublicKey::new(&signature::ECDSA_P256_SHA256_FIXED, pck_key)
-            .verify(&quote.qe_report_bytes, &quote.qe_report_signature)
+            .verify(quote.qe_report_bytes(), quote.qe_report_signature())
             .map_err(|_| AttestationError::TdxBadQeReportSignature)?;
 
         let mut bound =
-            pki::sha256(&[&quote.attestation_key[..], &quote.qe_auth_data].concat()).to_vec();
+            pki::sha256(&[&quote.attestation_key()[..], quote.qe_auth_data()].concat()).to_vec();
         bound.resize(64, 0);
-        if quote.qe_report.report_data[..] != bound[..] {
+        if quote.qe_report().report_data()[..] != bound[..] {
             return Err(AttestationError::TdxQeBindingMismatch {
                 expected: hex::encode(&bound),
-                found: hex::encode(quote.qe_report.report_data),
+                found: hex::encode(quote.qe_report().report_data()),
             });
         }
 
         let mut att_key = [0u8; 65];
         att_key[0] = 0x04;
-        att_key[1..].copy_from_slice(&quote.attestation_key);
+        att_key[1..].copy_from_slice(quote.attestation_key());
         UnparsedPublicKey::new(&signature::ECDSA_P256_SHA256_FIXED, &att_key[..])
-            .verify(quote.signed_bytes(), &quote.signature)
+            .verify(quote.signed_bytes(), quote.signature())
             .map_err(|_| AttestationError::TdxBadQuoteSignature)?;
 
         let pck = pki::pck_identity(&pck_chain.leaf)?;
@@ -144,8 +144,8 @@ impl TdxVerifier {
                 c.root_ca_crl.check_not_revoked(pck_ca, TdxCert::PckCa)?;
                 c.pck_crl.check_not_revoked(&pck_chain.leaf, TdxCert::Pck)?;
                 Some(tcb::evaluate(
-                    &quote.report,
-                    &quote.qe_report,
+                    quote.report(),
+                    quote.qe_report(),
                     &pck,
                     &c.tcb_info,
                     &c.qe_identity,
@@ -179,7 +179,7 @@ impl VerifiedTdxQuote {
 
     /// The TD report body.
     pub fn report(&self) -> &TdReport {
-        &self.quote.report
+        self.quote.report()
     }
 
     /// What the verified PCK certificate says about the platform.
@@ -194,7 +194,7 @@ impl VerifiedTdxQuote {
 
     /// TD_ATTRIBUTES.DEBUG is set.
     pub fn is_debug(&self) -> bool {
-        self.quote.report.td_attributes & td_attributes::DEBUG != 0
+        self.quote.report().td_attributes() & td_attributes::DEBUG != 0
     }
 
     /// SHA-256 of the root the PCK chain ends in.
@@ -209,7 +209,7 @@ impl VerifiedTdxQuote {
             module_id: hex::encode(self.pck.fmspc),
             timestamp_ms: 0,
             pcrs: Default::default(),
-            user_data: Some(hex::encode(self.quote.report.report_data)),
+            user_data: Some(hex::encode(self.quote.report().report_data())),
             nonce: None,
             public_key: None,
             debug: self.is_debug(),
@@ -219,27 +219,27 @@ impl VerifiedTdxQuote {
 
     /// The TDX claims.
     pub fn tdx_claims(&self) -> TdxClaims {
-        let r = &self.quote.report;
+        let r = self.quote.report();
         TdxClaims {
-            quote_version: self.quote.version,
-            body: r.kind.to_string(),
-            tee_tcb_svn: hex::encode(r.tee_tcb_svn),
-            mr_seam: hex::encode(r.mr_seam),
-            mr_signer_seam: hex::encode(r.mr_signer_seam),
-            seam_attributes: hex::encode(r.seam_attributes),
-            td_attributes: format!("{:016x}", r.td_attributes),
-            xfam: hex::encode(r.xfam),
-            mr_td: hex::encode(r.mr_td),
-            mr_config_id: hex::encode(r.mr_config_id),
-            mr_owner: hex::encode(r.mr_owner),
-            mr_owner_config: hex::encode(r.mr_owner_config),
-            rtmr: r.rtmr.iter().map(hex::encode).collect(),
-            report_data: hex::encode(r.report_data),
-            tee_tcb_svn2: r.tee_tcb_svn2.map(hex::encode),
-            mr_service_td: r.mr_service_td.map(hex::encode),
+            quote_version: self.quote.version(),
+            body: r.kind().to_string(),
+            tee_tcb_svn: hex::encode(r.tee_tcb_svn()),
+            mr_seam: hex::encode(r.mr_seam()),
+            mr_signer_seam: hex::encode(r.mr_signer_seam()),
+            seam_attributes: hex::encode(r.seam_attributes()),
+            td_attributes: format!("{:016x}", r.td_attributes()),
+            xfam: hex::encode(r.xfam()),
+            mr_td: hex::encode(r.mr_td()),
+            mr_config_id: hex::encode(r.mr_config_id()),
+            mr_owner: hex::encode(r.mr_owner()),
+            mr_owner_config: hex::encode(r.mr_owner_config()),
+            rtmr: r.rtmr().iter().map(hex::encode).collect(),
+            report_data: hex::encode(r.report_data()),
+            tee_tcb_svn2: r.tee_tcb_svn2().map(hex::encode),
+            mr_service_td: r.mr_service_td().map(hex::encode),
             fmspc: hex::encode(self.pck.fmspc),
             pce_svn: self.pck.pce_svn,
-            sept_ve_disable: r.td_attributes & td_attributes::SEPT_VE_DISABLE != 0,
+            sept_ve_disable: r.td_attributes() & td_attributes::SEPT_VE_DISABLE != 0,
             tcb_status: self
                 .tcb
                 .as_ref()
@@ -263,7 +263,7 @@ impl TdxQuote {
     ///
     /// `tdx.cert.*` when the PCK certificate is missing or malformed.
     pub fn pck_identity(&self) -> Result<PckIdentity, AttestationError> {
-        let chain = pki::read_chain(&self.pck_chain_pem, &[TdxCert::Pck])?;
+        let chain = pki::read_chain(self.pck_chain_pem(), &[TdxCert::Pck])?;
         let leaf = chain
             .first()
             .ok_or_else(|| AttestationError::TdxChainIncomplete {

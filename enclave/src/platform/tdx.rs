@@ -88,7 +88,7 @@ impl AttestationPlatform for TdxPlatform {
                 e.code()
             ))
         })?;
-        let found = quote.report.report_data;
+        let found = *quote.report().report_data();
         if found != asked {
             return Err(PlatformError::Attest(format!(
                 "the quote's REPORTDATA is {}, expected {} (the key binding then zeros)",
