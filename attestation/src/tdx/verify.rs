@@ -163,6 +163,46 @@ impl TdxVerifier {
 
 /// A quote whose signatures, QE binding and PCK chain (and, with collateral, TCB status) were
 /// verified. Only [`TdxVerifier`] builds one.
+///
+/// It holds only signed bytes: the [`TdxQuote`] it carries was parsed from the very bytes whose
+/// signatures were checked, and neither the quote nor its [`TdReport`] and
+/// [`QeReport`](super::QeReport) has a public field. Reading a verified quote's MRTD, or
+/// re-verifying a copy of its quote, compiles:
+///
+/// ```
+/// use cloister_attestation::tdx::{TdxVerifier, VerifiedTdxQuote};
+/// use cloister_attestation::UnixTime;
+///
+/// fn reverify(verified: &VerifiedTdxQuote, now: UnixTime) -> VerifiedTdxQuote {
+///     let quote = verified.quote().clone();
+///     let _mr_td: [u8; 48] = *quote.report().mr_td();
+///     TdxVerifier::new().verify_parsed(quote, None, now).expect("still verifies")
+/// }
+/// ```
+///
+/// Editing the copy's MRTD before verifying it again does not: the fields are private.
+///
+/// ```compile_fail,E0616
+/// use cloister_attestation::tdx::{TdxVerifier, VerifiedTdxQuote};
+/// use cloister_attestation::UnixTime;
+///
+/// fn reverify(verified: &VerifiedTdxQuote, now: UnixTime) -> VerifiedTdxQuote {
+///     let mut quote = verified.quote().clone();
+///     quote.report.mr_td = [0; 48];
+///     TdxVerifier::new().verify_parsed(quote, None, now).expect("still verifies")
+/// }
+/// ```
+///
+/// Nor does editing a copy of the TD report:
+///
+/// ```compile_fail,E0616
+/// use cloister_attestation::tdx::VerifiedTdxQuote;
+///
+/// fn edit(verified: &VerifiedTdxQuote) {
+///     let mut report = verified.report().clone();
+///     report.mr_td = [0; 48];
+/// }
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct VerifiedTdxQuote {
     quote: TdxQuote,
