@@ -7,12 +7,15 @@
 //! whose answers are signed and encrypted back to the caller ([`gateway`]).
 //!
 //! Plaintext requests, results and private keys exist only here, in memory, and are zeroized
-//! after use; nothing logged contains them.
+//! after use; nothing logged contains them ([`logging`]: the level is the enclave's own
+//! configuration, dependencies never log below `warn`). Encrypted responses are padded to fixed
+//! sizes and replayed requests refused ([`gateway`], [`ledger`]).
 
 pub mod gateway;
 pub mod identity;
 pub mod inference;
-mod ledger;
+pub mod ledger;
+pub mod logging;
 pub mod platform;
 pub mod runtime;
 pub mod server;

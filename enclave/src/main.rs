@@ -8,6 +8,7 @@ use clap::{Parser, ValueEnum};
 use cloister_enclave::EnclaveRuntime;
 use cloister_enclave::identity::EnclaveIdentity;
 use cloister_enclave::inference::LoadedModel;
+use cloister_enclave::logging::LogLevel;
 use cloister_enclave::platform::AttestationPlatform;
 use cloister_enclave::platform::mock::MockPlatform;
 use cloister_enclave::platform::nitro::NitroPlatform;
@@ -36,6 +37,12 @@ struct Args {
     /// every report so the verifier needs no network (with --platform snp).
     #[arg(long, value_name = "FILE")]
     snp_vcek: Option<PathBuf>,
+    /// Log level of the enclave itself; `info` is the most verbose there is. Part of the
+    /// enclave's measured command line: RUST_LOG and every other environment variable are
+    /// ignored, and dependencies never log below `warn` (keys, parameters, per-request outcomes
+    /// stay out of the log at every level).
+    #[arg(long, value_enum, default_value_t = LogLevel::Info, value_name = "LEVEL")]
+    log_level: LogLevel,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -53,14 +60,12 @@ enum PlatformArg {
 }
 
 fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
     let args = Args::parse();
+    // The filter comes from the (measured) command line only, never from RUST_LOG.
+    if let Err(msg) = cloister_enclave::logging::init(args.log_level) {
+        eprintln!("cloister-enclave: {msg}");
+        return ExitCode::from(2);
+    }
     match run(args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(msg) => {

@@ -2,16 +2,18 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Instant;
 
 use cloister_attestation::binding::key_binding;
 use cloister_proto::evidence::BUNDLE_VERSION;
-use cloister_proto::{EvidenceBundle, Message, WireError};
+use cloister_proto::served::SERVED_MODELS_SIGNATURE_LEN;
+use cloister_proto::{EvidenceBundle, Message, ProtoError, ServedModel, ServedModels, WireError};
 use serde_bytes::ByteBuf;
 use thiserror::Error;
 
 use crate::identity::{EnclaveIdentity, OHTTP_KEY_ID};
 use crate::inference::LoadedModel;
-use crate::ledger::EvidenceLedger;
+use crate::ledger::{EvidenceLedger, ReplayCache};
 use crate::platform::AttestationPlatform;
 
 /// Building the runtime failed.
@@ -23,21 +25,39 @@ pub enum RuntimeError {
     /// No model was given.
     #[error("no model loaded; pass --model DIR at least once")]
     NoModel,
+    /// The loaded models cannot be listed in the evidence bundle (too many, or a name too long).
+    #[error("the served-models list is invalid: {0}; load at most 64 models")]
+    ServedModels(#[source] ProtoError),
 }
 
-/// Everything the enclave holds: keys, platform backend, models, issued-evidence ledger.
+impl RuntimeError {
+    /// Stable code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::DuplicateModel(_) => "enclave.duplicate_model",
+            Self::NoModel => "enclave.no_model",
+            Self::ServedModels(_) => "enclave.served_models",
+        }
+    }
+}
+
+/// Everything the enclave holds: keys, platform backend, models, issued-evidence ledger,
+/// replay cache, and the signed list of served models it publishes with its evidence.
 pub struct EnclaveRuntime {
     identity: EnclaveIdentity,
     platform: Box<dyn AttestationPlatform>,
     models: HashMap<String, Arc<LoadedModel>>,
+    served_models: ServedModels,
+    served_models_signature: [u8; SERVED_MODELS_SIGNATURE_LEN],
     pub(crate) ledger: EvidenceLedger,
+    pub(crate) replay: ReplayCache,
 }
 
 impl EnclaveRuntime {
     /// Assembles a runtime.
     ///
     /// # Errors
-    /// [`RuntimeError`] on duplicate model ids or no model.
+    /// [`RuntimeError`] on duplicate model ids, no model, or more models than a bundle lists.
     pub fn new(
         identity: EnclaveIdentity,
         platform: Box<dyn AttestationPlatform>,
@@ -53,12 +73,32 @@ impl EnclaveRuntime {
                 return Err(RuntimeError::DuplicateModel(id));
             }
         }
+        let served_models = ServedModels::new(
+            map.values()
+                .map(|m| ServedModel {
+                    id: m.id().to_owned(),
+                    version: m.version().to_owned(),
+                    sha384: m.digest().to_vec(),
+                })
+                .collect(),
+        )
+        .map_err(RuntimeError::ServedModels)?;
+        // The model set and sig_pub are both fixed for this boot: sign once.
+        let served_models_signature = identity.sign(&served_models.signing_bytes());
         Ok(Self {
             identity,
             platform,
             models: map,
+            served_models,
+            served_models_signature,
             ledger: EvidenceLedger::default(),
+            replay: ReplayCache::default(),
         })
+    }
+
+    /// The models this enclave serves, as published (signed) in every evidence bundle.
+    pub fn served_models(&self) -> &ServedModels {
+        &self.served_models
     }
 
     /// The identity keys.
@@ -79,10 +119,12 @@ impl EnclaveRuntime {
                 Ok(bundle) => Message::Evidence(bundle),
                 Err(e) => Message::Error(e),
             },
-            Message::InferRequest { ohttp } => match crate::gateway::serve(&rt, &ohttp) {
-                Ok(ohttp) => Message::InferResponse { ohttp },
-                Err(e) => Message::Error(e),
-            },
+            Message::InferRequest { ohttp } => {
+                match crate::gateway::serve(&rt, &ohttp, Instant::now()) {
+                    Ok(ohttp) => Message::InferResponse { ohttp },
+                    Err(e) => Message::Error(e),
+                }
+            }
             Message::Evidence(_) | Message::InferResponse { .. } | Message::Error(_) => {
                 Message::Error(WireError::new(
                     "enclave.unexpected_message",
@@ -100,6 +142,15 @@ impl EnclaveRuntime {
     /// # Errors
     /// A [`WireError`] with the nonce check's or the backend's code.
     pub fn attest(&self, nonce: &[u8]) -> Result<EvidenceBundle, WireError> {
+        self.attest_at(nonce, Instant::now())
+    }
+
+    /// [`EnclaveRuntime::attest`] at an explicit time: the evidence is accepted in requests
+    /// until `now` + [`crate::ledger::EVIDENCE_MAX_AGE`].
+    ///
+    /// # Errors
+    /// As [`EnclaveRuntime::attest`].
+    pub fn attest_at(&self, nonce: &[u8], now: Instant) -> Result<EvidenceBundle, WireError> {
         cloister_proto::message::validate_nonce(nonce)
             .map_err(|e| WireError::new(e.code(), e.to_string()))?;
         let kem_pub = self.identity.kem_pub();
@@ -118,8 +169,10 @@ impl EnclaveRuntime {
             sig_pub: sig_pub.to_vec(),
             nonce: nonce.to_vec(),
             ohttp_key_id: OHTTP_KEY_ID,
+            served_models: self.served_models.clone(),
+            served_models_signature: self.served_models_signature.to_vec(),
         };
-        self.ledger.record(bundle.evidence_digest());
+        self.ledger.record(bundle.evidence_digest(), now);
         Ok(bundle)
     }
 }

@@ -39,7 +39,7 @@ where
             Ok(Some(env)) => env,
             Ok(None) => break,
             Err(e) => {
-                tracing::warn!(code = e.code(), error = %e, "rejected a frame from the host");
+                tracing::warn!(code = e.code(), "rejected a frame from the host");
                 let _ = tx.send(error_envelope(0, &e)).await;
                 if ends_connection(&e) {
                     break;
@@ -54,12 +54,9 @@ where
         let tx = tx.clone();
         tokio::spawn(async move {
             let id = env.id;
-            let kind = kind(&env.msg);
             let answer = rt.handle(env.msg).await;
-            match &answer {
-                Message::Error(e) => tracing::info!(id, kind, code = %e.code, "request failed"),
-                _ => tracing::debug!(id, kind, "request served"),
-            }
+            // One line per request, the same for every outcome: no id, kind, code, model or size.
+            tracing::info!("request served");
             let _ = tx.send(Envelope::new(id, answer)).await;
             drop(permit);
         });
@@ -80,14 +77,4 @@ fn ends_connection(e: &ProtoError) -> bool {
 
 fn error_envelope(id: u64, e: &ProtoError) -> Envelope {
     Envelope::new(id, Message::Error(WireError::new(e.code(), e.to_string())))
-}
-
-fn kind(msg: &Message) -> &'static str {
-    match msg {
-        Message::AttestRequest { .. } => "attest",
-        Message::InferRequest { .. } => "infer",
-        Message::Evidence(_) => "evidence",
-        Message::InferResponse { .. } => "infer_response",
-        Message::Error(_) => "error",
-    }
 }

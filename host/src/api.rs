@@ -242,6 +242,8 @@ mod tests {
             sig_pub: vec![2; SIG_PUB_LEN],
             nonce: Vec::new(),
             ohttp_key_id: 1,
+            served_models: cloister_proto::ServedModels::default(),
+            served_models_signature: vec![0; cloister_proto::served::SERVED_MODELS_SIGNATURE_LEN],
         }
     }
 

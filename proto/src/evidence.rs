@@ -7,9 +7,10 @@ use serde::{Deserialize, Serialize};
 use serde_bytes::ByteBuf;
 
 use crate::ProtoError;
+use crate::served::{SERVED_MODELS_SIGNATURE_LEN, ServedModels};
 
-/// Version of the bundle layout.
-pub const BUNDLE_VERSION: u16 = 1;
+/// Version of the bundle layout. 2 added [`EvidenceBundle::served_models`] and its signature.
+pub const BUNDLE_VERSION: u16 = 2;
 /// Largest raw evidence accepted (a Nitro document is about 4.5 KiB; a TDX quote about 5 KiB).
 pub const MAX_EVIDENCE_LEN: usize = 64 * 1024;
 /// Largest single collateral item (a VCEK, a TCB info JSON).
@@ -70,6 +71,13 @@ pub struct EvidenceBundle {
     pub nonce: Vec<u8>,
     /// OHTTP key identifier of `kem_pub` (RFC 9458 §3).
     pub ohttp_key_id: u8,
+    /// Every model the enclave serves, with its digest. Not covered by the platform evidence:
+    /// trust it only after [`EvidenceBundle::served_models_signature`] verifies with the attested
+    /// `sig_pub` (see [`crate::served`] for the exact check).
+    pub served_models: ServedModels,
+    /// Ed25519 signature by `sig_pub` over `served_models.signing_bytes()` (64 bytes).
+    #[serde(with = "serde_bytes")]
+    pub served_models_signature: Vec<u8>,
 }
 
 impl EvidenceBundle {
@@ -115,7 +123,13 @@ impl EvidenceBundle {
         }
         exact("kem_pub", self.kem_pub.len(), KEM_PUB_LEN)?;
         exact("sig_pub", self.sig_pub.len(), SIG_PUB_LEN)?;
-        crate::message::validate_nonce(&self.nonce)
+        crate::message::validate_nonce(&self.nonce)?;
+        self.served_models.validate()?;
+        exact(
+            "served_models_signature",
+            self.served_models_signature.len(),
+            SERVED_MODELS_SIGNATURE_LEN,
+        )
     }
 
     /// SHA-384 of the raw evidence: the `evidence digest` that signed results and key releases name.
@@ -156,6 +170,8 @@ pub(crate) mod tests {
             sig_pub: vec![2; SIG_PUB_LEN],
             nonce: vec![3; 32],
             ohttp_key_id: 1,
+            served_models: crate::served::tests::sample(),
+            served_models_signature: vec![4; SERVED_MODELS_SIGNATURE_LEN],
         }
     }
 
@@ -183,7 +199,7 @@ pub(crate) mod tests {
             "proto.bad_length"
         );
         let mut b = sample_bundle();
-        b.version = 2;
+        b.version = 1;
         assert_eq!(
             b.validate().expect_err("version").code(),
             "proto.unsupported_version"
@@ -195,6 +211,47 @@ pub(crate) mod tests {
             EvidenceBundle::from_cbor(&bytes).expect_err("big").code(),
             "proto.field_too_large"
         );
+    }
+
+    #[test]
+    fn served_models_are_validated_with_the_bundle() {
+        let mut b = sample_bundle();
+        b.served_models_signature.pop();
+        let bytes = b.to_cbor().expect("enc");
+        assert_eq!(
+            EvidenceBundle::from_cbor(&bytes)
+                .expect_err("short sig")
+                .code(),
+            "proto.bad_length"
+        );
+        let mut b = sample_bundle();
+        b.served_models.models.reverse();
+        let bytes = b.to_cbor().expect("enc");
+        assert_eq!(
+            EvidenceBundle::from_cbor(&bytes)
+                .expect_err("unsorted")
+                .code(),
+            "proto.malformed"
+        );
+        // A version 1 bundle (no served models) is refused as a whole, not half-read.
+        let mut v: ciborium::Value =
+            ciborium::from_reader(&sample_bundle().to_cbor().expect("enc")[..]).expect("value");
+        if let ciborium::Value::Map(entries) = &mut v {
+            entries.retain(|(k, _)| {
+                !matches!(
+                    k.as_text(),
+                    Some("served_models" | "served_models_signature")
+                )
+            });
+            for (k, val) in entries.iter_mut() {
+                if k.as_text() == Some("version") {
+                    *val = ciborium::Value::Integer(1.into());
+                }
+            }
+        }
+        let mut old = Vec::new();
+        ciborium::into_writer(&v, &mut old).expect("enc");
+        assert!(EvidenceBundle::from_cbor(&old).is_err());
     }
 
     #[test]

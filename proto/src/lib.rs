@@ -7,6 +7,8 @@
 //! | [`evidence`] | the evidence bundle a caller verifies (`GET /v1/attestation`) |
 //! | [`ohttp_config`] | the OHTTP `KeyConfig` (RFC 9458 §3) built from the attested `kem_pub` |
 //! | [`result`] | the enclave's signed inference result |
+//! | [`served`] | the models an enclave serves, signed by its `sig_pub`, inside the evidence bundle |
+//! | [`padding`] | the fixed sizes encrypted responses are padded to |
 //! | [`api`] | names shared by host, enclave and client: routes, media types, headers, error bodies |
 //!
 //! This crate depends on nothing of ours and does no I/O besides the frame codec's
@@ -30,12 +32,15 @@ pub mod evidence;
 pub mod frame;
 pub mod message;
 pub mod ohttp_config;
+pub mod padding;
 pub mod result;
+pub mod served;
 
 pub use error::ProtoError;
 pub use evidence::{EvidenceBundle, EvidencePlatform};
 pub use message::{Envelope, Message, WireError};
 pub use result::{ResultStatement, SignedResult};
+pub use served::{ServedModel, ServedModels};
 
 /// SHA-384 digest size; every digest in Cloister's formats is SHA-384.
 pub const DIGEST_LEN: usize = 48;
