@@ -319,6 +319,74 @@ pub enum AttestationError {
         /// What is wrong.
         reason: String,
     },
+    /// The SEV-SNP policy requires a CRL check and the evidence came without AMD's CRL.
+    #[error("the policy requires AMD's CRL and the report was verified without one")]
+    SnpCrlRequired,
+    /// The evidence verified as another platform than the one it was offered as (a real
+    /// Nitro document offered as mock, or the reverse).
+    #[error("evidence offered as {claimed} verifies as {verified}")]
+    EvidencePlatformMismatch {
+        /// What the bundle said.
+        claimed: crate::Platform,
+        /// What the root of the evidence says.
+        verified: crate::Platform,
+    },
+    /// Evidence without collateral its platform needs.
+    #[error("{platform} evidence needs {what}, and none was sent")]
+    EvidenceCollateralMissing {
+        /// The platform.
+        platform: crate::Platform,
+        /// What is missing.
+        what: &'static str,
+    },
+    /// More collateral items than the platform takes.
+    #[error("{platform} evidence takes at most {max} collateral item(s), {count} were sent")]
+    EvidenceCollateralUnexpected {
+        /// The platform.
+        platform: crate::Platform,
+        /// Items sent.
+        count: usize,
+        /// Items the platform takes.
+        max: usize,
+    },
+    /// The evidence comes from a platform the trust policy does not list. What the bundle or
+    /// the host says about the platform never widens what the policy accepts.
+    #[error("{platform} evidence is not accepted: the trust policy lists {allowed}")]
+    PlatformNotAllowed {
+        /// The platform of the evidence (as verified, or as claimed when refused before).
+        platform: crate::Platform,
+        /// The platforms the policy lists, or "no platform".
+        allowed: String,
+    },
+    /// A platform policy pins no workload and does not say `dangerous_any_workload`.
+    #[error(
+        "the {platform} policy pins no workload ({required}); it would accept any genuine enclave"
+    )]
+    NoWorkloadPinned {
+        /// The platform whose entry is empty.
+        platform: crate::Platform,
+        /// What a pin for this platform must name.
+        required: &'static str,
+    },
+    /// The trust policy pins model digests and this model is not among them.
+    #[error("model {model_id:?} is not pinned by the trust policy (pinned: {pinned})")]
+    ModelNotPinned {
+        /// The model the caller asked for.
+        model_id: String,
+        /// The pinned model ids.
+        pinned: String,
+    },
+    /// The enclave serves a model whose digest differs from the trust policy's pin, or does not
+    /// say that it serves the model at all.
+    #[error("model {model_id:?} has digest {found}, the trust policy pins {expected}")]
+    ModelDigestMismatch {
+        /// The model.
+        model_id: String,
+        /// The pinned SHA-384, hex.
+        expected: String,
+        /// What the enclave signed, hex, or "absent".
+        found: String,
+    },
 
     // ----- mock platform ------------------------------------------------------------------------
     /// Reading or writing a mock CA file failed.
@@ -904,6 +972,14 @@ impl AttestationError {
             Self::TooOld { .. } => "policy.too_old",
             Self::TimestampInFuture { .. } => "policy.timestamp_in_future",
             Self::PolicyInvalid { .. } => "policy.invalid",
+            Self::PlatformNotAllowed { .. } => "policy.platform_not_allowed",
+            Self::EvidencePlatformMismatch { .. } => "evidence.platform_mismatch",
+            Self::SnpCrlRequired => "policy.snp.crl_required",
+            Self::EvidenceCollateralMissing { .. } => "evidence.collateral_missing",
+            Self::EvidenceCollateralUnexpected { .. } => "evidence.collateral_unexpected",
+            Self::NoWorkloadPinned { .. } => "policy.no_workload_pinned",
+            Self::ModelNotPinned { .. } => "policy.model_not_pinned",
+            Self::ModelDigestMismatch { .. } => "policy.model_digest_mismatch",
             Self::MockIo { .. } => "mock.io",
             Self::MockMissingFile { .. } => "mock.missing_file",
             Self::MockInvalidFile { .. } => "mock.invalid_file",
@@ -1023,10 +1099,10 @@ impl AttestationError {
                 "the certificate chain is forged or reordered; do not trust this evidence"
             }
             Self::MockNotTrusted { .. } => {
-                "this is mock evidence: to accept it in a test setup, set trusted_mock_root_sha256 in the policy to the mock CA's root SHA-256; never in production"
+                "this is mock evidence: to accept it in a test setup, list a mock entry with the mock CA's root SHA-256 in the trust policy (`cloister mock init` writes one); never in production"
             }
             Self::DebugForbidden { .. } => {
-                "run the enclave without --debug-mode, or set allow_debug in a policy used only for development"
+                "run the enclave without --debug-mode, or set dangerous_allow_debug in a policy used only for development"
             }
             Self::PcrMismatch { .. } => {
                 "the enclave runs a different image than the policy pins: rebuild the image reproducibly or update the policy's PCR values from `cloister eif describe`"
@@ -1038,7 +1114,28 @@ impl AttestationError {
                 "request fresh evidence, or check the clocks of this machine and the enclave host"
             }
             Self::PolicyInvalid { .. } => {
-                "fix the policy file: keys are pcrs, allow_debug, max_age_secs, trusted_mock_root_sha256; PCR indices 0..31 with 96 hex digits"
+                "fix the policy file (see the attestation crate's README for its form); `cloister eif describe --policy` writes a Nitro entry"
+            }
+            Self::SnpCrlRequired => {
+                "have the host attach AMD's CRL for the product (KDS .../crl) to the evidence bundle"
+            }
+            Self::EvidencePlatformMismatch { .. } => {
+                "the host labelled the evidence with another platform than the one it comes from: do not trust this host's answer"
+            }
+            Self::EvidenceCollateralMissing { .. } => {
+                "SEV-SNP evidence travels with its VCEK/VLEK: start the enclave with --snp-vcek, or pass --vcek"
+            }
+            Self::EvidenceCollateralUnexpected { .. } => {
+                "the bundle carries collateral its platform does not use: the host added it; do not trust this answer"
+            }
+            Self::PlatformNotAllowed { .. } => {
+                "the enclave runs on a platform your trust policy does not list: do not send it input; add an entry for that platform only if you meant to trust it"
+            }
+            Self::NoWorkloadPinned { .. } => {
+                "pin the enclave image's measurements (Nitro: PCR0 from `cloister eif describe --policy`; SEV-SNP: MEASUREMENT; TDX: MRTD and RTMR0-2), or say \"dangerous_any_workload\": true for a test setup"
+            }
+            Self::ModelNotPinned { .. } | Self::ModelDigestMismatch { .. } => {
+                "the enclave does not serve the model your policy pins: do not send it input; update the policy's models only for a model you have reviewed"
             }
             Self::MockIo { .. } => "check the path and its permissions",
             Self::MockMissingFile { .. } => "run `cloister mock init DIR` to create the mock CA",
@@ -1089,7 +1186,7 @@ impl AttestationError {
                 "AMD revoked a certificate of this chain; do not trust this evidence"
             }
             Self::SnpDebugForbidden { .. } => {
-                "launch the guest without the DEBUG policy bit, or use --allow-debug / allow_debug only in development"
+                "launch the guest without the DEBUG policy bit, or use --allow-debug / dangerous_allow_debug only in development"
             }
             Self::SnpPolicyBit { .. }
             | Self::SnpVmplNotAllowed { .. }
@@ -1145,7 +1242,7 @@ impl AttestationError {
                 "the platform is below every TCB level Intel lists: update the BIOS, microcode and TDX module, then request a new quote"
             }
             Self::TdxDebugForbidden { .. } => {
-                "launch the TD without DEBUG, or use --allow-debug / allow_debug only in development"
+                "launch the TD without DEBUG, or use --allow-debug / dangerous_allow_debug only in development"
             }
             Self::TdxAttribute { .. } | Self::TdxFieldMismatch { .. } => {
                 "the TD does not match the policy: launch it with SEPT_VE_DISABLE and the pinned measurements, or update the policy if the change is expected"

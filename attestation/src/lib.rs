@@ -49,13 +49,16 @@
 //!     .with_pcr(0, [0x11; 48])?
 //!     .with_max_age_secs(300)
 //!     .dangerous_trust_mock_root(ca.root_sha256());
-//! let ctx = AppraisalContext::at(now).with_binding(binding);
+//! let ctx = AppraisalContext::new(now, binding);
 //! let appraised = policy.appraise(&verified, &ctx)?;
 //! assert_eq!(appraised.claims().platform.as_str(), "mock");
 //!
-//! // The default policy refuses mock evidence.
-//! let err = NitroPolicy::default().appraise(&verified, &ctx).unwrap_err();
+//! // A policy that does not trust that mock root refuses mock evidence…
+//! let err = NitroPolicy::default().with_pcr(0, [0x11; 48])?.appraise(&verified, &ctx).unwrap_err();
 //! assert_eq!(err.code(), "policy.mock_not_trusted");
+//! // …and one that pins no workload refuses everything.
+//! let err = NitroPolicy::default().appraise(&verified, &ctx).unwrap_err();
+//! assert_eq!(err.code(), "policy.no_workload_pinned");
 //! # Ok(())
 //! # }
 //! ```
@@ -63,20 +66,24 @@
 pub mod binding;
 mod claims;
 mod error;
+pub mod evidence;
 pub mod mock;
 pub mod nitro;
 pub mod policy;
 pub mod snp;
 pub mod tdx;
 mod time;
+pub mod trust_policy;
 mod window_cache;
 mod x509;
 
 pub use claims::{Claims, Platform, SnpClaims, SnpTcbClaims, TdxClaims};
 pub use error::{AttestationError, ChainPosition};
+pub use evidence::{AppraisedEvidence, EvidenceVerifier, VerifiedEvidence};
 pub use nitro::{NitroVerifier, TrustAnchor, UnverifiedNitroDocument, VerifiedNitroDocument};
 pub use policy::{AppraisalContext, AppraisedNitroDocument, NitroPolicy};
 pub use snp::{SnpPolicy, SnpVerifier, VerifiedSnpReport};
 pub use tdx::{TdxPolicy, TdxVerifier, VerifiedTdxQuote};
 pub use time::UnixTime;
+pub use trust_policy::TrustPolicy;
 pub use window_cache::CacheStats;

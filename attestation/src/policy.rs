@@ -1,16 +1,23 @@
 //! Appraisal: does verified evidence satisfy what this relying party requires?
 //!
-//! [`NitroPolicy::appraise`] takes a [`VerifiedNitroDocument`] (never raw bytes) and returns an
-//! [`AppraisedNitroDocument`]. The default policy is the safe one: no PCR pins, debug enclaves
-//! refused, mock evidence refused, no age bound. Every loosening has a `dangerous_` builder.
+//! [`NitroPolicy::appraise`] takes a [`VerifiedNitroDocument`] (never raw bytes) and an
+//! [`AppraisalContext`], which always carries the caller's [`KeyBinding`]: there is no way to
+//! appraise for use without checking that the evidence binds the keys and nonce the caller
+//! expects. The [`AppraisedNitroDocument`] records the binding it checked.
 //!
-//! File form (JSON, unknown fields rejected, every field optional with the default above):
+//! Fail closed: a policy that pins no PCR0 refuses every document (`policy.no_workload_pinned`)
+//! unless it says `dangerous_any_workload`; debug enclaves and mock evidence are refused unless
+//! the policy says otherwise. Every loosening is named `dangerous_*`.
+//!
+//! File form (JSON, unknown fields rejected; one platform entry of a
+//! [`TrustPolicy`](crate::trust_policy::TrustPolicy)):
 //!
 //! ```json
 //! {
 //!   "pcrs": { "0": "<96 hex digits>", "8": "<96 hex digits>" },
-//!   "allow_debug": false,
 //!   "max_age_secs": 300,
+//!   "dangerous_allow_debug": false,
+//!   "dangerous_any_workload": false,
 //!   "trusted_mock_root_sha256": null
 //! }
 //! ```
@@ -37,29 +44,32 @@ pub struct NitroPolicy {
     allow_debug: bool,
     max_age_secs: Option<u64>,
     trusted_mock_root_sha256: Option<[u8; 32]>,
+    any_workload: bool,
 }
 
-/// The time and the expected key binding for one appraisal.
+/// The time and the expected key binding for one appraisal. Both are required: appraisal for
+/// use always checks the binding.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AppraisalContext {
-    /// The appraisal time (freshness is measured against it).
-    pub now: UnixTime,
-    /// When set, `user_data` must equal `binding.digest()` and `nonce` must equal
-    /// `binding.nonce`.
-    pub binding: Option<KeyBinding>,
+    now: UnixTime,
+    binding: KeyBinding,
 }
 
 impl AppraisalContext {
-    /// A context without a key binding.
-    pub fn at(now: UnixTime) -> Self {
-        Self { now, binding: None }
+    /// Appraise at `now`, requiring the evidence to bind `binding` (the enclave's keys and the
+    /// caller's nonce).
+    pub fn new(now: UnixTime, binding: KeyBinding) -> Self {
+        Self { now, binding }
     }
 
-    /// Adds the expected key binding.
-    #[must_use]
-    pub fn with_binding(mut self, binding: KeyBinding) -> Self {
-        self.binding = Some(binding);
-        self
+    /// The appraisal time (freshness is measured against it).
+    pub fn now(&self) -> UnixTime {
+        self.now
+    }
+
+    /// The key binding the evidence must carry.
+    pub fn binding(&self) -> &KeyBinding {
+        &self.binding
     }
 }
 
@@ -68,8 +78,8 @@ impl NitroPolicy {
     ///
     /// # Errors
     ///
-    /// `policy.invalid` for bad JSON, unknown fields, a PCR index outside 0..31 or a value that
-    /// is not 96 hex digits.
+    /// `policy.invalid` for bad JSON, unknown fields, a PCR index outside 0..31, a value that
+    /// is not 96 hex digits, or no PCR0 pin without `dangerous_any_workload`.
     pub fn from_json(json: &[u8]) -> Result<Self, AttestationError> {
         serde_json::from_slice(json).map_err(|e| AttestationError::PolicyInvalid {
             reason: e.to_string(),
@@ -113,6 +123,19 @@ impl NitroPolicy {
         self
     }
 
+    /// Accepts any workload: no PCR0 pin is required. Any genuine enclave on any account then
+    /// passes: use only to inspect evidence or in tests.
+    #[must_use]
+    pub fn dangerous_any_workload(mut self) -> Self {
+        self.any_workload = true;
+        self
+    }
+
+    /// Whether a PCR0 pin is waived.
+    pub fn is_any_workload(&self) -> bool {
+        self.any_workload
+    }
+
     /// Accepts mock evidence chaining to the mock root with this SHA-256. Mock evidence proves
     /// nothing about hardware: use only in CI and demos.
     #[must_use]
@@ -141,9 +164,10 @@ impl NitroPolicy {
         self.trusted_mock_root_sha256
     }
 
-    /// Checks `doc` against this policy.
+    /// Checks `doc` against this policy and the key binding of `ctx`.
     ///
-    /// Order: platform (mock trust), debug, PCR pins, freshness, key binding, nonce.
+    /// Order: workload pinned, platform (mock trust), debug, PCR pins, freshness, key binding,
+    /// nonce.
     ///
     /// # Errors
     ///
@@ -153,6 +177,57 @@ impl NitroPolicy {
         doc: &VerifiedNitroDocument,
         ctx: &AppraisalContext,
     ) -> Result<AppraisedNitroDocument, AttestationError> {
+        self.check_workload(doc, ctx.now)?;
+        let binding = &ctx.binding;
+        let expected = binding.digest();
+        if doc.user_data() != Some(expected.as_slice()) {
+            return Err(AttestationError::BindingMismatch {
+                expected: hex::encode(expected),
+                found: hex_or_absent(doc.user_data()),
+            });
+        }
+        if doc.nonce() != Some(binding.nonce.as_slice()) {
+            return Err(AttestationError::NonceMismatch {
+                expected: hex::encode(&binding.nonce),
+                found: hex_or_absent(doc.nonce()),
+            });
+        }
+        Ok(AppraisedNitroDocument {
+            claims: doc.claims(),
+            document: doc.clone(),
+            binding: binding.clone(),
+        })
+    }
+
+    /// Checks everything [`appraise`](Self::appraise) checks except the key binding, for tools
+    /// that inspect evidence whose keys they do not know (`cloister attest verify`). The claims
+    /// it returns are not an [`AppraisedNitroDocument`]: nothing that sends input or releases a
+    /// key accepts them.
+    ///
+    /// # Errors
+    ///
+    /// As [`appraise`](Self::appraise), without `policy.binding_mismatch` and
+    /// `policy.nonce_mismatch`.
+    pub fn dangerous_appraise_without_binding(
+        &self,
+        doc: &VerifiedNitroDocument,
+        now: UnixTime,
+    ) -> Result<Claims, AttestationError> {
+        self.check_workload(doc, now)?;
+        Ok(doc.claims())
+    }
+
+    fn check_workload(
+        &self,
+        doc: &VerifiedNitroDocument,
+        now: UnixTime,
+    ) -> Result<(), AttestationError> {
+        if !self.any_workload && !self.pcrs.contains_key(&0) {
+            return Err(AttestationError::NoWorkloadPinned {
+                platform: doc.platform(),
+                required: "PCR0",
+            });
+        }
         if doc.platform() == Platform::Mock
             && self.trusted_mock_root_sha256 != Some(doc.root_sha256())
         {
@@ -181,12 +256,12 @@ impl NitroPolicy {
             }
         }
 
-        let now_ms = ctx.now.as_secs().saturating_mul(1000);
+        let now_ms = now.as_secs().saturating_mul(1000);
         let skew_ms = MAX_CLOCK_SKEW_SECS.saturating_mul(1000);
         if doc.timestamp_ms() > now_ms.saturating_add(skew_ms) {
             return Err(AttestationError::TimestampInFuture {
                 timestamp_ms: doc.timestamp_ms(),
-                now_secs: ctx.now.as_secs(),
+                now_secs: now.as_secs(),
                 skew_secs: MAX_CLOCK_SKEW_SECS,
             });
         }
@@ -199,27 +274,7 @@ impl NitroPolicy {
                 });
             }
         }
-
-        if let Some(binding) = &ctx.binding {
-            let expected = binding.digest();
-            if doc.user_data() != Some(expected.as_slice()) {
-                return Err(AttestationError::BindingMismatch {
-                    expected: hex::encode(expected),
-                    found: hex_or_absent(doc.user_data()),
-                });
-            }
-            if doc.nonce() != Some(binding.nonce.as_slice()) {
-                return Err(AttestationError::NonceMismatch {
-                    expected: hex::encode(&binding.nonce),
-                    found: hex_or_absent(doc.nonce()),
-                });
-            }
-        }
-
-        Ok(AppraisedNitroDocument {
-            claims: doc.claims(),
-            document: doc.clone(),
-        })
+        Ok(())
     }
 }
 
@@ -228,9 +283,15 @@ impl NitroPolicy {
 pub struct AppraisedNitroDocument {
     document: VerifiedNitroDocument,
     claims: Claims,
+    binding: KeyBinding,
 }
 
 impl AppraisedNitroDocument {
+    /// The key binding that was checked: the keys this document vouches for.
+    pub fn binding(&self) -> &KeyBinding {
+        &self.binding
+    }
+
     /// The verified document.
     pub fn document(&self) -> &VerifiedNitroDocument {
         &self.document
@@ -254,10 +315,12 @@ struct PolicyFile {
     #[serde(default)]
     pcrs: BTreeMap<String, String>,
     #[serde(default)]
-    allow_debug: bool,
-    #[serde(default)]
     max_age_secs: Option<u64>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    dangerous_allow_debug: bool,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    dangerous_any_workload: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     trusted_mock_root_sha256: Option<String>,
 }
 
@@ -292,11 +355,18 @@ impl TryFrom<PolicyFile> for NitroPolicy {
                 invalid("trusted_mock_root_sha256 is not 64 hex digits".to_owned())
             })?),
         };
+        if !file.dangerous_any_workload && !pcrs.contains_key(&0) {
+            return Err(invalid(
+                "pcrs has no \"0\": pin PCR0 (the enclave image), or say \"dangerous_any_workload\": true"
+                    .to_owned(),
+            ));
+        }
         Ok(Self {
             pcrs,
-            allow_debug: file.allow_debug,
+            allow_debug: file.dangerous_allow_debug,
             max_age_secs: file.max_age_secs,
             trusted_mock_root_sha256,
+            any_workload: file.dangerous_any_workload,
         })
     }
 }
@@ -311,8 +381,9 @@ impl From<NitroPolicy> for PolicyFile {
                 .iter()
                 .map(|(i, v)| (i.to_string(), hex::encode(v)))
                 .collect(),
-            allow_debug: p.allow_debug,
             max_age_secs: p.max_age_secs,
+            dangerous_allow_debug: p.allow_debug,
+            dangerous_any_workload: p.any_workload,
             trusted_mock_root_sha256: p.trusted_mock_root_sha256.map(hex::encode),
         }
     }
@@ -330,17 +401,21 @@ mod tests {
     use super::*;
 
     #[test]
-    fn default_policy_round_trips_and_empty_object_is_default() {
+    fn the_empty_policy_pins_nothing_and_does_not_load() {
         let p = NitroPolicy::default();
-        assert_eq!(
-            NitroPolicy::from_json(p.to_json().as_bytes()).expect("parse"),
-            p
-        );
-        assert_eq!(NitroPolicy::from_json(b"{}").expect("parse"), p);
         assert!(!p.allow_debug());
         assert_eq!(p.trusted_mock_root_sha256(), None);
         assert_eq!(p.max_age_secs(), None);
         assert!(p.pcrs().is_empty());
+        assert!(!p.is_any_workload());
+        let e = NitroPolicy::from_json(b"{}").expect_err("no PCR0");
+        assert_eq!(e.code(), "policy.invalid");
+        let any = NitroPolicy::from_json(br#"{"dangerous_any_workload": true}"#).expect("parse");
+        assert_eq!(any, NitroPolicy::default().dangerous_any_workload());
+        assert_eq!(
+            NitroPolicy::from_json(any.to_json().as_bytes()).expect("parse"),
+            any
+        );
     }
 
     #[test]
@@ -357,12 +432,13 @@ mod tests {
         let v: serde_json::Value = serde_json::from_str(&json).expect("json");
         assert_eq!(v["pcrs"]["0"], hex::encode([0xab; 48]));
         assert_eq!(v["max_age_secs"], 300);
+        assert_eq!(v["dangerous_allow_debug"], true);
     }
 
     #[test]
     fn parses_the_documented_file_form() {
         let json = format!(
-            r#"{{"pcrs": {{"0": "{}"}}, "allow_debug": false, "max_age_secs": null,
+            r#"{{"pcrs": {{"0": "{}"}}, "dangerous_allow_debug": false, "max_age_secs": null,
                 "trusted_mock_root_sha256": null}}"#,
             "AB".repeat(48)
         );
@@ -374,22 +450,32 @@ mod tests {
     fn rejects_bad_files() {
         let pcr = "00".repeat(48);
         let bad = [
-            r#"{"pcrs": {}, "allow_debugg": true}"#.to_owned(),
+            format!(r#"{{"pcrs": {{"0": "{pcr}"}}, "allow_debug": true}}"#),
+            format!(r#"{{"pcrs": {{"0": "{pcr}"}}, "allow_debugg": true}}"#),
             format!(r#"{{"pcrs": {{"32": "{pcr}"}}}}"#),
             format!(r#"{{"pcrs": {{"-1": "{pcr}"}}}}"#),
-            format!(r#"{{"pcrs": {{"01": "{pcr}"}}}}"#),
+            format!(r#"{{"pcrs": {{"00": "{pcr}"}}}}"#),
             format!(r#"{{"pcrs": {{"x": "{pcr}"}}}}"#),
+            format!(r#"{{"pcrs": {{"1": "{pcr}"}}}}"#),
             r#"{"pcrs": {"0": "00"}}"#.to_owned(),
             format!(r#"{{"pcrs": {{"0": "{pcr}0"}}}}"#),
             format!(r#"{{"pcrs": {{"0": "{}"}}}}"#, "zz".repeat(48)),
-            r#"{"trusted_mock_root_sha256": "abcd"}"#.to_owned(),
-            r#"{"max_age_secs": -1}"#.to_owned(),
+            format!(r#"{{"pcrs": {{"0": "{pcr}"}}, "trusted_mock_root_sha256": "abcd"}}"#),
+            format!(r#"{{"pcrs": {{"0": "{pcr}"}}, "max_age_secs": -1}}"#),
+            "{}".to_owned(),
             "not json".to_owned(),
         ];
         for json in bad {
             let e = NitroPolicy::from_json(json.as_bytes()).expect_err(&json);
             assert_eq!(e.code(), "policy.invalid", "{json}");
         }
+    }
+
+    #[test]
+    fn deserializing_directly_validates_too() {
+        // serde(try_from): no construction path skips the checks.
+        let e = serde_json::from_str::<NitroPolicy>("{}").expect_err("no PCR0");
+        assert!(e.to_string().contains("dangerous_any_workload"), "{e}");
     }
 
     #[test]

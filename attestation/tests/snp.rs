@@ -219,7 +219,8 @@ fn every_accept_fixture_verifies_inside_its_window_and_not_outside() {
             .map(|(_, h)| *h);
         assert_eq!(Some(claims.root_sha256.as_str()), pinned, "{}", case.name);
         SnpPolicy::default()
-            .appraise(&ok, &AppraisalContext::at(day(case.inside)))
+            .dangerous_any_workload()
+            .dangerous_appraise_without_binding(&ok, day(case.inside))
             .unwrap_or_else(|e| panic!("{}: {e}", case.name));
 
         let (not_before, not_after) = vek_window(case.vek);
@@ -273,12 +274,16 @@ fn the_debug_report_needs_debug_allowed() {
         )
         .expect("signature and chain are valid");
     assert!(ok.is_debug());
-    let ctx = AppraisalContext::at(day("2025-01-01"));
-    let e = SnpPolicy::default().appraise(&ok, &ctx).expect_err("debug");
+    let ctx = day("2025-01-01");
+    let e = SnpPolicy::default()
+        .dangerous_any_workload()
+        .dangerous_appraise_without_binding(&ok, ctx)
+        .expect_err("debug");
     assert_eq!(e.code(), "policy.snp.debug_forbidden");
     SnpPolicy::default()
         .dangerous_allow_debug()
-        .appraise(&ok, &ctx)
+        .dangerous_any_workload()
+        .dangerous_appraise_without_binding(&ok, ctx)
         .expect("debug allowed");
 }
 
@@ -298,7 +303,8 @@ fn the_vlek_expires_on_2025_12_10() {
     assert_eq!(ok.vmpl(), 1);
     let e = SnpPolicy::default()
         .with_allowed_vmpls([0])
-        .appraise(&ok, &AppraisalContext::at(day("2025-06-01")))
+        .dangerous_any_workload()
+        .dangerous_appraise_without_binding(&ok, day("2025-06-01"))
         .expect_err("vmpl");
     assert_eq!(e.code(), "policy.snp.vmpl_not_allowed");
     // A VLEK cannot pass for a VCEK through the ASK, and a VCEK report cannot take a VLEK.
@@ -576,8 +582,13 @@ fn policy_knobs_on_a_real_report() {
     let ok = verifier(case)
         .verify(&read(case.report), &read(case.vek), now)
         .expect("verify");
-    let ctx = AppraisalContext::at(now);
-    let code = |p: SnpPolicy| p.appraise(&ok, &ctx).expect_err("policy").code();
+    let ctx = now;
+    let code = |p: SnpPolicy| {
+        p.dangerous_any_workload()
+            .dangerous_appraise_without_binding(&ok, ctx)
+            .expect_err("policy")
+            .code()
+    };
     SnpPolicy::default()
         .with_measurement(*ok.measurement())
         .with_host_data(*ok.host_data())
@@ -588,7 +599,7 @@ fn policy_knobs_on_a_real_report() {
             ..MinTcb::default()
         })
         .with_chip_ids([ok.chip_id().to_vec()])
-        .appraise(&ok, &ctx)
+        .dangerous_appraise_without_binding(&ok, ctx)
         .expect("all pins match");
     assert_eq!(
         code(SnpPolicy::default().with_measurement([0; 48])),
@@ -630,7 +641,18 @@ fn policy_knobs_on_a_real_report() {
         nonce: b"n".to_vec(),
     };
     let e = SnpPolicy::default()
-        .appraise(&ok, &AppraisalContext::at(now).with_binding(binding))
+        .dangerous_any_workload()
+        .appraise(&ok, &AppraisalContext::new(now, binding.clone()))
+        .expect_err("binding");
+    assert_eq!(e.code(), "policy.binding_mismatch");
+    // A policy that pins nothing refuses before it looks at anything else.
+    let e = SnpPolicy::default()
+        .appraise(&ok, &AppraisalContext::new(now, binding))
+        .expect_err("unpinned");
+    assert_eq!(e.code(), "policy.no_workload_pinned");
+    let e = SnpPolicy::default()
+        .with_measurement(*ok.measurement())
+        .appraise(&ok, &AppraisalContext::new(now, KeyBinding::default()))
         .expect_err("binding");
     assert_eq!(e.code(), "policy.binding_mismatch");
     // Trustee's Milan report has CURRENT_TCB (ucode 206) != COMMITTED? Only checked when asked.
@@ -642,7 +664,9 @@ fn policy_knobs_on_a_real_report() {
         )
         .expect("trustee");
     let strict = SnpPolicy::default().require_committed_tcb();
-    let verdict = strict.appraise(&t, &AppraisalContext::at(day("2025-01-01")));
+    let verdict = strict
+        .dangerous_any_workload()
+        .dangerous_appraise_without_binding(&t, day("2025-01-01"));
     assert_eq!(verdict.is_ok(), t.current_tcb() == t.committed_tcb());
 }
 

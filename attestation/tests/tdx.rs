@@ -117,10 +117,11 @@ fn up_to_date_quotes_verify_inside_their_windows_and_not_a_second_outside() {
             assert_eq!(v.report().kind(), case.kind);
             assert_eq!(hex::encode(v.root_sha256()), INTEL_SGX_ROOT_CA_SHA256);
             assert_eq!(v.claims().platform, Platform::Tdx);
-            let appraised = TdxPolicy::default()
-                .appraise(&v, &AppraisalContext::at(t))
+            let _claims = TdxPolicy::default()
+                .dangerous_any_workload()
+                .dangerous_appraise_without_binding(&v, t)
                 .unwrap_or_else(|e| panic!("{}: {e}", case.quote));
-            assert_eq!(appraised.tdx_claims().tcb_status, "UpToDate");
+            assert_eq!(v.tdx_claims().tcb_status, "UpToDate");
         }
         for t in [from.as_secs() - 1, until.as_secs() + 1] {
             let err = verifier
@@ -185,14 +186,17 @@ fn the_spr_quote_lacks_sept_ve_disable() {
         )
         .expect("signatures and chain");
     assert!(v.tcb().is_none());
-    let policy = TdxPolicy::default().allow_unknown_tcb();
+    let policy = TdxPolicy::default()
+        .dangerous_allow_unknown_tcb()
+        .dangerous_any_workload();
     assert_eq!(
-        code(policy.appraise(&v, &AppraisalContext::at(now))),
+        code(policy.clone().dangerous_appraise_without_binding(&v, now)),
         "policy.tdx.attribute"
     );
     policy
         .dangerous_allow_sept_ve()
-        .appraise(&v, &AppraisalContext::at(now))
+        .dangerous_any_workload()
+        .dangerous_appraise_without_binding(&v, now)
         .expect("accepted once SEPT_VE is allowed");
 }
 
@@ -207,16 +211,19 @@ fn a_debug_td_is_refused_unless_allowed() {
         )
         .expect("signatures and chain");
     assert!(v.is_debug());
-    let policy = TdxPolicy::default().allow_unknown_tcb();
+    let policy = TdxPolicy::default()
+        .dangerous_allow_unknown_tcb()
+        .dangerous_any_workload();
     assert_eq!(
-        code(policy.appraise(&v, &AppraisalContext::at(now))),
+        code(policy.clone().dangerous_appraise_without_binding(&v, now)),
         "policy.tdx.debug_forbidden"
     );
     let ok = policy
         .dangerous_allow_debug()
-        .appraise(&v, &AppraisalContext::at(now))
+        .dangerous_any_workload()
+        .dangerous_appraise_without_binding(&v, now)
         .expect("debug allowed");
-    assert!(ok.claims().debug);
+    assert!(ok.debug);
 }
 
 #[test]
@@ -227,12 +234,17 @@ fn without_collateral_the_tcb_is_unknown_and_refused_by_default() {
         .expect("verify");
     assert_eq!(v.tdx_claims().tcb_status, "Unknown");
     assert_eq!(
-        code(TdxPolicy::default().appraise(&v, &AppraisalContext::at(now))),
+        code(
+            TdxPolicy::default()
+                .dangerous_any_workload()
+                .dangerous_appraise_without_binding(&v, now)
+        ),
         "policy.tdx.tcb_unknown"
     );
     TdxPolicy::default()
-        .allow_unknown_tcb()
-        .appraise(&v, &AppraisalContext::at(now))
+        .dangerous_allow_unknown_tcb()
+        .dangerous_any_workload()
+        .dangerous_appraise_without_binding(&v, now)
         .expect("allowed");
     // Before the PCK certificate's notBefore.
     assert_eq!(
@@ -295,41 +307,67 @@ fn the_key_binding_is_the_first_48_bytes_of_reportdata() {
         sig_pub: vec![2; 32],
         nonce: b"n".to_vec(),
     };
+    let r = v.report();
+    let pinned = (0..3)
+        .try_fold(TdxPolicy::default().with_mr_td(*r.mr_td()), |p, i| {
+            p.with_rtmr(i, r.rtmr()[i])
+        })
+        .expect("rtmr");
     assert_eq!(
-        code(TdxPolicy::default().appraise(&v, &AppraisalContext::at(now).with_binding(binding))),
+        code(pinned.appraise(&v, &AppraisalContext::new(now, binding.clone()))),
         "policy.binding_mismatch"
+    );
+    // A policy without the workload pins refuses first, whatever the binding.
+    assert_eq!(
+        code(TdxPolicy::default().appraise(&v, &AppraisalContext::new(now, binding))),
+        "policy.no_workload_pinned"
     );
 }
 
 #[test]
 fn policy_pins_measurements_statuses_and_collateral_age() {
     let (v, now) = verified_phala();
-    let ctx = AppraisalContext::at(now);
+    let ctx = now;
     let r = v.report().clone();
-    let pinned = TdxPolicy::default()
-        .with_mr_td(*r.mr_td())
-        .with_rtmr(3, r.rtmr()[3])
+    let pinned = (0..4)
+        .try_fold(TdxPolicy::default().with_mr_td(*r.mr_td()), |p, i| {
+            p.with_rtmr(i, r.rtmr()[i])
+        })
         .expect("rtmr")
         .with_mr_config_id(*r.mr_config_id())
         .with_mr_owner(*r.mr_owner());
-    pinned.appraise(&v, &ctx).expect("pinned values match");
+    pinned
+        .dangerous_appraise_without_binding(&v, ctx)
+        .expect("pinned values match");
     let again = TdxPolicy::from_json(pinned.to_json().as_bytes()).expect("round trip");
     assert_eq!(again, pinned);
     assert_eq!(
-        code(TdxPolicy::default().with_mr_td([0; 48]).appraise(&v, &ctx)),
+        code(
+            TdxPolicy::default()
+                .dangerous_any_workload()
+                .with_mr_td([0; 48])
+                .dangerous_appraise_without_binding(&v, ctx)
+        ),
         "policy.tdx.field_mismatch"
     );
+    pinned
+        .clone()
+        .with_mr_owner([1; 48])
+        .dangerous_appraise_without_binding(&v, ctx)
+        .expect_err("MROWNER differs");
     assert!(TdxPolicy::default().with_rtmr(4, [0; 48]).is_err());
     // Only OutOfDate accepted: UpToDate is then refused, naming the level.
     let err = TdxPolicy::default()
+        .dangerous_any_workload()
         .with_accepted_tcb_statuses([TcbStatus::OutOfDate])
         .expect("statuses")
-        .appraise(&v, &ctx)
+        .dangerous_appraise_without_binding(&v, ctx)
         .expect_err("status");
     assert_eq!(err.code(), "policy.tdx.tcb_status");
     assert!(err.to_string().contains("level "), "{err}");
     assert!(
         TdxPolicy::default()
+            .dangerous_any_workload()
             .with_accepted_tcb_statuses([TcbStatus::Revoked])
             .is_err()
     );
@@ -337,14 +375,16 @@ fn policy_pins_measurements_statuses_and_collateral_age() {
     assert_eq!(
         code(
             TdxPolicy::default()
+                .dangerous_any_workload()
                 .with_max_collateral_age_secs(7 * 86_400)
-                .appraise(&v, &ctx)
+                .dangerous_appraise_without_binding(&v, ctx)
         ),
         "policy.tdx.collateral_too_old"
     );
     TdxPolicy::default()
+        .dangerous_any_workload()
         .with_max_collateral_age_secs(14 * 86_400)
-        .appraise(&v, &ctx)
+        .dangerous_appraise_without_binding(&v, ctx)
         .expect("young enough");
 }
 
@@ -533,11 +573,13 @@ fn a_service_td_must_be_pinned() {
         .expect("verify");
     assert_eq!(v.report().mr_service_td(), Some(&[0; 48]));
     TdxPolicy::default()
-        .appraise(&v, &AppraisalContext::at(now))
+        .dangerous_any_workload()
+        .dangerous_appraise_without_binding(&v, now)
         .expect("no service TD");
     let err = TdxPolicy::default()
         .with_mr_service_td([7; 48])
-        .appraise(&v, &AppraisalContext::at(now))
+        .dangerous_any_workload()
+        .dangerous_appraise_without_binding(&v, now)
         .expect_err("pinned service TD absent");
     assert_eq!(err.code(), "policy.tdx.field_mismatch");
     assert!(err.to_string().contains("MRSERVICETD"), "{err}");

@@ -116,6 +116,37 @@ impl CoseEnvelope {
             .map_err(|_| AttestationError::CoseBadSignature)
     }
 
+    /// The evidence digest: SHA-384 of the canonical encoding of what was verified, the untagged
+    /// definite-length array `[protected, {}, payload, signature]`. The unprotected header is
+    /// not signed, so it is left out (encoded as the empty map every real document carries); a
+    /// tag, indefinite lengths or non-minimal heads are envelope choices the host could vary
+    /// without touching a signed byte, so they change nothing here either. For every real AWS
+    /// document this equals SHA-384 of the received bytes.
+    pub(crate) fn signed_extent_sha384(&self) -> [u8; 48] {
+        let protected = self
+            .sign1
+            .protected
+            .original_data
+            .as_deref()
+            .unwrap_or_default();
+        let mut ctx = digest::Context::new(&digest::SHA384);
+        let mut head = [0u8; 9];
+        // array(4)
+        ctx.update(&[0x84]);
+        ctx.update(bstr_head(protected.len(), &mut head));
+        ctx.update(protected);
+        // unprotected: empty map
+        ctx.update(&[0xa0]);
+        let payload = self.payload();
+        ctx.update(bstr_head(payload.len(), &mut head));
+        ctx.update(payload);
+        ctx.update(bstr_head(self.signature.len(), &mut head));
+        ctx.update(&self.signature);
+        let mut out = [0u8; 48];
+        out.copy_from_slice(ctx.finish().as_ref());
+        out
+    }
+
     /// SHA-384 of the Sig_structure (RFC 9052 §4.4), hashed in pieces straight from the received
     /// bytes rather than built in a buffer: the document is several KiB and this runs for every
     /// document.

@@ -63,6 +63,12 @@ impl UnverifiedNitroDocument {
         fields.validate(envelope)
     }
 
+    /// The evidence digest over the signed extent of the COSE_Sign1 (see
+    /// [`VerifiedNitroDocument::evidence_digest`](super::VerifiedNitroDocument::evidence_digest)).
+    pub fn evidence_digest(&self) -> [u8; 48] {
+        self.envelope.signed_extent_sha384()
+    }
+
     /// The NSM module id.
     pub fn module_id(&self) -> &str {
         &self.module_id

@@ -132,6 +132,7 @@ impl NitroVerifier {
         };
         doc.envelope.verify_signature(&leaf_key)?;
         Ok(VerifiedNitroDocument {
+            evidence_sha384: doc.envelope.signed_extent_sha384(),
             platform: anchor.platform(),
             root_sha256: anchor.sha256(),
             module_id: doc.module_id,
@@ -148,6 +149,7 @@ impl NitroVerifier {
 /// time. Only [`NitroVerifier`] builds one.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct VerifiedNitroDocument {
+    evidence_sha384: [u8; 48],
     platform: Platform,
     root_sha256: [u8; 32],
     module_id: String,
@@ -159,6 +161,14 @@ pub struct VerifiedNitroDocument {
 }
 
 impl VerifiedNitroDocument {
+    /// The evidence digest that signed results and key releases name: SHA-384 over the signed
+    /// extent of the COSE_Sign1 only (protected header, payload, signature; the unsigned header
+    /// and the envelope's encoding choices left out), so a host that re-encodes the document
+    /// changes no digest.
+    pub fn evidence_digest(&self) -> [u8; 48] {
+        self.evidence_sha384
+    }
+
     /// The platform of the anchor the chain ends in.
     pub fn platform(&self) -> Platform {
         self.platform

@@ -1,22 +1,24 @@
 //! Appraisal of verified SEV-SNP reports.
 //!
-//! [`SnpPolicy::appraise`] takes a [`VerifiedSnpReport`] (never raw bytes). The default policy:
-//! debug refused, a migration agent refused (it can export guest memory, like debug), everything
-//! else open: no measurement pins, any VMPL, no minimum TCB, CURRENT_TCB may differ from
-//! COMMITTED_TCB (real reports with provisional firmware exist), any chip. The signature, chain,
+//! [`SnpPolicy::appraise`] takes a [`VerifiedSnpReport`] (never raw bytes) and always checks the
+//! key binding. The default policy: nothing accepted until MEASUREMENT is pinned (or
+//! `dangerous_any_workload` is set), debug refused, a migration agent refused (it can export guest
+//! memory, like debug), any VMPL, no minimum TCB, CURRENT_TCB may differ from COMMITTED_TCB (real
+//! reports with provisional firmware exist), no CRL required, any chip. The signature, chain,
 //! validity, TCB extensions and hwID were checked by the verifier already.
 //!
-//! File form (JSON, unknown fields rejected, every field optional):
+//! File form (JSON, unknown fields rejected, every field optional but the MEASUREMENT pin):
 //!
 //! ```json
 //! {
 //!   "measurement": "<96 hex>", "host_data": "<64 hex>",
 //!   "id_key_digest": "<96 hex>", "author_key_digest": "<96 hex>",
-//!   "allowed_vmpls": [0], "allow_debug": false, "allow_smt": true,
-//!   "allow_migration_agent": false,
+//!   "allowed_vmpls": [0], "allow_smt": true,
 //!   "min_tcb": {"bootloader": 3, "tee": 0, "snp": 8, "microcode": 115, "fmc": 0},
-//!   "require_committed_tcb": false,
-//!   "chip_ids": ["<128 hex>"]
+//!   "require_committed_tcb": false, "require_crl": false,
+//!   "chip_ids": ["<128 hex>"],
+//!   "dangerous_allow_debug": false, "dangerous_allow_migration_agent": false,
+//!   "dangerous_any_workload": false
 //! }
 //! ```
 
@@ -24,13 +26,34 @@ use serde::{Deserialize, Serialize};
 
 use super::report::TcbVersion;
 use super::verify::VerifiedSnpReport;
+use crate::binding::KeyBinding;
 use crate::policy::AppraisalContext;
 use crate::{AttestationError, Claims, SnpClaims};
 
-/// What to require of a verified SEV-SNP report.
+/// What to require of a verified SEV-SNP report. Every construction path (builders, JSON,
+/// direct deserialization) goes through the same checks.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(try_from = "SnpPolicyFile", into = "SnpPolicyFile")]
 pub struct SnpPolicy {
+    measurement: Option<[u8; 48]>,
+    host_data: Option<[u8; 32]>,
+    id_key_digest: Option<[u8; 48]>,
+    author_key_digest: Option<[u8; 48]>,
+    allowed_vmpls: Option<Vec<u32>>,
+    allow_debug: bool,
+    allow_smt: bool,
+    allow_migration_agent: bool,
+    min_tcb: Option<MinTcb>,
+    require_committed_tcb: bool,
+    require_crl: bool,
+    chip_ids: Option<Vec<Vec<u8>>>,
+    any_workload: bool,
+}
+
+/// The JSON file form: hex strings for byte fields, escape hatches named `dangerous_*`.
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SnpPolicyFile {
     #[serde(default, with = "opt_hex", skip_serializing_if = "Option::is_none")]
     measurement: Option<Vec<u8>>,
     #[serde(default, with = "opt_hex", skip_serializing_if = "Option::is_none")]
@@ -41,18 +64,22 @@ pub struct SnpPolicy {
     author_key_digest: Option<Vec<u8>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     allowed_vmpls: Option<Vec<u32>>,
-    #[serde(default)]
-    allow_debug: bool,
     #[serde(default = "yes")]
     allow_smt: bool,
-    #[serde(default)]
-    allow_migration_agent: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     min_tcb: Option<MinTcb>,
     #[serde(default)]
     require_committed_tcb: bool,
+    #[serde(default)]
+    require_crl: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     chip_ids: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    dangerous_allow_debug: bool,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    dangerous_allow_migration_agent: bool,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    dangerous_any_workload: bool,
 }
 
 fn yes() -> bool {
@@ -60,7 +87,8 @@ fn yes() -> bool {
 }
 
 impl Default for SnpPolicy {
-    /// Debug and migration agent refused; SMT allowed; nothing pinned.
+    /// Debug and migration agent refused; SMT allowed; nothing pinned (so nothing accepted
+    /// until a MEASUREMENT is pinned or `dangerous_any_workload` is set).
     fn default() -> Self {
         Self {
             measurement: None,
@@ -73,7 +101,86 @@ impl Default for SnpPolicy {
             allow_migration_agent: false,
             min_tcb: None,
             require_committed_tcb: false,
+            require_crl: false,
             chip_ids: None,
+            any_workload: false,
+        }
+    }
+}
+
+impl TryFrom<SnpPolicyFile> for SnpPolicy {
+    type Error = AttestationError;
+
+    fn try_from(f: SnpPolicyFile) -> Result<Self, Self::Error> {
+        fn fixed<const N: usize>(
+            name: &str,
+            v: Option<Vec<u8>>,
+        ) -> Result<Option<[u8; N]>, AttestationError> {
+            v.map(|v| {
+                <[u8; N]>::try_from(v.as_slice()).map_err(|_| AttestationError::PolicyInvalid {
+                    reason: format!("{name} is {} bytes, expected {N}", v.len()),
+                })
+            })
+            .transpose()
+        }
+        let mut chip_ids = None;
+        if let Some(ids) = f.chip_ids {
+            let mut out = Vec::with_capacity(ids.len());
+            for c in ids {
+                match hex::decode(&c) {
+                    Ok(b) if b.len() == 64 || b.len() == 8 => out.push(b),
+                    _ => {
+                        return Err(AttestationError::PolicyInvalid {
+                            reason: format!(
+                                "chip_ids entry {c:?} is not 128 (or, Turin, 16) hex digits"
+                            ),
+                        });
+                    }
+                }
+            }
+            chip_ids = Some(out);
+        }
+        let p = Self {
+            measurement: fixed("measurement", f.measurement)?,
+            host_data: fixed("host_data", f.host_data)?,
+            id_key_digest: fixed("id_key_digest", f.id_key_digest)?,
+            author_key_digest: fixed("author_key_digest", f.author_key_digest)?,
+            allowed_vmpls: f.allowed_vmpls,
+            allow_debug: f.dangerous_allow_debug,
+            allow_smt: f.allow_smt,
+            allow_migration_agent: f.dangerous_allow_migration_agent,
+            min_tcb: f.min_tcb,
+            require_committed_tcb: f.require_committed_tcb,
+            require_crl: f.require_crl,
+            chip_ids,
+            any_workload: f.dangerous_any_workload,
+        };
+        p.check_workload_pinned()
+            .map_err(|e| AttestationError::PolicyInvalid {
+                reason: format!(
+                    "{e}: pin \"measurement\", or say \"dangerous_any_workload\": true"
+                ),
+            })?;
+        Ok(p)
+    }
+}
+
+impl From<SnpPolicy> for SnpPolicyFile {
+    fn from(p: SnpPolicy) -> Self {
+        Self {
+            measurement: p.measurement.map(|v| v.to_vec()),
+            host_data: p.host_data.map(|v| v.to_vec()),
+            id_key_digest: p.id_key_digest.map(|v| v.to_vec()),
+            author_key_digest: p.author_key_digest.map(|v| v.to_vec()),
+            allowed_vmpls: p.allowed_vmpls,
+            allow_smt: p.allow_smt,
+            min_tcb: p.min_tcb,
+            require_committed_tcb: p.require_committed_tcb,
+            require_crl: p.require_crl,
+            chip_ids: p.chip_ids.map(|ids| ids.iter().map(hex::encode).collect()),
+            dangerous_allow_debug: p.allow_debug,
+            dangerous_allow_migration_agent: p.allow_migration_agent,
+            dangerous_any_workload: p.any_workload,
         }
     }
 }
@@ -119,71 +226,47 @@ mod opt_hex {
 }
 
 impl SnpPolicy {
-    /// Parses the JSON file form and checks field lengths.
+    /// Parses the JSON file form and checks field lengths and the workload pin.
     ///
     /// # Errors
     ///
     /// `policy.invalid`.
     pub fn from_json(json: &[u8]) -> Result<Self, AttestationError> {
-        let p: Self =
-            serde_json::from_slice(json).map_err(|e| AttestationError::PolicyInvalid {
-                reason: e.to_string(),
-            })?;
-        for (name, v, len) in [
-            ("measurement", &p.measurement, 48),
-            ("host_data", &p.host_data, 32),
-            ("id_key_digest", &p.id_key_digest, 48),
-            ("author_key_digest", &p.author_key_digest, 48),
-        ] {
-            if let Some(v) = v
-                && v.len() != len
-            {
-                return Err(AttestationError::PolicyInvalid {
-                    reason: format!("{name} is {} bytes, expected {len}", v.len()),
-                });
-            }
-        }
-        for c in p.chip_ids.iter().flatten() {
-            let ok = hex::decode(c).is_ok_and(|b| b.len() == 64 || b.len() == 8);
-            if !ok {
-                return Err(AttestationError::PolicyInvalid {
-                    reason: format!("chip_ids entry {c:?} is not 128 (or, Turin, 16) hex digits"),
-                });
-            }
-        }
-        Ok(p)
+        serde_json::from_slice(json).map_err(|e| AttestationError::PolicyInvalid {
+            reason: e.to_string(),
+        })
     }
 
     /// The JSON file form.
     pub fn to_json(&self) -> String {
-        serde_json::to_string_pretty(self).unwrap_or_default()
+        serde_json::to_string_pretty(&SnpPolicyFile::from(self.clone())).unwrap_or_default()
     }
 
     /// Requires MEASUREMENT to equal `m`.
     #[must_use]
     pub fn with_measurement(mut self, m: [u8; 48]) -> Self {
-        self.measurement = Some(m.to_vec());
+        self.measurement = Some(m);
         self
     }
 
     /// Requires HOST_DATA to equal `h`.
     #[must_use]
     pub fn with_host_data(mut self, h: [u8; 32]) -> Self {
-        self.host_data = Some(h.to_vec());
+        self.host_data = Some(h);
         self
     }
 
     /// Requires ID_KEY_DIGEST to equal `d`.
     #[must_use]
     pub fn with_id_key_digest(mut self, d: [u8; 48]) -> Self {
-        self.id_key_digest = Some(d.to_vec());
+        self.id_key_digest = Some(d);
         self
     }
 
     /// Requires AUTHOR_KEY_DIGEST to equal `d`.
     #[must_use]
     pub fn with_author_key_digest(mut self, d: [u8; 48]) -> Self {
-        self.author_key_digest = Some(d.to_vec());
+        self.author_key_digest = Some(d);
         self
     }
 
@@ -219,8 +302,39 @@ impl SnpPolicy {
     /// relay of evidence from another machine when the fleet is known.
     #[must_use]
     pub fn with_chip_ids(mut self, ids: impl IntoIterator<Item = Vec<u8>>) -> Self {
-        self.chip_ids = Some(ids.into_iter().map(hex::encode).collect());
+        self.chip_ids = Some(ids.into_iter().collect());
         self
+    }
+
+    /// Requires the bundle to carry AMD's CRL for the product, and the report's chain to have
+    /// been checked against it ([`VerifiedSnpReport::crl_checked`]).
+    #[must_use]
+    pub fn require_crl(mut self) -> Self {
+        self.require_crl = true;
+        self
+    }
+
+    /// Accepts any workload: no MEASUREMENT pin is required. Any genuine SEV-SNP guest then
+    /// passes: use only to inspect evidence or in tests.
+    #[must_use]
+    pub fn dangerous_any_workload(mut self) -> Self {
+        self.any_workload = true;
+        self
+    }
+
+    /// `policy.no_workload_pinned` unless MEASUREMENT is pinned or `dangerous_any_workload` set.
+    ///
+    /// # Errors
+    ///
+    /// `policy.no_workload_pinned`.
+    pub fn check_workload_pinned(&self) -> Result<(), AttestationError> {
+        if self.any_workload || self.measurement.is_some() {
+            return Ok(());
+        }
+        Err(AttestationError::NoWorkloadPinned {
+            platform: crate::Platform::SevSnp,
+            required: "MEASUREMENT",
+        })
     }
 
     /// Accepts debug guests: the hypervisor can read their memory. Development only.
@@ -242,8 +356,8 @@ impl SnpPolicy {
         self.allow_debug
     }
 
-    /// Checks `report` against this policy and, when `ctx` has one, the key binding in
-    /// REPORT_DATA (`binding.digest()` then 16 zero bytes; the nonce is inside the digest).
+    /// Checks `report` against this policy and the key binding of `ctx` in REPORT_DATA
+    /// (`binding.digest()` then 16 zero bytes; the nonce is inside the digest).
     ///
     /// # Errors
     ///
@@ -253,6 +367,40 @@ impl SnpPolicy {
         report: &VerifiedSnpReport,
         ctx: &AppraisalContext,
     ) -> Result<AppraisedSnpReport, AttestationError> {
+        self.check_workload(report)?;
+        let expected = ctx.binding().report_data();
+        if report.report_data() != &expected {
+            return Err(AttestationError::BindingMismatch {
+                expected: hex::encode(expected),
+                found: hex::encode(report.report_data()),
+            });
+        }
+        Ok(AppraisedSnpReport {
+            claims: report.claims(),
+            snp_claims: report.snp_claims(),
+            report: report.clone(),
+            binding: ctx.binding().clone(),
+        })
+    }
+
+    /// Checks everything [`appraise`](Self::appraise) checks except the key binding, for tools
+    /// that inspect evidence whose keys they do not know. Returns claims, not an
+    /// [`AppraisedSnpReport`]: nothing that sends input or releases a key accepts them.
+    ///
+    /// # Errors
+    ///
+    /// As [`appraise`](Self::appraise), without `policy.binding_mismatch`.
+    pub fn dangerous_appraise_without_binding(
+        &self,
+        report: &VerifiedSnpReport,
+        _now: crate::UnixTime,
+    ) -> Result<Claims, AttestationError> {
+        self.check_workload(report)?;
+        Ok(report.claims())
+    }
+
+    fn check_workload(&self, report: &VerifiedSnpReport) -> Result<(), AttestationError> {
+        self.check_workload_pinned()?;
         if report.is_debug() && !self.allow_debug {
             return Err(AttestationError::SnpDebugForbidden {
                 policy: format!("{:#x}", report.policy()),
@@ -279,21 +427,29 @@ impl SnpPolicy {
             });
         }
         for (field, expected, found) in [
-            ("MEASUREMENT", &self.measurement, &report.measurement()[..]),
-            ("HOST_DATA", &self.host_data, &report.host_data()[..]),
+            (
+                "MEASUREMENT",
+                self.measurement.as_ref().map(|v| &v[..]),
+                &report.measurement()[..],
+            ),
+            (
+                "HOST_DATA",
+                self.host_data.as_ref().map(|v| &v[..]),
+                &report.host_data()[..],
+            ),
             (
                 "ID_KEY_DIGEST",
-                &self.id_key_digest,
+                self.id_key_digest.as_ref().map(|v| &v[..]),
                 &report.id_key_digest()[..],
             ),
             (
                 "AUTHOR_KEY_DIGEST",
-                &self.author_key_digest,
+                self.author_key_digest.as_ref().map(|v| &v[..]),
                 &report.author_key_digest()[..],
             ),
         ] {
             if let Some(expected) = expected
-                && expected.as_slice() != found
+                && expected != found
             {
                 return Err(AttestationError::SnpFieldMismatch {
                     field,
@@ -314,31 +470,19 @@ impl SnpPolicy {
         }
         if let Some(ids) = &self.chip_ids {
             let chip = report.chip_id();
-            let listed = ids.iter().any(|id| {
-                hex::decode(id).is_ok_and(|b| {
-                    chip.starts_with(&b) && chip[b.len().min(64)..].iter().all(|&x| x == 0)
-                })
-            });
+            let listed = ids
+                .iter()
+                .any(|id| chip.starts_with(id) && chip[id.len().min(64)..].iter().all(|&x| x == 0));
             if !listed {
                 return Err(AttestationError::SnpChipNotAllowed {
                     chip_id: hex::encode(chip),
                 });
             }
         }
-        if let Some(binding) = &ctx.binding {
-            let expected = binding.report_data();
-            if report.report_data() != &expected {
-                return Err(AttestationError::BindingMismatch {
-                    expected: hex::encode(expected),
-                    found: hex::encode(report.report_data()),
-                });
-            }
+        if self.require_crl && !report.crl_checked() {
+            return Err(AttestationError::SnpCrlRequired);
         }
-        Ok(AppraisedSnpReport {
-            claims: report.claims(),
-            snp_claims: report.snp_claims(),
-            report: report.clone(),
-        })
+        Ok(())
     }
 }
 
@@ -367,11 +511,17 @@ fn check_min_tcb(min: &MinTcb, tcb: TcbVersion) -> Result<(), AttestationError> 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AppraisedSnpReport {
     report: VerifiedSnpReport,
+    binding: KeyBinding,
     claims: Claims,
     snp_claims: SnpClaims,
 }
 
 impl AppraisedSnpReport {
+    /// The key binding that was checked: the keys this report vouches for.
+    pub fn binding(&self) -> &KeyBinding {
+        &self.binding
+    }
+
     /// The verified report.
     pub fn report(&self) -> &VerifiedSnpReport {
         &self.report
@@ -399,8 +549,10 @@ mod tests {
 
     #[test]
     fn default_is_empty_object_and_round_trips() {
-        let p = SnpPolicy::from_json(b"{}").expect("parse");
-        assert_eq!(p, SnpPolicy::default());
+        let e = SnpPolicy::from_json(b"{}").expect_err("nothing pinned");
+        assert_eq!(e.code(), "policy.invalid");
+        let p = SnpPolicy::from_json(br#"{"dangerous_any_workload": true}"#).expect("parse");
+        assert_eq!(p, SnpPolicy::default().dangerous_any_workload());
         assert!(!p.allow_debug());
         let q = SnpPolicy::from_json(p.to_json().as_bytes()).expect("round trip");
         assert_eq!(p, q);
@@ -415,6 +567,7 @@ mod tests {
             })
             .with_chip_ids([vec![9; 64]])
             .require_committed_tcb()
+            .require_crl()
             .dangerous_allow_debug();
         assert_eq!(
             SnpPolicy::from_json(full.to_json().as_bytes()).expect("full"),
@@ -426,10 +579,11 @@ mod tests {
     fn rejects_bad_files() {
         for bad in [
             r#"{"measurement": "00"}"#,
-            r#"{"host_data": "zz"}"#,
-            r#"{"chip_ids": ["0102"]}"#,
-            r#"{"allow_debugg": true}"#,
-            r#"{"min_tcb": {"microcode": 300}}"#,
+            r#"{"dangerous_any_workload": true, "host_data": "zz"}"#,
+            r#"{"dangerous_any_workload": true, "chip_ids": ["0102"]}"#,
+            r#"{"dangerous_any_workload": true, "allow_debug": true}"#,
+            r#"{"dangerous_any_workload": true, "min_tcb": {"microcode": 300}}"#,
+            r#"{"host_data": "0000000000000000000000000000000000000000000000000000000000000000"}"#,
         ] {
             assert_eq!(
                 SnpPolicy::from_json(bad.as_bytes()).expect_err(bad).code(),
@@ -463,8 +617,8 @@ mod tests {
         };
         let mut data = [0u8; 64];
         data[..48].copy_from_slice(&binding.digest());
-        let ctx = AppraisalContext::at(UnixTime::from_secs(0)).with_binding(binding);
-        let p = SnpPolicy::default();
+        let ctx = AppraisalContext::new(UnixTime::from_secs(0), binding);
+        let p = SnpPolicy::default().dangerous_any_workload();
         p.appraise(&synthetic(0, data, [0; 64]), &ctx)
             .expect("bound");
         let mut tail = data;
@@ -483,26 +637,36 @@ mod tests {
 
     #[test]
     fn policy_bits_and_chip_allowlist() {
-        let ctx = AppraisalContext::at(UnixTime::from_secs(0));
-        let p = SnpPolicy::default();
+        let now = UnixTime::from_secs(0);
+        let p = SnpPolicy::default().dangerous_any_workload();
         let e = p
-            .appraise(&synthetic(policy_bits::MIGRATE_MA, [0; 64], [0; 64]), &ctx)
+            .dangerous_appraise_without_binding(
+                &synthetic(policy_bits::MIGRATE_MA, [0; 64], [0; 64]),
+                now,
+            )
             .expect_err("ma");
         assert_eq!(e.code(), "policy.snp.policy_bit");
         p.clone()
             .dangerous_allow_migration_agent()
-            .appraise(&synthetic(policy_bits::MIGRATE_MA, [0; 64], [0; 64]), &ctx)
+            .dangerous_appraise_without_binding(
+                &synthetic(policy_bits::MIGRATE_MA, [0; 64], [0; 64]),
+                now,
+            )
             .expect("ma allowed");
         let smt = synthetic(policy_bits::SMT, [0; 64], [0; 64]);
-        p.appraise(&smt, &ctx).expect("smt allowed by default");
+        p.dangerous_appraise_without_binding(&smt, now)
+            .expect("smt allowed by default");
         let e = p
             .clone()
             .forbid_smt()
-            .appraise(&smt, &ctx)
+            .dangerous_appraise_without_binding(&smt, now)
             .expect_err("smt");
         assert_eq!(e.code(), "policy.snp.policy_bit");
         let e = p
-            .appraise(&synthetic(policy_bits::DEBUG, [0; 64], [0; 64]), &ctx)
+            .dangerous_appraise_without_binding(
+                &synthetic(policy_bits::DEBUG, [0; 64], [0; 64]),
+                now,
+            )
             .expect_err("debug");
         assert_eq!(e.code(), "policy.snp.debug_forbidden");
         // Turin allowlist entries are 8 bytes: the rest of CHIP_ID must be zero.
@@ -511,15 +675,35 @@ mod tests {
         let turin = synthetic(0, [0; 64], chip);
         p.clone()
             .with_chip_ids([vec![7; 8]])
-            .appraise(&turin, &ctx)
+            .dangerous_appraise_without_binding(&turin, now)
             .expect("listed");
         chip[8] = 1;
         let e = p
             .clone()
             .with_chip_ids([vec![7; 8]])
-            .appraise(&synthetic(0, [0; 64], chip), &ctx)
+            .dangerous_appraise_without_binding(&synthetic(0, [0; 64], chip), now)
             .expect_err("prefix only");
         assert_eq!(e.code(), "policy.snp.chip_not_allowed");
+    }
+
+    #[test]
+    fn unpinned_policies_refuse_and_crl_can_be_required() {
+        let now = UnixTime::from_secs(0);
+        let report = synthetic(0, [0; 64], [0; 64]);
+        let e = SnpPolicy::default()
+            .dangerous_appraise_without_binding(&report, now)
+            .expect_err("nothing pinned");
+        assert_eq!(e.code(), "policy.no_workload_pinned");
+        SnpPolicy::default()
+            .with_measurement([0; 48])
+            .dangerous_appraise_without_binding(&report, now)
+            .expect("pinned");
+        let e = SnpPolicy::default()
+            .dangerous_any_workload()
+            .require_crl()
+            .dangerous_appraise_without_binding(&report, now)
+            .expect_err("no CRL was checked");
+        assert_eq!(e.code(), "policy.snp.crl_required");
     }
 
     #[test]

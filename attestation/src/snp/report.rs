@@ -378,6 +378,15 @@ impl SnpReport {
         &self.raw[..]
     }
 
+    /// The evidence digest: SHA-384 of the 1184-byte report, whatever padding surrounded it.
+    pub fn evidence_digest(&self) -> [u8; 48] {
+        let mut out = [0u8; 48];
+        out.copy_from_slice(
+            aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA384, &self.raw[..]).as_ref(),
+        );
+        out
+    }
+
     /// Report version (2-5).
     pub fn version(&self) -> u32 {
         self.version

@@ -189,6 +189,7 @@ impl SnpVerifier {
         }
 
         Ok(VerifiedSnpReport {
+            crl_checked: self.crl.is_some(),
             product,
             signer: chain.signer,
             ark_sha256: chain.ark_sha256,
@@ -207,6 +208,7 @@ impl SnpVerifier {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct VerifiedSnpReport {
     report: SnpReport,
+    crl_checked: bool,
     product: Product,
     signer: SigningKey,
     ark_sha256: [u8; 32],
@@ -218,6 +220,17 @@ pub struct VerifiedSnpReport {
 }
 
 impl VerifiedSnpReport {
+    /// The evidence digest: SHA-384 of the 1184-byte report (the signed extent and its
+    /// signature), so padding around it changes nothing.
+    pub fn evidence_digest(&self) -> [u8; 48] {
+        self.report.evidence_digest()
+    }
+
+    /// Whether the ASK/ASVK and VEK were checked against AMD's CRL.
+    pub fn crl_checked(&self) -> bool {
+        self.crl_checked
+    }
+
     /// The product whose ARK the chain ends in.
     pub fn product(&self) -> Product {
         self.product
@@ -394,6 +407,7 @@ impl VerifiedSnpReport {
     /// A "verified" report without verification, so policy tests can use synthetic reports.
     pub(crate) fn for_tests(report: SnpReport, product: Product) -> Self {
         Self {
+            crl_checked: false,
             product,
             signer: report.signing_key,
             ark_sha256: [0; 32],

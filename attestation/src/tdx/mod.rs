@@ -15,13 +15,17 @@
 //!
 //! ```no_run
 //! use cloister_attestation::tdx::{TdxCollateral, TdxPolicy, TdxVerifier};
+//! use cloister_attestation::binding::KeyBinding;
 //! use cloister_attestation::{AppraisalContext, UnixTime};
 //! # fn main() -> Result<(), cloister_attestation::AttestationError> {
 //! let quote = std::fs::read("quote.bin").unwrap_or_default();
 //! let collateral = TdxCollateral::from_json(&std::fs::read("collateral.json").unwrap_or_default())?;
 //! let now = UnixTime::now();
 //! let verified = TdxVerifier::new().verify(&quote, Some(&collateral), now)?;
-//! let appraised = TdxPolicy::default().appraise(&verified, &AppraisalContext::at(now))?;
+//! let policy = TdxPolicy::from_json(&std::fs::read("policy.json").unwrap_or_default())?;
+//! // The keys and nonce the quote must bind (from the evidence bundle and your challenge).
+//! let binding = KeyBinding { kem_pub: vec![], sig_pub: vec![], nonce: vec![] };
+//! let appraised = policy.appraise(&verified, &AppraisalContext::new(now, binding))?;
 //! println!("{}", appraised.tdx_claims().tcb_status);
 //! # Ok(())
 //! # }

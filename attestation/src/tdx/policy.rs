@@ -1,21 +1,22 @@
 //! Appraisal of verified TDX quotes.
 //!
-//! [`TdxPolicy::appraise`] takes a [`VerifiedTdxQuote`] (never raw bytes). The default policy:
-//! debug TDs refused, SEPT_VE_DISABLE required, reserved TUD bits refused, a service TD bound
+//! [`TdxPolicy::appraise`] takes a [`VerifiedTdxQuote`] (never raw bytes) and always checks the
+//! key binding. The default policy: nothing accepted until MRTD and RTMR0-2 are pinned (or
+//! `dangerous_any_workload` is set), debug TDs refused, SEPT_VE_DISABLE required, reserved TUD bits refused, a service TD bound
 //! to the TD (TD 1.5 MRSERVICETD non-zero: a migration TD can export the TD's state, like debug)
 //! refused unless `mr_service_td` pins it, TCB status UpToDate only (a quote verified without
-//! collateral has an unknown status and is refused unless `allow_unknown_tcb`), no measurement
-//! pins, no collateral age limit beyond the collateral's own validity windows.
+//! collateral has an unknown status and is refused unless `dangerous_allow_unknown_tcb`), no
+//! collateral age limit beyond the collateral's own validity windows.
 //!
-//! File form (JSON, unknown fields rejected, every field optional):
+//! File form (JSON, unknown fields rejected, every field optional but the workload pins):
 //!
 //! ```json
 //! {
 //!   "mr_td": "<96 hex>", "rtmr0": "<96 hex>", "rtmr1": "…", "rtmr2": "…", "rtmr3": "…",
 //!   "mr_config_id": "<96 hex>", "mr_owner": "<96 hex>", "mr_service_td": "<96 hex>",
-//!   "allow_debug": false, "require_sept_ve_disable": true,
-//!   "accepted_tcb_statuses": ["UpToDate"], "allow_unknown_tcb": false,
-//!   "max_collateral_age_secs": 2592000
+//!   "accepted_tcb_statuses": ["UpToDate"], "max_collateral_age_secs": 2592000,
+//!   "dangerous_allow_debug": false, "dangerous_allow_sept_ve": false,
+//!   "dangerous_allow_unknown_tcb": false, "dangerous_any_workload": false
 //! }
 //! ```
 
@@ -24,14 +25,36 @@ use serde::{Deserialize, Serialize};
 use super::quote::td_attributes;
 use super::tcb::TcbStatus;
 use super::verify::VerifiedTdxQuote;
+use crate::binding::KeyBinding;
 use crate::claims::TdxClaims;
 use crate::policy::AppraisalContext;
-use crate::{AttestationError, Claims};
+use crate::{AttestationError, Claims, UnixTime};
 
-/// What to require of a verified TDX quote.
+/// What to require of a verified TDX quote. Every construction path (builders, JSON, direct
+/// deserialization) goes through the same checks.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(try_from = "TdxPolicyFile", into = "TdxPolicyFile")]
 pub struct TdxPolicy {
+    mr_td: Option<[u8; 48]>,
+    rtmr0: Option<[u8; 48]>,
+    rtmr1: Option<[u8; 48]>,
+    rtmr2: Option<[u8; 48]>,
+    rtmr3: Option<[u8; 48]>,
+    mr_config_id: Option<[u8; 48]>,
+    mr_owner: Option<[u8; 48]>,
+    mr_service_td: Option<[u8; 48]>,
+    allow_debug: bool,
+    require_sept_ve_disable: bool,
+    accepted_tcb_statuses: Vec<TcbStatus>,
+    allow_unknown_tcb: bool,
+    max_collateral_age_secs: Option<u64>,
+    any_workload: bool,
+}
+
+/// The JSON file form: escape hatches named `dangerous_*`.
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TdxPolicyFile {
     #[serde(default, with = "opt_hex48", skip_serializing_if = "Option::is_none")]
     mr_td: Option<[u8; 48]>,
     #[serde(default, with = "opt_hex48", skip_serializing_if = "Option::is_none")]
@@ -48,20 +71,18 @@ pub struct TdxPolicy {
     mr_owner: Option<[u8; 48]>,
     #[serde(default, with = "opt_hex48", skip_serializing_if = "Option::is_none")]
     mr_service_td: Option<[u8; 48]>,
-    #[serde(default)]
-    allow_debug: bool,
-    #[serde(default = "yes")]
-    require_sept_ve_disable: bool,
     #[serde(default = "up_to_date_only")]
     accepted_tcb_statuses: Vec<TcbStatus>,
-    #[serde(default)]
-    allow_unknown_tcb: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     max_collateral_age_secs: Option<u64>,
-}
-
-fn yes() -> bool {
-    true
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    dangerous_allow_debug: bool,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    dangerous_allow_sept_ve: bool,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    dangerous_allow_unknown_tcb: bool,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    dangerous_any_workload: bool,
 }
 
 fn up_to_date_only() -> Vec<TcbStatus> {
@@ -69,7 +90,9 @@ fn up_to_date_only() -> Vec<TcbStatus> {
 }
 
 impl Default for TdxPolicy {
-    /// Debug refused, SEPT_VE_DISABLE required, UpToDate only, unknown TCB refused.
+    /// Nothing pinned (so nothing accepted until MRTD and RTMR0-2 are pinned or
+    /// `dangerous_any_workload` is set), debug refused, SEPT_VE_DISABLE required, UpToDate
+    /// only, unknown TCB refused.
     fn default() -> Self {
         Self {
             mr_td: None,
@@ -85,6 +108,64 @@ impl Default for TdxPolicy {
             accepted_tcb_statuses: up_to_date_only(),
             allow_unknown_tcb: false,
             max_collateral_age_secs: None,
+            any_workload: false,
+        }
+    }
+}
+
+impl TryFrom<TdxPolicyFile> for TdxPolicy {
+    type Error = AttestationError;
+
+    fn try_from(f: TdxPolicyFile) -> Result<Self, Self::Error> {
+        if f.accepted_tcb_statuses.contains(&TcbStatus::Revoked) {
+            return Err(AttestationError::PolicyInvalid {
+                reason: "accepted_tcb_statuses lists Revoked: a revoked TCB is never acceptable"
+                    .to_owned(),
+            });
+        }
+        let p = Self {
+            mr_td: f.mr_td,
+            rtmr0: f.rtmr0,
+            rtmr1: f.rtmr1,
+            rtmr2: f.rtmr2,
+            rtmr3: f.rtmr3,
+            mr_config_id: f.mr_config_id,
+            mr_owner: f.mr_owner,
+            mr_service_td: f.mr_service_td,
+            allow_debug: f.dangerous_allow_debug,
+            require_sept_ve_disable: !f.dangerous_allow_sept_ve,
+            accepted_tcb_statuses: f.accepted_tcb_statuses,
+            allow_unknown_tcb: f.dangerous_allow_unknown_tcb,
+            max_collateral_age_secs: f.max_collateral_age_secs,
+            any_workload: f.dangerous_any_workload,
+        };
+        p.check_workload_pinned()
+            .map_err(|e| AttestationError::PolicyInvalid {
+                reason: format!(
+                    "{e}: pin mr_td, rtmr0, rtmr1 and rtmr2, or say \"dangerous_any_workload\": true"
+                ),
+            })?;
+        Ok(p)
+    }
+}
+
+impl From<TdxPolicy> for TdxPolicyFile {
+    fn from(p: TdxPolicy) -> Self {
+        Self {
+            mr_td: p.mr_td,
+            rtmr0: p.rtmr0,
+            rtmr1: p.rtmr1,
+            rtmr2: p.rtmr2,
+            rtmr3: p.rtmr3,
+            mr_config_id: p.mr_config_id,
+            mr_owner: p.mr_owner,
+            mr_service_td: p.mr_service_td,
+            accepted_tcb_statuses: p.accepted_tcb_statuses,
+            max_collateral_age_secs: p.max_collateral_age_secs,
+            dangerous_allow_debug: p.allow_debug,
+            dangerous_allow_sept_ve: !p.require_sept_ve_disable,
+            dangerous_allow_unknown_tcb: p.allow_unknown_tcb,
+            dangerous_any_workload: p.any_workload,
         }
     }
 }
@@ -118,7 +199,10 @@ impl TdxPolicy {
     ///
     /// ```
     /// use cloister_attestation::tdx::TdxPolicy;
-    /// let p = TdxPolicy::from_json(br#"{"accepted_tcb_statuses": ["UpToDate", "SWHardeningNeeded"]}"#)?;
+    /// let p = TdxPolicy::from_json(br#"{"dangerous_any_workload": true,
+    ///     "accepted_tcb_statuses": ["UpToDate", "SWHardeningNeeded"]}"#)?;
+    /// // No MRTD and RTMR0-2 pins, no policy.
+    /// assert!(TdxPolicy::from_json(b"{}").is_err());
     /// assert!(TdxPolicy::from_json(br#"{"accepted_tcb_statuses": ["Revoked"]}"#).is_err());
     /// # Ok::<(), cloister_attestation::AttestationError>(())
     /// ```
@@ -127,22 +211,14 @@ impl TdxPolicy {
     ///
     /// `policy.invalid`, also when Revoked is among the accepted statuses.
     pub fn from_json(json: &[u8]) -> Result<Self, AttestationError> {
-        let p: Self =
-            serde_json::from_slice(json).map_err(|e| AttestationError::PolicyInvalid {
-                reason: e.to_string(),
-            })?;
-        if p.accepted_tcb_statuses.contains(&TcbStatus::Revoked) {
-            return Err(AttestationError::PolicyInvalid {
-                reason: "accepted_tcb_statuses lists Revoked: a revoked TCB is never acceptable"
-                    .to_owned(),
-            });
-        }
-        Ok(p)
+        serde_json::from_slice(json).map_err(|e| AttestationError::PolicyInvalid {
+            reason: e.to_string(),
+        })
     }
 
     /// The JSON file form.
     pub fn to_json(&self) -> String {
-        serde_json::to_string_pretty(self).unwrap_or_default()
+        serde_json::to_string_pretty(&TdxPolicyFile::from(self.clone())).unwrap_or_default()
     }
 
     /// Requires MRTD to equal `v`.
@@ -222,12 +298,47 @@ impl TdxPolicy {
         self
     }
 
-    /// Accepts quotes verified without collateral, whose TCB status is unknown. With collateral
-    /// the status is known and this never overrides it.
+    /// Accepts quotes verified without collateral, whose TCB status is unknown: a platform
+    /// with known vulnerabilities then passes. With collateral the status is known and this
+    /// never overrides it.
     #[must_use]
-    pub fn allow_unknown_tcb(mut self) -> Self {
+    pub fn dangerous_allow_unknown_tcb(mut self) -> Self {
         self.allow_unknown_tcb = true;
         self
+    }
+
+    /// Accepts any workload: MRTD and RTMR0-2 need not be pinned. Any genuine TD then passes:
+    /// use only to inspect evidence or in tests.
+    #[must_use]
+    pub fn dangerous_any_workload(mut self) -> Self {
+        self.any_workload = true;
+        self
+    }
+
+    /// `policy.no_workload_pinned` unless MRTD and RTMR0-2 are pinned or
+    /// `dangerous_any_workload` is set.
+    ///
+    /// # Errors
+    ///
+    /// `policy.no_workload_pinned` naming the first missing pin.
+    pub fn check_workload_pinned(&self) -> Result<(), AttestationError> {
+        if self.any_workload {
+            return Ok(());
+        }
+        for (name, pin) in [
+            ("MRTD", &self.mr_td),
+            ("RTMR0", &self.rtmr0),
+            ("RTMR1", &self.rtmr1),
+            ("RTMR2", &self.rtmr2),
+        ] {
+            if pin.is_none() {
+                return Err(AttestationError::NoWorkloadPinned {
+                    platform: crate::Platform::Tdx,
+                    required: name,
+                });
+            }
+        }
+        Ok(())
     }
 
     /// Accepts debug TDs: the host can read and change their memory. Development only.
@@ -245,8 +356,8 @@ impl TdxPolicy {
         self
     }
 
-    /// Checks `quote` against this policy and, when `ctx` has one, the key binding in
-    /// REPORTDATA (`binding.digest()` then 16 zero bytes).
+    /// Checks `quote` against this policy and the key binding of `ctx` in REPORTDATA
+    /// (`binding.digest()` then 16 zero bytes).
     ///
     /// # Errors
     ///
@@ -256,6 +367,45 @@ impl TdxPolicy {
         quote: &VerifiedTdxQuote,
         ctx: &AppraisalContext,
     ) -> Result<AppraisedTdxQuote, AttestationError> {
+        self.check_workload(quote, ctx.now())?;
+        let r = quote.report();
+        let expected = ctx.binding().report_data();
+        if *r.report_data() != expected {
+            return Err(AttestationError::BindingMismatch {
+                expected: hex::encode(expected),
+                found: hex::encode(r.report_data()),
+            });
+        }
+        Ok(AppraisedTdxQuote {
+            claims: quote.claims(),
+            tdx_claims: quote.tdx_claims(),
+            quote: quote.clone(),
+            binding: ctx.binding().clone(),
+        })
+    }
+
+    /// Checks everything [`appraise`](Self::appraise) checks except the key binding, for tools
+    /// that inspect evidence whose keys they do not know. Returns claims, not an
+    /// [`AppraisedTdxQuote`]: nothing that sends input or releases a key accepts them.
+    ///
+    /// # Errors
+    ///
+    /// As [`appraise`](Self::appraise), without `policy.binding_mismatch`.
+    pub fn dangerous_appraise_without_binding(
+        &self,
+        quote: &VerifiedTdxQuote,
+        now: UnixTime,
+    ) -> Result<Claims, AttestationError> {
+        self.check_workload(quote, now)?;
+        Ok(quote.claims())
+    }
+
+    fn check_workload(
+        &self,
+        quote: &VerifiedTdxQuote,
+        now: UnixTime,
+    ) -> Result<(), AttestationError> {
+        self.check_workload_pinned()?;
         let r = quote.report();
         let attributes = format!("{:016x}", r.td_attributes());
         if quote.is_debug() && !self.allow_debug {
@@ -326,7 +476,7 @@ impl TdxPolicy {
                     });
                 }
                 if let Some(max) = self.max_collateral_age_secs {
-                    let age = ctx.now.as_secs().saturating_sub(tcb.collateral_issued_at);
+                    let age = now.as_secs().saturating_sub(tcb.collateral_issued_at);
                     if age > max {
                         return Err(AttestationError::TdxCollateralTooOld {
                             age_secs: age,
@@ -336,20 +486,7 @@ impl TdxPolicy {
                 }
             }
         }
-        if let Some(binding) = &ctx.binding {
-            let expected = binding.report_data();
-            if *r.report_data() != expected {
-                return Err(AttestationError::BindingMismatch {
-                    expected: hex::encode(expected),
-                    found: hex::encode(r.report_data()),
-                });
-            }
-        }
-        Ok(AppraisedTdxQuote {
-            claims: quote.claims(),
-            tdx_claims: quote.tdx_claims(),
-            quote: quote.clone(),
-        })
+        Ok(())
     }
 }
 
@@ -357,11 +494,17 @@ impl TdxPolicy {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AppraisedTdxQuote {
     quote: VerifiedTdxQuote,
+    binding: KeyBinding,
     claims: Claims,
     tdx_claims: TdxClaims,
 }
 
 impl AppraisedTdxQuote {
+    /// The key binding that was checked: the keys this quote vouches for.
+    pub fn binding(&self) -> &KeyBinding {
+        &self.binding
+    }
+
     /// The verified quote.
     pub fn quote(&self) -> &VerifiedTdxQuote {
         &self.quote

@@ -181,6 +181,8 @@ pub struct TdxQuote {
     signed: Vec<u8>,
     /// Where the quote ends: the end of its signature data.
     encoded_len: usize,
+    /// SHA-384 of header through signature data.
+    evidence_sha384: [u8; 48],
 }
 
 impl TdReport {
@@ -420,6 +422,14 @@ impl TdxQuote {
             pck_chain_pem,
             signed,
             encoded_len,
+            evidence_sha384: {
+                let mut d = [0u8; 48];
+                d.copy_from_slice(
+                    aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA384, &bytes[..encoded_len])
+                        .as_ref(),
+                );
+                d
+            },
         })
     }
 
@@ -427,6 +437,12 @@ impl TdxQuote {
     /// ignored.
     pub fn encoded_len(&self) -> usize {
         self.encoded_len
+    }
+
+    /// The evidence digest: SHA-384 of the quote from its header through its signature data,
+    /// so padding a host or driver adds after it changes nothing.
+    pub fn evidence_digest(&self) -> [u8; 48] {
+        self.evidence_sha384
     }
 
     /// The bytes the attestation key signed: the header and the TD report body.

@@ -212,6 +212,12 @@ pub struct VerifiedTdxQuote {
 }
 
 impl VerifiedTdxQuote {
+    /// The evidence digest: SHA-384 of the quote from header through signature data (see
+    /// [`TdxQuote::evidence_digest`]).
+    pub fn evidence_digest(&self) -> [u8; 48] {
+        self.quote.evidence_digest()
+    }
+
     /// The quote.
     pub fn quote(&self) -> &TdxQuote {
         &self.quote

@@ -62,7 +62,7 @@ fn round_trip_with_binding_passes_a_policy_that_trusts_the_mock_root() {
         .expect("index")
         .with_max_age_secs(60)
         .dangerous_trust_mock_root(s.ca.root_sha256());
-    let ctx = AppraisalContext::at(NOW.saturating_add_secs(5)).with_binding(b.clone());
+    let ctx = AppraisalContext::new(NOW.saturating_add_secs(5), b.clone());
     let appraised = policy.appraise(&verified, &ctx).expect("appraised");
     let claims = appraised.claims();
     assert_eq!(claims.platform, Platform::Mock);
@@ -88,7 +88,8 @@ fn default_policy_refuses_mock_evidence() {
         .verify(&evidence, NOW)
         .expect("verifies");
     let e = NitroPolicy::default()
-        .appraise(&verified, &AppraisalContext::at(NOW).with_binding(b))
+        .dangerous_any_workload()
+        .appraise(&verified, &AppraisalContext::new(NOW, b))
         .expect_err("mock refused by default");
     assert_eq!(e.code(), "policy.mock_not_trusted");
 
@@ -96,7 +97,8 @@ fn default_policy_refuses_mock_evidence() {
     let other = MockCa::generate(NOW).expect("other ca");
     let e = NitroPolicy::default()
         .dangerous_trust_mock_root(other.root_sha256())
-        .appraise(&verified, &AppraisalContext::at(NOW))
+        .dangerous_any_workload()
+        .dangerous_appraise_without_binding(&verified, NOW)
         .expect_err("other mock root");
     assert_eq!(e.code(), "policy.mock_not_trusted");
 }
@@ -136,16 +138,15 @@ fn binding_and_nonce_mismatches() {
         .with_mock_root(s.ca.root_anchor())
         .verify(&evidence, NOW)
         .expect("verifies");
-    let policy = NitroPolicy::default().dangerous_trust_mock_root(s.ca.root_sha256());
+    let policy = NitroPolicy::default()
+        .dangerous_trust_mock_root(s.ca.root_sha256())
+        .dangerous_any_workload();
 
     // Other keys, same nonce: the binding digest differs.
     let mut other_keys = b.clone();
     other_keys.kem_pub = vec![0x33; 32];
     let e = policy
-        .appraise(
-            &verified,
-            &AppraisalContext::at(NOW).with_binding(other_keys),
-        )
+        .appraise(&verified, &AppraisalContext::new(NOW, other_keys))
         .expect_err("other keys");
     assert_eq!(e.code(), "policy.binding_mismatch");
 
@@ -159,10 +160,7 @@ fn binding_and_nonce_mismatches() {
         .verify(&doc, NOW)
         .expect("verifies");
     let e = policy
-        .appraise(
-            &verified,
-            &AppraisalContext::at(NOW).with_binding(b.clone()),
-        )
+        .appraise(&verified, &AppraisalContext::new(NOW, b.clone()))
         .expect_err("nonce differs");
     assert_eq!(e.code(), "policy.nonce_mismatch");
 
@@ -176,7 +174,7 @@ fn binding_and_nonce_mismatches() {
         .verify(&doc, NOW)
         .expect("verifies");
     let e = policy
-        .appraise(&verified, &AppraisalContext::at(NOW).with_binding(b))
+        .appraise(&verified, &AppraisalContext::new(NOW, b))
         .expect_err("nonce absent");
     assert_eq!(e.code(), "policy.nonce_mismatch");
 }
@@ -190,28 +188,30 @@ fn freshness() {
         .verify(&evidence, NOW)
         .expect("verifies");
     let policy = NitroPolicy::default()
+        .dangerous_any_workload()
         .dangerous_trust_mock_root(s.ca.root_sha256())
         .with_max_age_secs(300);
-    let at = |secs: u64| AppraisalContext::at(UnixTime::from_secs(secs));
+    let at = |secs: u64| UnixTime::from_secs(secs);
     policy
-        .appraise(&verified, &at(NOW.as_secs() + 300))
+        .dangerous_appraise_without_binding(&verified, at(NOW.as_secs() + 300))
         .expect("300 s old");
     let e = policy
-        .appraise(&verified, &at(NOW.as_secs() + 301))
+        .dangerous_appraise_without_binding(&verified, at(NOW.as_secs() + 301))
         .expect_err("301 s old");
     assert_eq!(e.code(), "policy.too_old");
     // 60 s of clock skew are tolerated, 61 s are not.
     policy
-        .appraise(&verified, &at(NOW.as_secs() - 60))
+        .dangerous_appraise_without_binding(&verified, at(NOW.as_secs() - 60))
         .expect("60 s ahead");
     let e = policy
-        .appraise(&verified, &at(NOW.as_secs() - 61))
+        .dangerous_appraise_without_binding(&verified, at(NOW.as_secs() - 61))
         .expect_err("61 s ahead");
     assert_eq!(e.code(), "policy.timestamp_in_future");
     // Without max_age, any age passes policy (the chain's 3 h validity still bounds it).
     NitroPolicy::default()
+        .dangerous_any_workload()
         .dangerous_trust_mock_root(s.ca.root_sha256())
-        .appraise(&verified, &at(NOW.as_secs() + 100_000))
+        .dangerous_appraise_without_binding(&verified, at(NOW.as_secs() + 100_000))
         .expect("no age bound");
 }
 
@@ -244,14 +244,17 @@ fn debug_mock_enclave_is_debug() {
         .verify(&doc, NOW)
         .expect("verifies");
     assert!(verified.is_debug());
-    let policy = NitroPolicy::default().dangerous_trust_mock_root(ca.root_sha256());
+    let policy = NitroPolicy::default()
+        .dangerous_trust_mock_root(ca.root_sha256())
+        .dangerous_any_workload();
     let e = policy
-        .appraise(&verified, &AppraisalContext::at(NOW))
+        .clone()
+        .dangerous_appraise_without_binding(&verified, NOW)
         .expect_err("debug");
     assert_eq!(e.code(), "policy.debug_forbidden");
     policy
         .dangerous_allow_debug()
-        .appraise(&verified, &AppraisalContext::at(NOW))
+        .dangerous_appraise_without_binding(&verified, NOW)
         .expect("debug allowed");
 }
 

@@ -24,7 +24,8 @@ fn exercise(bytes: &[u8], now: UnixTime) -> bool {
     match NitroVerifier::aws().verify(bytes, now) {
         Ok(doc) => {
             let _ = NitroPolicy::default()
-                .appraise(&doc, &cloister_attestation::AppraisalContext::at(now));
+                .dangerous_any_workload()
+                .dangerous_appraise_without_binding(&doc, now);
             let _ = doc.claims();
             true
         }

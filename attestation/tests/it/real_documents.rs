@@ -2,7 +2,7 @@
 
 use cloister_attestation::nitro::{AWS_NITRO_ROOT_G1_DER, AWS_NITRO_ROOT_G1_SHA256};
 use cloister_attestation::{
-    AppraisalContext, NitroPolicy, NitroVerifier, Platform, UnixTime, UnverifiedNitroDocument,
+    NitroPolicy, NitroVerifier, Platform, UnixTime, UnverifiedNitroDocument,
 };
 
 use crate::fixtures::{accept_cases, case, fixtures_dir, matches_manifest, read_nitro, verifiers};
@@ -161,14 +161,16 @@ fn debug_documents_need_allow_debug() {
             .verify(&c.bytes, c.mid())
             .expect("verifies");
         assert!(doc.is_debug());
-        let ctx = AppraisalContext::at(c.mid());
+        let ctx = c.mid();
         let e = NitroPolicy::default()
-            .appraise(&doc, &ctx)
+            .dangerous_any_workload()
+            .dangerous_appraise_without_binding(&doc, ctx)
             .expect_err("debug");
         assert_eq!(e.code(), "policy.debug_forbidden", "{}", c.file);
         NitroPolicy::default()
+            .dangerous_any_workload()
             .dangerous_allow_debug()
-            .appraise(&doc, &ctx)
+            .dangerous_appraise_without_binding(&doc, ctx)
             .unwrap_or_else(|e| panic!("{}: {e}", c.file));
     }
 }
@@ -180,9 +182,10 @@ fn production_documents_pass_the_default_policy() {
             .verify(&c.bytes, c.mid())
             .expect("verifies");
         let appraised = NitroPolicy::default()
-            .appraise(&doc, &AppraisalContext::at(c.mid()))
+            .dangerous_any_workload()
+            .dangerous_appraise_without_binding(&doc, c.mid())
             .unwrap_or_else(|e| panic!("{}: {e}", c.file));
-        assert_eq!(appraised.claims().module_id, c.module_id);
+        assert_eq!(appraised.module_id, c.module_id);
     }
 }
 
@@ -204,13 +207,21 @@ fn evervault_pcr_expectations() {
         .and_then(|p| p.with_pcr(2, pcr("e4f634d24ad83b7f6e49fe283bafdb220f6252fb4a278a858e19d15b7cd0f263b9168ed0bacefb4444266df9f9a77f24")))
         .and_then(|p| p.with_pcr(8, pcr("97c5395a83c0d6a04d53ff962663c714c178c24500bf97f78456ed3721d922cf3f940614da4bb90107c439bc4a1443ca")))
         .expect("indices");
-    let ctx = AppraisalContext::at(c.mid());
-    good.appraise(&doc, &ctx).expect("pcrs match");
+    let ctx = c.mid();
+    good.dangerous_appraise_without_binding(&doc, ctx)
+        .expect("pcrs match");
     let wrong = NitroPolicy::default().with_pcr(0, [0; 48]).expect("index");
-    let e = wrong.appraise(&doc, &ctx).expect_err("pcr0 differs");
+    let e = wrong
+        .dangerous_appraise_without_binding(&doc, ctx)
+        .expect_err("pcr0 differs");
     assert_eq!(e.code(), "policy.pcr_mismatch");
-    let absent = NitroPolicy::default().with_pcr(20, [0; 48]).expect("index");
-    let e = absent.appraise(&doc, &ctx).expect_err("pcr20 absent");
+    let absent = NitroPolicy::default()
+        .dangerous_any_workload()
+        .with_pcr(20, [0; 48])
+        .expect("index");
+    let e = absent
+        .dangerous_appraise_without_binding(&doc, ctx)
+        .expect_err("pcr20 absent");
     assert_eq!(e.code(), "policy.pcr_mismatch");
     assert!(e.to_string().contains("absent"), "{e}");
 }
