@@ -51,9 +51,9 @@ pub fn filter(level: LogLevel) -> Targets {
         .with_default(own.min(DEPENDENCY_MAX_LEVEL))
 }
 
-/// Installs the process-wide subscriber (stderr, plain text) with [`filter`]`(level)`. Events
-/// from the `log` crate (which `ohttp` and `tract` use) go through the same filter. Reads no
-/// environment variable.
+/// Installs the process-wide subscriber (stderr, plain text without colour codes) with
+/// [`filter`]`(level)`. Events from the `log` crate (which `ohttp` and `tract` use) go through
+/// the same filter. Reads no environment variable.
 ///
 /// # Errors
 /// When a global subscriber is already installed.
@@ -65,6 +65,7 @@ pub fn init(level: LogLevel) -> Result<(), String> {
         .with(
             tracing_subscriber::fmt::layer()
                 .with_writer(std::io::stderr)
+                .with_ansi(false)
                 .with_filter(filter(level)),
         )
         .try_init()

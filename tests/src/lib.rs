@@ -57,6 +57,18 @@ impl System {
 
     /// Starts the system with `enclave_exe` (maybe a modified copy) and extra host env.
     pub fn start_with(enclave_exe: &Path, host_env: &[(&str, &str)]) -> Self {
+        Self::start_configured(enclave_exe, &[], &[], host_env)
+    }
+
+    /// Starts the system with extra enclave arguments (e.g. `--log-level info`) and extra
+    /// environment for the enclave and the host. The enclave always also gets `RUST_LOG=trace`,
+    /// which it must ignore.
+    pub fn start_configured(
+        enclave_exe: &Path,
+        enclave_args: &[&str],
+        enclave_env: &[(&str, &str)],
+        host_env: &[(&str, &str)],
+    ) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         let mock = dir.path().join("mock");
         let st = Command::new(bin("cloister"))
@@ -76,7 +88,9 @@ impl System {
             .arg(model_dir())
             .args(["--platform", "mock", "--mock-ca"])
             .arg(&mock)
+            .args(enclave_args)
             .env("RUST_LOG", "trace")
+            .envs(enclave_env.iter().copied())
             .stderr(std::fs::File::create(dir.path().join("enclave.log")).expect("log"))
             .spawn()
             .expect("spawn enclave");

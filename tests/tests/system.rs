@@ -2,6 +2,8 @@
 
 use cloister_tests as support;
 
+mod ohttp_probe;
+
 use std::io::Write;
 use std::process::Command;
 
@@ -374,4 +376,246 @@ fn cli_attest_verify_accepts_mock_evidence_only_with_its_root_and_policy() {
         Some(0)
     );
     assert_eq!(run(&["--at".as_ref(), "not-a-time".as_ref()]), Some(2));
+}
+
+/// The inner Binary HTTP request the client sends (client/src/session.rs), built here so the
+/// probe can encapsulate it with keys the test can see.
+fn inner_request(evidence_sha384: &[u8], model_id: &str, input: &[u8]) -> Vec<u8> {
+    let mut msg = bhttp::Message::request(
+        b"POST".to_vec(),
+        b"https".to_vec(),
+        b"enclave".to_vec(),
+        cloister_proto::api::inner_infer_path(model_id).into_bytes(),
+    );
+    msg.put_header("content-type", "application/json");
+    msg.put_header(
+        cloister_proto::api::HEADER_EVIDENCE_DIGEST,
+        hex::encode(evidence_sha384),
+    );
+    msg.write_content(input);
+    let mut out = Vec::new();
+    msg.write_bhttp(bhttp::Mode::KnownLength, &mut out)
+        .expect("bhttp");
+    out
+}
+
+/// POSTs an encapsulated request through the host; the status and the exact body bytes.
+async fn post_raw(host_url: &str, body: Vec<u8>) -> (u16, Vec<u8>) {
+    let resp = reqwest::Client::new()
+        .post(format!("{host_url}/v1/infer"))
+        .header("content-type", "message/ohttp-req")
+        .body(body)
+        .send()
+        .await
+        .expect("post");
+    let status = resp.status().as_u16();
+    (status, resp.bytes().await.expect("body").to_vec())
+}
+
+/// An out-of-range input (see enclave/src/inference/tests.rs): income above the manifest's range.
+fn out_of_range_input() -> Vec<u8> {
+    let mut v: serde_json::Value = serde_json::from_slice(&sample_input()).expect("json");
+    v["features"]["income_k"] = serde_json::json!(400.01);
+    v.to_string().into_bytes()
+}
+
+/// Issue 11, item 8: the enclave at the most verbose level it allows (`--log-level info`), and
+/// with `RUST_LOG=trace` in its environment (which it must ignore), logs no key material.
+/// The caller derives every secret of its requests and responses itself (HPKE by hand in
+/// `ohttp_probe`; the `ohttp` crate's `ClientResponse` does not expose its keys) and the test
+/// searches the enclave's log for each, in hex, base64 and `Debug` form; also for the markers of
+/// the `ohttp` crate's HKDF trace, tract's parameter dump, and any inner outcome.
+#[test]
+fn enclave_log_holds_no_key_material_at_its_most_verbose_level() {
+    let sys = System::start_configured(
+        &bin("cloister-enclave"),
+        &["--log-level", "info"],
+        &[("RUST_LOG", "trace")],
+        &[],
+    );
+    let mut secrets: Vec<Vec<u8>> = vec![];
+    rt().block_on(async {
+        let s = Session::new(&sys.host_url).expect("session");
+        let enclave = s
+            .attest(&sys.trust(), UnixTime::now())
+            .await
+            .expect("attest");
+        let key_id = enclave.bundle().ohttp_key_id;
+        let cases = [
+            (sample_input(), 200, None),
+            (out_of_range_input(), 422, Some("inference.out_of_range")),
+            (sample_input(), 200, None),
+        ];
+        for (input, want_status, want_code) in cases {
+            let inner = inner_request(enclave.evidence_digest(), "credit-risk-v1", &input);
+            let probe = ohttp_probe::encapsulate(key_id, enclave.kem_pub(), &inner);
+            let (status, body) = post_raw(&sys.host_url, probe.encapsulated.clone()).await;
+            assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+            let opened = probe.open(&body);
+            let msg = bhttp::Message::read_bhttp(&mut std::io::Cursor::new(&opened.plaintext[..]))
+                .expect("padded bhttp response");
+            assert_eq!(
+                msg.control().status().map(u16::from),
+                Some(want_status),
+                "inner status"
+            );
+            assert_eq!(
+                msg.header()
+                    .get(cloister_proto::api::HEADER_ERROR_CODE.as_bytes())
+                    .map(|c| String::from_utf8_lossy(c).into_owned())
+                    .as_deref(),
+                want_code
+            );
+            secrets.extend(probe.secrets);
+            secrets.extend(opened.secrets);
+            secrets.push(body);
+            secrets.push(opened.plaintext);
+            secrets.push(inner);
+        }
+        // And through the ordinary client too.
+        s.infer(&enclave, "credit-risk-v1", &sample_input(), UnixTime::now())
+            .await
+            .expect("infer");
+    });
+    let log = sys.enclave_log();
+    // The log is the real, most verbose one: boot facts and one line per served request.
+    assert!(log.contains("model loaded"), "enclave log is empty:\n{log}");
+    assert!(
+        log.matches("request served").count() >= 5,
+        "no per-request line at info:\n{log}"
+    );
+    for line in log.lines() {
+        for marker in [
+            "okm",
+            "prk",
+            "hkdf",
+            "HKDF",
+            "ohttp::",
+            "ohttp",
+            "tract",
+            "Initializer",
+            "DEBUG",
+            "TRACE",
+            "inference.",
+            "request.",
+            "out_of_range",
+            "default_probability",
+            "income_k",
+        ] {
+            assert!(
+                !line.contains(marker),
+                "enclave log line holds {marker:?}: {line}"
+            );
+        }
+    }
+    // Model ids only at boot: one "model loaded" line names it, nothing per request.
+    assert_eq!(log.matches("credit-risk-v1").count(), 1, "{log}");
+    for secret in &secrets {
+        for needle in ohttp_probe::renderings(secret) {
+            assert!(
+                !log.contains(&needle),
+                "enclave log holds key material or response bytes ({needle})"
+            );
+        }
+    }
+}
+
+/// Issue 11, item 5: the host relays the same encapsulated request twice; the enclave serves
+/// it once and refuses the copy with `ohttp.replayed` (plaintext, nothing secret in it).
+#[test]
+fn a_replayed_ohttp_request_is_refused() {
+    let sys = System::start();
+    rt().block_on(async {
+        let s = Session::new(&sys.host_url).expect("session");
+        let enclave = s
+            .attest(&sys.trust(), UnixTime::now())
+            .await
+            .expect("attest");
+        let (enc, pending) =
+            seal_request(&enclave, "credit-risk-v1", &sample_input()).expect("seal");
+        let (status, first) = post_raw(&sys.host_url, enc.clone()).await;
+        assert_eq!(status, 200);
+        pending
+            .open(&first, &enclave, UnixTime::now())
+            .expect("first answer verifies");
+        let (status, second) = post_raw(&sys.host_url, enc).await;
+        assert_eq!(status, 400);
+        let body: serde_json::Value = serde_json::from_slice(&second).expect("json");
+        assert_eq!(body["error"]["code"], "ohttp.replayed");
+        // The enclave keeps serving fresh requests.
+        s.infer(&enclave, "credit-risk-v1", &sample_input(), UnixTime::now())
+            .await
+            .expect("fresh request");
+    });
+}
+
+/// Issue 11, item 5: a valid input and an out-of-range one give encrypted responses of equal
+/// length, so the host cannot tell from a length which check an input failed.
+#[test]
+fn results_and_errors_have_equal_encrypted_length() {
+    let sys = System::start();
+    rt().block_on(async {
+        let s = Session::new(&sys.host_url).expect("session");
+        let enclave = s
+            .attest(&sys.trust(), UnixTime::now())
+            .await
+            .expect("attest");
+        let mut lengths = vec![];
+        for (model, input, ok) in [
+            ("credit-risk-v1", sample_input(), true),
+            ("credit-risk-v1", out_of_range_input(), false),
+            ("no-such-model", sample_input(), false),
+        ] {
+            let (enc, pending) = seal_request(&enclave, model, &input).expect("seal");
+            let (status, body) = post_raw(&sys.host_url, enc).await;
+            assert_eq!(status, 200);
+            lengths.push(body.len());
+            let r = pending.open(&body, &enclave, UnixTime::now());
+            assert_eq!(r.is_ok(), ok, "{model}: {:?}", r.err());
+        }
+        assert!(
+            lengths.iter().all(|&l| l == lengths[0]),
+            "lengths differ: {lengths:?}"
+        );
+        assert_eq!(
+            lengths[0],
+            32 + cloister_proto::padding::BUCKETS[0] + 16,
+            "not padded to the first bucket"
+        );
+    });
+}
+
+/// Issue 11, item 5: the bundle lists every served model with its digest, signed by the
+/// attested `sig_pub`; a host that edits the list breaks the signature.
+#[test]
+fn evidence_carries_served_models_signed_by_the_attested_key() {
+    use aws_lc_rs::signature::{ED25519, UnparsedPublicKey};
+    let sys = System::start();
+    rt().block_on(async {
+        let s = Session::new(&sys.host_url).expect("session");
+        let enclave = s
+            .attest(&sys.trust(), UnixTime::now())
+            .await
+            .expect("attest");
+        let b = enclave.bundle();
+        let key = UnparsedPublicKey::new(&ED25519, enclave.sig_pub());
+        key.verify(&b.served_models.signing_bytes(), &b.served_models_signature)
+            .expect("served models signature");
+        let digest = b
+            .served_models
+            .sha384_of("credit-risk-v1")
+            .expect("demo model listed")
+            .to_vec();
+        let r = s
+            .infer(&enclave, "credit-risk-v1", &sample_input(), UnixTime::now())
+            .await
+            .expect("infer");
+        assert_eq!(r.statement().model_sha384, digest);
+        let mut edited = b.served_models.clone();
+        edited.models[0].sha384[0] ^= 1;
+        assert!(
+            key.verify(&edited.signing_bytes(), &b.served_models_signature)
+                .is_err()
+        );
+    });
 }
