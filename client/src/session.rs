@@ -18,6 +18,10 @@ use crate::verify::{TrustConfig, VerifiedEnclave, verify_bundle};
 pub const NONCE_LEN: usize = 32;
 /// How far a result's signing time may be from the caller's clock.
 pub const MAX_RESULT_SKEW_SECS: u64 = 300;
+/// The largest body read from the host. An evidence bundle is at most 64 KiB of evidence plus
+/// 16 collateral items of 64 KiB; an encapsulated response is a padded result (a few KiB for the
+/// models served today). A host that sends more is cut off, not buffered.
+pub const MAX_RESPONSE_BODY: usize = 2 * 1024 * 1024;
 
 /// A caller's connection to one host.
 pub struct Session {
@@ -60,8 +64,11 @@ impl Session {
                 "--host {base_url:?} must start with http:// or https://"
             )));
         }
+        // No redirects: the host is untrusted, and a redirect would carry the encrypted request
+        // (and the caller's trust in this URL) somewhere else.
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(60))
+            .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| ClientError::Config(format!("building the HTTP client: {e}")))?;
         Ok(Self { http, base })
@@ -111,6 +118,9 @@ impl Session {
         input: &[u8],
         now: UnixTime,
     ) -> Result<VerifiedResult, ClientError> {
+        // The policy's model pins are checked against what the enclave signed before the input
+        // is encrypted, let alone sent.
+        enclave.check_model(model_id)?;
         let (enc_request, pending) = seal_request(enclave, model_id, input)?;
         let url = format!("{}{}", self.base, ROUTE_INFER);
         let enc_response = self
@@ -130,28 +140,67 @@ impl Session {
             url: url.to_owned(),
             detail,
         };
-        let resp = req
+        let mut resp = req
             .send()
             .await
-            .map_err(|e| http_err(format!("unreachable: {e}")))?;
+            .map_err(|e| http_err(format!("unreachable: {}", printable(&e.to_string()))))?;
         let status = resp.status();
-        let body = resp
-            .bytes()
+        if resp
+            .content_length()
+            .is_some_and(|n| n > MAX_RESPONSE_BODY as u64)
+        {
+            return Err(http_err(format!(
+                "HTTP {status}: the body is larger than {MAX_RESPONSE_BODY} bytes"
+            )));
+        }
+        let mut body = Vec::new();
+        while let Some(chunk) = resp
+            .chunk()
             .await
-            .map_err(|e| http_err(format!("reading the body: {e}")))?;
+            .map_err(|e| http_err(format!("reading the body: {}", printable(&e.to_string()))))?
+        {
+            if body.len() + chunk.len() > MAX_RESPONSE_BODY {
+                return Err(http_err(format!(
+                    "HTTP {status}: the body is larger than {MAX_RESPONSE_BODY} bytes"
+                )));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        if status.is_redirection() {
+            return Err(http_err(format!(
+                "HTTP {status}: the host redirects; redirects are not followed"
+            )));
+        }
         if !status.is_success() {
+            // Everything in an error body is the host's text: printable characters only.
             let detail = serde_json::from_slice::<cloister_proto::api::ErrorBody>(&body)
                 .map(|b| {
                     format!(
                         "HTTP {status} [{}]: {} (hint: {})",
-                        b.error.code, b.error.message, b.error.hint
+                        printable(&b.error.code),
+                        printable(&b.error.message),
+                        printable(&b.error.hint)
                     )
                 })
                 .unwrap_or_else(|_| format!("HTTP {status}"));
             return Err(http_err(detail));
         }
-        Ok(body.to_vec())
+        Ok(body)
     }
+}
+
+/// `text` with control characters (terminal escapes, newlines, NULs) replaced by U+FFFD and
+/// cut at 512 characters: for anything the host or enclave says that a terminal will print.
+///
+/// ```
+/// use cloister_client::session::printable;
+/// assert_eq!(printable("ok\x1b[2Jwiped\n"), "ok\u{fffd}[2Jwiped\u{fffd}");
+/// ```
+pub fn printable(text: &str) -> String {
+    text.chars()
+        .take(512)
+        .map(|c| if c.is_control() { '\u{fffd}' } else { c })
+        .collect()
 }
 
 /// An encapsulated request's secret half: what is needed to open and check its response.
@@ -229,11 +278,11 @@ impl PendingResult {
             let code = response
                 .header()
                 .get(HEADER_ERROR_CODE.as_bytes())
-                .map(|c| String::from_utf8_lossy(c).into_owned())
+                .map(|c| printable(&String::from_utf8_lossy(c)))
                 .unwrap_or_else(|| "enclave.unknown".into());
             let message = serde_json::from_slice::<serde_json::Value>(response.content())
                 .ok()
-                .and_then(|v| v["error"]["message"].as_str().map(str::to_owned))
+                .and_then(|v| v["error"]["message"].as_str().map(printable))
                 .unwrap_or_default();
             return Err(ClientError::Enclave {
                 status,
@@ -283,6 +332,10 @@ fn check_result(
         (
             s.model_id == model_id,
             "signed model id differs from the model requested",
+        ),
+        (
+            enclave.served_model_sha384(model_id) == Some(&s.model_sha384[..]),
+            "model digest differs from the one the enclave attested it serves",
         ),
         (
             s.issued_at.abs_diff(now.as_secs()) <= MAX_RESULT_SKEW_SECS,

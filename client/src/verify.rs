@@ -1,135 +1,86 @@
 //! Verify, then appraise, an enclave's evidence bundle. The result, [`VerifiedEnclave`], is the
 //! only thing a [`crate::session::Session`] will encrypt a request to.
+//!
+//! The caller's [`TrustPolicy`] decides which platforms are acceptable, never the bundle: the
+//! host writes `bundle.platform`, so it is checked against the policy before anything is
+//! verified, and the policy then appraises the platform the evidence verified as. Appraisal
+//! always checks that the evidence binds the bundle's keys to this caller's nonce.
 
 use std::path::Path;
 
+use aws_lc_rs::signature::{ED25519, UnparsedPublicKey};
 use cloister_attestation::binding::KeyBinding;
-use cloister_attestation::nitro::{NitroVerifier, TrustAnchor};
-use cloister_attestation::policy::{AppraisalContext, AppraisedNitroDocument, NitroPolicy};
-use cloister_attestation::snp::{AppraisedSnpReport, SnpPolicy, SnpVerifier};
-use cloister_attestation::tdx::{AppraisedTdxQuote, TdxCollateral, TdxPolicy, TdxVerifier};
-use cloister_attestation::{Claims, Platform, UnixTime};
+use cloister_attestation::nitro::TrustAnchor;
+use cloister_attestation::{
+    AppraisalContext, AppraisedEvidence, Claims, EvidenceVerifier, Platform, TrustPolicy, UnixTime,
+};
 use cloister_proto::{DIGEST_LEN, EvidenceBundle, EvidencePlatform};
 
 use crate::ClientError;
 
-/// Roots and policy a caller trusts.
+/// The roots and the trust policy a caller trusts.
+#[derive(Clone, Debug)]
 pub struct TrustConfig {
-    verifier: NitroVerifier,
-    policy: NitroPolicy,
-    /// SEV-SNP evidence is refused unless an SEV-SNP policy is configured.
-    snp_policy: Option<SnpPolicy>,
-    /// TDX evidence is refused unless a TDX policy is configured.
-    tdx_policy: Option<TdxPolicy>,
+    verifier: EvidenceVerifier,
+    policy: TrustPolicy,
 }
 
 impl TrustConfig {
-    /// Trust the AWS Nitro root (always pinned) and, if given, a mock root, under `policy`.
-    /// Mock evidence is accepted only if the policy also names that root's SHA-256.
-    pub fn new(policy: NitroPolicy, mock_root: Option<TrustAnchor>) -> Self {
-        let mut verifier = NitroVerifier::aws();
-        if let Some(root) = mock_root {
-            verifier = verifier.with_mock_root(root);
-        }
+    /// Trust the platform roots (AWS Nitro root G1, AMD ARKs, Intel SGX root) under `policy`.
+    pub fn new(policy: TrustPolicy) -> Self {
         Self {
-            verifier,
+            verifier: EvidenceVerifier::new(),
             policy,
-            snp_policy: None,
-            tdx_policy: None,
         }
     }
 
-    /// Also accept AMD SEV-SNP evidence that satisfies `policy` (the report signed by the VCEK
-    /// or VLEK the enclave sends along, chained to a pinned AMD ARK).
+    /// Also pin a mock root. Mock evidence is accepted only if the policy has a `mock` entry
+    /// naming this root's SHA-256.
     #[must_use]
-    pub fn with_snp_policy(mut self, policy: SnpPolicy) -> Self {
-        self.snp_policy = Some(policy);
+    pub fn with_mock_root(mut self, root: TrustAnchor) -> Self {
+        self.verifier = self.verifier.with_mock_root(root);
         self
     }
 
-    /// Loads an SEV-SNP policy JSON file and accepts SEV-SNP evidence under it.
-    ///
-    /// # Errors
-    /// [`ClientError::Io`] or [`ClientError::Attestation`] for an invalid policy.
-    pub fn with_snp_policy_file(self, path: &Path) -> Result<Self, ClientError> {
-        let bytes = std::fs::read(path).map_err(|e| ClientError::io(path, e))?;
-        Ok(self.with_snp_policy(SnpPolicy::from_json(&bytes)?))
-    }
-
-    /// Also accept Intel TDX evidence that satisfies `policy` (verified against the pinned Intel
-    /// SGX Root CA, with the DCAP collateral the host attached).
-    #[must_use]
-    pub fn with_tdx_policy(mut self, policy: TdxPolicy) -> Self {
-        self.tdx_policy = Some(policy);
-        self
-    }
-
-    /// Loads a TDX policy JSON file and accepts TDX evidence under it.
-    ///
-    /// # Errors
-    /// [`ClientError::Io`] or [`ClientError::Attestation`] for an invalid policy.
-    pub fn with_tdx_policy_file(self, path: &Path) -> Result<Self, ClientError> {
-        let bytes = std::fs::read(path).map_err(|e| ClientError::io(path, e))?;
-        Ok(self.with_tdx_policy(TdxPolicy::from_json(&bytes)?))
-    }
-
-    /// Loads a policy JSON file and, optionally, a mock root certificate (PEM).
+    /// Loads a trust policy JSON file and, optionally, a mock root certificate (PEM).
     ///
     /// # Errors
     /// [`ClientError::Io`] or [`ClientError::Attestation`] for an invalid policy or certificate.
     pub fn from_files(policy: &Path, mock_root_pem: Option<&Path>) -> Result<Self, ClientError> {
         let bytes = std::fs::read(policy).map_err(|e| ClientError::io(policy, e))?;
-        let policy = NitroPolicy::from_json(&bytes)?;
-        let root = match mock_root_pem {
-            Some(p) => {
-                let pem = std::fs::read_to_string(p).map_err(|e| ClientError::io(p, e))?;
-                Some(TrustAnchor::from_pem(Platform::Mock, pem.as_bytes())?)
-            }
-            None => None,
-        };
-        Ok(Self::new(policy, root))
+        let mut trust = Self::new(TrustPolicy::from_json(&bytes)?);
+        if let Some(p) = mock_root_pem {
+            let pem = std::fs::read_to_string(p).map_err(|e| ClientError::io(p, e))?;
+            trust = trust.with_mock_root(TrustAnchor::from_pem(Platform::Mock, pem.as_bytes())?);
+        }
+        Ok(trust)
     }
 
-    /// The appraisal policy.
-    pub fn policy(&self) -> &NitroPolicy {
+    /// The trust policy.
+    pub fn policy(&self) -> &TrustPolicy {
         &self.policy
     }
 }
 
-/// Evidence that verified and passed policy, per platform.
-#[derive(Debug)]
-pub enum AppraisedEvidence {
-    /// An AWS Nitro (or mock) attestation document.
-    Nitro(Box<AppraisedNitroDocument>),
-    /// An AMD SEV-SNP report.
-    Snp(Box<AppraisedSnpReport>),
-    /// An Intel TDX quote.
-    Tdx(Box<AppraisedTdxQuote>),
-}
-
-impl AppraisedEvidence {
-    /// The normalized claims.
-    pub fn claims(&self) -> &Claims {
-        match self {
-            Self::Nitro(d) => d.claims(),
-            Self::Snp(r) => r.claims(),
-            Self::Tdx(q) => q.claims(),
-        }
-    }
-}
-
-/// An enclave whose evidence verified and passed policy, with the keys it binds.
+/// An enclave whose evidence verified and passed policy, with the keys it binds and the models
+/// it says (under its attested signing key) that it serves.
 #[derive(Debug)]
 pub struct VerifiedEnclave {
     appraised: AppraisedEvidence,
     bundle: EvidenceBundle,
     evidence_digest: [u8; DIGEST_LEN],
+    policy: TrustPolicy,
 }
 
 impl VerifiedEnclave {
-    /// The appraised evidence (claims, and the platform's own fields).
+    /// The appraised evidence (claims, the checked binding, and the platform's own fields).
     pub fn appraised(&self) -> &AppraisedEvidence {
         &self.appraised
+    }
+
+    /// The normalized claims.
+    pub fn claims(&self) -> &Claims {
+        self.appraised.claims()
     }
 
     /// The bundle as received.
@@ -139,22 +90,54 @@ impl VerifiedEnclave {
 
     /// The attested X25519 key requests are encrypted to.
     pub fn kem_pub(&self) -> &[u8] {
-        &self.bundle.kem_pub
+        &self.appraised.binding().kem_pub
     }
 
     /// The attested Ed25519 key results are signed with.
     pub fn sig_pub(&self) -> &[u8] {
-        &self.bundle.sig_pub
+        &self.appraised.binding().sig_pub
     }
 
-    /// SHA-384 of the raw evidence.
+    /// SHA-384 over the signed extent of the evidence: what results name.
     pub fn evidence_digest(&self) -> &[u8; DIGEST_LEN] {
         &self.evidence_digest
+    }
+
+    /// The SHA-384 the enclave signed for `model_id`, if it serves it.
+    pub fn served_model_sha384(&self, model_id: &str) -> Option<&[u8]> {
+        self.bundle.served_models.sha384_of(model_id)
+    }
+
+    /// Checks, before any input is sent, that the trust policy allows `model_id` as the enclave
+    /// serves it.
+    ///
+    /// # Errors
+    /// [`ClientError::Attestation`] with `policy.model_not_pinned` or
+    /// `policy.model_digest_mismatch`.
+    pub fn check_model(&self, model_id: &str) -> Result<(), ClientError> {
+        Ok(self
+            .policy
+            .check_model(model_id, self.served_model_sha384(model_id))?)
+    }
+}
+
+/// The platform a bundle claims, in the attestation crate's terms.
+fn claimed_platform(platform: EvidencePlatform) -> Platform {
+    match platform {
+        EvidencePlatform::Nitro => Platform::Nitro,
+        EvidencePlatform::Mock => Platform::Mock,
+        EvidencePlatform::SevSnp => Platform::SevSnp,
+        EvidencePlatform::Tdx => Platform::Tdx,
     }
 }
 
 /// Verifies `bundle` against `trust` at `now`, requiring it to echo `expected_nonce` and to bind
 /// its keys to it.
+///
+/// Order: the bundle's shape and nonce; the claimed platform against the policy (so evidence of
+/// an unlisted platform is refused before it is even parsed); the evidence with its collateral;
+/// the policy entry of the platform it verified as, with the key binding; the signed list of
+/// served models.
 ///
 /// # Errors
 /// [`ClientError::Bundle`] if the bundle contradicts the request, [`ClientError::Attestation`]
@@ -171,84 +154,42 @@ pub fn verify_bundle(
             "the bundle echoes another nonce than ours (replayed evidence?)".into(),
         ));
     }
-    let ctx = AppraisalContext::at(now).with_binding(KeyBinding {
-        kem_pub: bundle.kem_pub.clone(),
-        sig_pub: bundle.sig_pub.clone(),
-        nonce: bundle.nonce.clone(),
-    });
-    let appraised = match bundle.platform {
-        EvidencePlatform::Nitro | EvidencePlatform::Mock => {
-            AppraisedEvidence::Nitro(Box::new(appraise_nitro(trust, &bundle, &ctx)?))
-        }
-        EvidencePlatform::Tdx => {
-            let policy = trust.tdx_policy.as_ref().ok_or_else(|| {
-                ClientError::Config(
-                    "the enclave sent TDX evidence and no TDX policy is configured (--tdx-policy)"
-                        .into(),
-                )
-            })?;
-            // The host attaches Intel's collateral; it is self-authenticating (Intel-signed), so
-            // its origin does not matter. Without it the TCB status is unknown and the policy
-            // decides.
-            let collateral = bundle
-                .collateral
-                .first()
-                .map(|c| TdxCollateral::from_json(c))
-                .transpose()?;
-            let quote = TdxVerifier::new().verify(&bundle.evidence, collateral.as_ref(), now)?;
-            AppraisedEvidence::Tdx(Box::new(policy.appraise(&quote, &ctx)?))
-        }
-        EvidencePlatform::SevSnp => {
-            let policy = trust.snp_policy.as_ref().ok_or_else(|| {
-                ClientError::Config(
-                    "the enclave sent SEV-SNP evidence and no SEV-SNP policy is configured \
-                     (--snp-policy)"
-                        .into(),
-                )
-            })?;
-            // The enclave sends the VCEK (or VLEK) along; the verifier chains it to a pinned ARK.
-            let vek = bundle.collateral.first().ok_or_else(|| {
-                ClientError::Bundle(
-                    "SEV-SNP evidence without its VCEK/VLEK: start the enclave with --snp-vcek"
-                        .into(),
-                )
-            })?;
-            let report = SnpVerifier::new().verify(&bundle.evidence, vek, now)?;
-            AppraisedEvidence::Snp(Box::new(policy.appraise(&report, &ctx)?))
-        }
-    };
-    let evidence_digest = bundle.evidence_digest();
+    let claimed = claimed_platform(bundle.platform);
+    trust.policy.check_platform(claimed)?;
+    let verified = trust
+        .verifier
+        .verify(claimed, &bundle.evidence, &bundle.collateral, now)?;
+    let ctx = AppraisalContext::new(
+        now,
+        KeyBinding {
+            kem_pub: bundle.kem_pub.clone(),
+            sig_pub: bundle.sig_pub.clone(),
+            nonce: bundle.nonce.clone(),
+        },
+    );
+    let appraised = trust.policy.appraise(&verified, &ctx)?;
+    // The served-models list is signed by the key the evidence just vouched for.
+    UnparsedPublicKey::new(&ED25519, &appraised.binding().sig_pub)
+        .verify(
+            &bundle.served_models.signing_bytes(),
+            &bundle.served_models_signature,
+        )
+        .map_err(|_| {
+            ClientError::Bundle(
+                "the served-models list is not signed by the attested sig_pub".into(),
+            )
+        })?;
     Ok(VerifiedEnclave {
+        evidence_digest: verified.evidence_digest(),
         appraised,
         bundle,
-        evidence_digest,
+        policy: trust.policy.clone(),
     })
-}
-
-/// Nitro and mock: the document must chain to the root its bundle names.
-fn appraise_nitro(
-    trust: &TrustConfig,
-    bundle: &EvidenceBundle,
-    ctx: &AppraisalContext,
-) -> Result<AppraisedNitroDocument, ClientError> {
-    let expected_platform = if bundle.platform == EvidencePlatform::Mock {
-        Platform::Mock
-    } else {
-        Platform::Nitro
-    };
-    let document = trust.verifier.verify(&bundle.evidence, ctx.now)?;
-    if document.platform() != expected_platform {
-        return Err(ClientError::Bundle(format!(
-            "bundle says {} but the document chains to a {} root",
-            bundle.platform.as_str(),
-            document.platform().as_str()
-        )));
-    }
-    Ok(trust.policy.appraise(&document, ctx)?)
 }
 
 #[cfg(test)]
 mod tests {
+    use cloister_attestation::{NitroPolicy, SnpPolicy, TdxPolicy};
     use cloister_proto::evidence::{BUNDLE_VERSION, KEM_PUB_LEN, SIG_PUB_LEN};
 
     use super::*;
@@ -282,18 +223,106 @@ mod tests {
         r.expect_err("rejected").code()
     }
 
+    fn tdx_any() -> TrustPolicy {
+        TrustPolicy::new()
+            .with_tdx(TdxPolicy::default().dangerous_any_workload())
+            .expect("tdx entry")
+    }
+
+    /// A genuine AWS Nitro document (evervault's fixture) and a moment inside its window.
+    fn nitro_document() -> (Vec<u8>, UnixTime) {
+        let path = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("../../shared/fixtures/nitro/evervault+attestation-doc-validation/valid-attestation-doc-bytes.cbor");
+        let doc = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        (doc, UnixTime::from_secs(1_665_651_500))
+    }
+
+    fn nitro_bundle(platform: EvidencePlatform) -> (EvidenceBundle, UnixTime) {
+        let (evidence, now) = nitro_document();
+        (
+            EvidenceBundle {
+                platform,
+                evidence,
+                ..tdx_bundle(vec![])
+            },
+            now,
+        )
+    }
+
+    /// The substitution attack: the host answers a caller who meant TDX with a genuine Nitro
+    /// enclave of its own. The caller's policy lists only TDX, so the bundle is refused before
+    /// its evidence is even parsed.
     #[test]
-    fn tdx_evidence_needs_a_tdx_policy() {
-        let trust = TrustConfig::new(NitroPolicy::default(), None);
+    fn a_genuine_nitro_enclave_is_refused_by_a_tdx_only_policy() {
+        let trust = TrustConfig::new(tdx_any());
+        let (bundle, now) = nitro_bundle(EvidencePlatform::Nitro);
+        assert_eq!(
+            code(verify_bundle(&trust, bundle, &[7; 16], now)),
+            "policy.platform_not_allowed"
+        );
+        // Relabelled as TDX, it fails as a TDX quote; relabelled as mock, it verifies as Nitro.
+        let (bundle, now) = nitro_bundle(EvidencePlatform::Tdx);
+        assert!(code(verify_bundle(&trust, bundle, &[7; 16], now)).starts_with("tdx.quote."));
+    }
+
+    #[test]
+    fn a_genuine_nitro_enclave_running_another_image_is_refused() {
+        let other_pcr0 = NitroPolicy::default()
+            .with_pcr(0, [0x42; 48])
+            .expect("PCR0");
+        let trust = TrustConfig::new(TrustPolicy::new().with_nitro(other_pcr0).expect("nitro"));
+        let (bundle, now) = nitro_bundle(EvidencePlatform::Nitro);
+        assert_eq!(
+            code(verify_bundle(&trust, bundle, &[7; 16], now)),
+            "policy.pcr_mismatch"
+        );
+        // Offered as mock, a real document is caught by its root.
+        let mock_root = NitroPolicy::default()
+            .with_pcr(0, [0x42; 48])
+            .expect("PCR0")
+            .dangerous_trust_mock_root([1; 32]);
+        let trust = TrustConfig::new(TrustPolicy::new().with_mock(mock_root).expect("mock"));
+        let (bundle, now) = nitro_bundle(EvidencePlatform::Mock);
+        assert_eq!(
+            code(verify_bundle(&trust, bundle, &[7; 16], now)),
+            "evidence.platform_mismatch"
+        );
+    }
+
+    #[test]
+    fn the_empty_policy_accepts_nothing() {
+        let trust = TrustConfig::new(TrustPolicy::from_json(b"{}").expect("parse"));
+        let (bundle, now) = nitro_bundle(EvidencePlatform::Nitro);
+        assert_eq!(
+            code(verify_bundle(&trust, bundle, &[7; 16], now)),
+            "policy.platform_not_allowed"
+        );
+        let bundle = tdx_bundle(vec![fixture("tdx_quote_collateral.json")]);
+        assert_eq!(
+            code(verify_bundle(
+                &trust,
+                bundle,
+                &[7; 16],
+                UnixTime::from_secs(AT)
+            )),
+            "policy.platform_not_allowed"
+        );
+    }
+
+    #[test]
+    fn tdx_evidence_needs_a_tdx_entry() {
+        let nitro_only = TrustPolicy::new()
+            .with_nitro(NitroPolicy::default().with_pcr(0, [0; 48]).expect("PCR0"))
+            .expect("nitro");
+        let trust = TrustConfig::new(nitro_only);
         let bundle = tdx_bundle(vec![fixture("tdx_quote_collateral.json")]);
         let r = verify_bundle(&trust, bundle, &[7; 16], UnixTime::from_secs(AT));
-        assert_eq!(code(r), "client.config");
+        assert_eq!(code(r), "policy.platform_not_allowed");
     }
 
     #[test]
     fn tdx_evidence_is_verified_with_its_collateral_then_bound_to_the_keys() {
-        let trust =
-            TrustConfig::new(NitroPolicy::default(), None).with_tdx_policy(TdxPolicy::default());
+        let trust = TrustConfig::new(tdx_any());
         // The quote and its collateral verify (UpToDate); the REPORTDATA is not our binding.
         let bundle = tdx_bundle(vec![fixture("tdx_quote_collateral.json")]);
         let r = verify_bundle(&trust, bundle, &[7; 16], UnixTime::from_secs(AT));
@@ -340,20 +369,24 @@ mod tests {
             ..tdx_bundle(vec![])
         };
         let now = UnixTime::from_secs(1_735_689_600); // 2025-01-01, inside the VCEK's validity
-        let untrusting = TrustConfig::new(NitroPolicy::default(), None);
+        let untrusting = TrustConfig::new(tdx_any());
         let r = verify_bundle(
             &untrusting,
             bundle(vec![snp("test-vcek.der")]),
             &[7; 16],
             now,
         );
-        assert_eq!(code(r), "client.config");
-        let trust =
-            TrustConfig::new(NitroPolicy::default(), None).with_snp_policy(SnpPolicy::default());
+        assert_eq!(code(r), "policy.platform_not_allowed");
+        let any = SnpPolicy::default().dangerous_any_workload();
+        let trust = TrustConfig::new(TrustPolicy::new().with_snp(any.clone()).expect("snp"));
         // The report verifies with its VCEK; its REPORT_DATA is not our binding.
         let r = verify_bundle(&trust, bundle(vec![snp("test-vcek.der")]), &[7; 16], now);
         assert_eq!(code(r), "policy.binding_mismatch");
         let r = verify_bundle(&trust, bundle(vec![]), &[7; 16], now);
-        assert_eq!(code(r), "client.bundle_mismatch");
+        assert_eq!(code(r), "evidence.collateral_missing");
+        // A policy that requires AMD's CRL refuses a bundle without one.
+        let strict = TrustConfig::new(TrustPolicy::new().with_snp(any.require_crl()).expect("snp"));
+        let r = verify_bundle(&strict, bundle(vec![snp("test-vcek.der")]), &[7; 16], now);
+        assert_eq!(code(r), "policy.snp.crl_required");
     }
 }

@@ -216,33 +216,27 @@ mod tests {
     use std::time::Duration;
 
     use aws_lc_rs::signature::{ED25519, UnparsedPublicKey};
-    use cloister_proto::EvidencePlatform;
+    use cloister_attestation::UnixTime;
+    use cloister_attestation::mock::MockCa;
     use cloister_proto::api::inner_infer_path;
 
     use super::*;
     use crate::identity::{EnclaveIdentity, OHTTP_KEY_ID};
     use crate::inference::LoadedModel;
     use crate::ledger::{EVIDENCE_MAX_AGE, ReplayCache};
-    use crate::platform::{AttestationPlatform, PlatformError, PlatformEvidence};
+    use crate::platform::mock::MockPlatform;
 
-    /// Evidence that is just the binding and nonce: enough for the gateway's ledger.
-    struct FakePlatform;
-
-    impl AttestationPlatform for FakePlatform {
-        fn kind(&self) -> EvidencePlatform {
-            EvidencePlatform::Mock
-        }
-
-        fn attest(
-            &self,
-            binding: &[u8; 48],
-            nonce: &[u8],
-        ) -> Result<PlatformEvidence, PlatformError> {
-            Ok(PlatformEvidence {
-                evidence: [&binding[..], nonce].concat(),
-                collateral: vec![],
-            })
-        }
+    /// The mock platform with a fresh CA: real Nitro-format evidence, as in the demo.
+    fn mock_platform() -> MockPlatform {
+        let now = UnixTime::now();
+        let dir = tempfile::tempdir().expect("tmp");
+        MockCa::generate(now)
+            .expect("mock ca")
+            .write_to_dir(dir.path())
+            .expect("write ca");
+        let image = dir.path().join("image");
+        std::fs::write(&image, b"gateway test image").expect("image");
+        MockPlatform::boot(dir.path(), &image, now).expect("mock platform")
     }
 
     fn runtime() -> EnclaveRuntime {
@@ -250,7 +244,7 @@ mod tests {
         let model = LoadedModel::load_dir(&dir).expect("model");
         EnclaveRuntime::new(
             EnclaveIdentity::generate().expect("keys"),
-            Box::new(FakePlatform),
+            Box::new(mock_platform()),
             vec![model],
         )
         .expect("runtime")
@@ -272,7 +266,7 @@ mod tests {
         fn attest(rt: &EnclaveRuntime, now: Instant) -> Self {
             let bundle = rt.attest_at(&[5; 32], now).expect("attest");
             Self {
-                evidence_sha384: bundle.evidence_digest(),
+                evidence_sha384: crate::runtime::evidence_digest(&bundle).expect("digest"),
                 config: cloister_proto::ohttp_config::encode_key_config(
                     OHTTP_KEY_ID,
                     rt.identity().kem_pub(),

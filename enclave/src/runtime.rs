@@ -7,7 +7,9 @@ use std::time::Instant;
 use cloister_attestation::binding::key_binding;
 use cloister_proto::evidence::BUNDLE_VERSION;
 use cloister_proto::served::SERVED_MODELS_SIGNATURE_LEN;
-use cloister_proto::{EvidenceBundle, Message, ProtoError, ServedModel, ServedModels, WireError};
+use cloister_proto::{
+    DIGEST_LEN, EvidenceBundle, Message, ProtoError, ServedModel, ServedModels, WireError,
+};
 use serde_bytes::ByteBuf;
 use thiserror::Error;
 
@@ -172,7 +174,27 @@ impl EnclaveRuntime {
             served_models: self.served_models.clone(),
             served_models_signature: self.served_models_signature.to_vec(),
         };
-        self.ledger.record(bundle.evidence_digest(), now);
+        self.ledger.record(evidence_digest(&bundle)?, now);
         Ok(bundle)
     }
+}
+
+/// The digest a caller's request names for `bundle`: SHA-384 over the signed extent of the
+/// evidence only (the attestation crate's one rule), so the host cannot make a caller's digest
+/// and the enclave's disagree by re-encoding or padding the evidence.
+///
+/// # Errors
+/// A [`WireError`] with the parser's code if the platform produced evidence that does not parse
+/// (a backend bug: nothing is recorded and no bundle is served).
+pub fn evidence_digest(bundle: &EvidenceBundle) -> Result<[u8; DIGEST_LEN], WireError> {
+    use cloister_attestation::Platform;
+    use cloister_proto::EvidencePlatform as E;
+    let platform = match bundle.platform {
+        E::Nitro => Platform::Nitro,
+        E::Mock => Platform::Mock,
+        E::SevSnp => Platform::SevSnp,
+        E::Tdx => Platform::Tdx,
+    };
+    cloister_attestation::evidence::evidence_digest(platform, &bundle.evidence)
+        .map_err(|e| WireError::new(e.code(), e.to_string()))
 }

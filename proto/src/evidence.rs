@@ -131,11 +131,6 @@ impl EvidenceBundle {
             SERVED_MODELS_SIGNATURE_LEN,
         )
     }
-
-    /// SHA-384 of the raw evidence: the `evidence digest` that signed results and key releases name.
-    pub fn evidence_digest(&self) -> [u8; crate::DIGEST_LEN] {
-        crate::sha384(&self.evidence)
-    }
 }
 
 fn limit(field: &'static str, len: usize, limit: usize) -> Result<(), ProtoError> {

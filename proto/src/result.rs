@@ -37,7 +37,7 @@ pub struct ResultStatement {
     /// SHA-384 of the model's bytes.
     #[serde(with = "serde_bytes")]
     pub model_sha384: Vec<u8>,
-    /// SHA-384 of the evidence the caller verified before sending (see `EvidenceBundle::evidence_digest`).
+    /// SHA-384 of the evidence the caller verified before sending over its signed extent (`cloister_attestation::evidence::evidence_digest`).
     #[serde(with = "serde_bytes")]
     pub evidence_sha384: Vec<u8>,
     /// Enclave time of signing, Unix seconds.

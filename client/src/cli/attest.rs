@@ -3,9 +3,10 @@
 use std::path::PathBuf;
 
 use cloister_attestation::nitro::{NitroVerifier, TrustAnchor};
-use cloister_attestation::policy::{AppraisalContext, NitroPolicy};
+use cloister_attestation::policy::NitroPolicy;
 use cloister_attestation::snp::{Product, SnpCrl, SnpPolicy, SnpVerifier};
-use cloister_attestation::{AttestationError, Platform, UnixTime};
+use cloister_attestation::tdx::TdxPolicy;
+use cloister_attestation::{AttestationError, Platform, TrustPolicy, UnixTime, VerifiedEvidence};
 
 use super::{Outcome, parse_time};
 
@@ -45,13 +46,18 @@ pub(crate) struct VerifyArgs {
     #[arg(long, value_enum, default_value = "auto")]
     platform: PlatformArg,
     /// An extra trusted root (PEM), e.g. the mock root from `cloister mock init`. The AWS Nitro
-    /// root G1 is always pinned; mock evidence also needs a --policy that names this root.
+    /// root G1 is always pinned; mock evidence also needs a --policy with a mock entry naming
+    /// this root.
     #[arg(long, value_name = "PEM")]
     root: Option<PathBuf>,
-    /// Appraisal policy (JSON). Default: debug rejected, mock rejected, no PCR pins, no age bound.
+    /// Trust policy (JSON): the platforms you accept and the workload each must run (written by
+    /// `cloister eif describe --policy` or `cloister mock init`). Evidence of an unlisted
+    /// platform is rejected. Without it, the platform's defaults apply and NO workload is
+    /// pinned: any genuine enclave of that platform passes.
     #[arg(long, value_name = "FILE")]
     policy: Option<PathBuf>,
-    /// Accept debug-mode enclaves (PCR0-2 all zero). Never for production.
+    /// Without --policy: accept debug-mode enclaves (their memory is readable by the host).
+    /// Never for production; a policy file says "dangerous_allow_debug" instead.
     #[arg(long)]
     allow_debug: bool,
     /// Print one JSON object instead of text.
@@ -75,8 +81,9 @@ pub(crate) struct VerifyArgs {
     /// chains, as Intel PCS or a PCCS serves them). Without it the TCB status is unknown.
     #[arg(long, value_name = "JSON")]
     collateral: Option<PathBuf>,
-    /// TDX: accept a quote verified without --collateral (signatures and PCK chain only). With
-    /// collateral the status is known and this flag never overrides it.
+    /// TDX, without --policy: accept a quote verified without --collateral (signatures and PCK
+    /// chain only). With collateral the status is known and this flag never overrides it. A
+    /// policy file says "dangerous_allow_unknown_tcb" instead.
     #[arg(long)]
     allow_unknown_tcb: bool,
 }
@@ -131,37 +138,103 @@ pub(crate) fn run(args: VerifyArgs) -> Outcome {
             Err(e) => return usage(&args, &format!("--root {}: {e}", root.display())),
         }
     }
-    let mut policy = match &args.policy {
-        Some(p) => match std::fs::read(p)
-            .map_err(|e| e.to_string())
-            .and_then(|b| NitroPolicy::from_json(&b).map_err(|e| e.to_string()))
-        {
-            Ok(policy) => policy,
-            Err(e) => return usage(&args, &format!("--policy {}: {e}", p.display())),
-        },
-        None => NitroPolicy::default(),
-    };
-    if args.allow_debug {
-        policy = policy.dangerous_allow_debug();
-    }
-    let verdict = verifier
-        .verify(&evidence, now)
-        .and_then(|doc| policy.appraise(&doc, &AppraisalContext::at(now)));
-    match verdict {
-        Ok(appraised) => {
-            let claims = appraised.claims();
-            if args.json {
-                print_json(
-                    &serde_json::json!({"verdict": "accepted", "at": now.as_secs(), "claims": claims}),
-                );
-            } else {
-                println!("accepted at {}", now.as_secs());
-                print_claims_text(claims);
-            }
-            Outcome::Ok
-        }
+    match verifier.verify(&evidence, now) {
+        Ok(doc) => appraise(&args, &VerifiedEvidence::Nitro(Box::new(doc)), now),
         Err(e) => reject(&args, &e),
     }
+}
+
+/// The trust policy to appraise with: `--policy`, or the platform's defaults with no workload
+/// pinned (then the flags loosen it). The bool says whether a workload is pinned.
+fn trust_policy(args: &VerifyArgs, platform: Platform) -> Result<(TrustPolicy, bool), String> {
+    if let Some(path) = &args.policy {
+        for (flag, given, key) in [
+            ("--allow-debug", args.allow_debug, "dangerous_allow_debug"),
+            (
+                "--allow-unknown-tcb",
+                args.allow_unknown_tcb,
+                "dangerous_allow_unknown_tcb",
+            ),
+        ] {
+            if given {
+                return Err(format!(
+                    "{flag} loosens the platform defaults; with --policy, say \"{key}\": true in the policy's entry instead"
+                ));
+            }
+        }
+        let bytes = std::fs::read(path).map_err(|e| format!("--policy {}: {e}", path.display()))?;
+        let policy = TrustPolicy::from_json(&bytes)
+            .map_err(|e| format!("--policy {}: {e} ({})", path.display(), e.hint()))?;
+        return Ok((policy, true));
+    }
+    let policy = match platform {
+        Platform::Nitro | Platform::Mock => {
+            let mut p = NitroPolicy::default().dangerous_any_workload();
+            if args.allow_debug {
+                p = p.dangerous_allow_debug();
+            }
+            TrustPolicy::new().with_nitro(p)
+        }
+        Platform::SevSnp => {
+            let mut p = SnpPolicy::default().dangerous_any_workload();
+            if args.allow_debug {
+                p = p.dangerous_allow_debug();
+            }
+            TrustPolicy::new().with_snp(p)
+        }
+        Platform::Tdx => {
+            let mut p = TdxPolicy::default().dangerous_any_workload();
+            if args.allow_debug {
+                p = p.dangerous_allow_debug();
+            }
+            if args.allow_unknown_tcb {
+                p = p.dangerous_allow_unknown_tcb();
+            }
+            TrustPolicy::new().with_tdx(p)
+        }
+    };
+    Ok((policy.map_err(|e| e.to_string())?, false))
+}
+
+/// Appraises verified evidence (without a key binding: this tool does not know the keys) and
+/// prints the verdict.
+fn appraise(args: &VerifyArgs, verified: &VerifiedEvidence, now: UnixTime) -> Outcome {
+    let (policy, pinned) = match trust_policy(args, verified.platform()) {
+        Ok(p) => p,
+        Err(msg) => return usage(args, &msg),
+    };
+    let claims = match policy.dangerous_appraise_without_binding(verified, now) {
+        Ok(claims) => claims,
+        Err(e) => return reject(args, &e),
+    };
+    let workload = if pinned {
+        "pinned by --policy"
+    } else {
+        "NOT pinned (no --policy): any genuine enclave of this platform passes"
+    };
+    let digest = hex::encode(verified.evidence_digest());
+    if args.json {
+        let mut out = serde_json::json!({
+            "verdict": "accepted", "at": now.as_secs(), "claims": claims,
+            "workload_pinned": pinned, "evidence_sha384": digest,
+        });
+        match verified {
+            VerifiedEvidence::Nitro(_) => {}
+            VerifiedEvidence::Snp(r) => out["snp"] = serde_json::json!(r.snp_claims()),
+            VerifiedEvidence::Tdx(q) => out["tdx"] = serde_json::json!(q.tdx_claims()),
+        }
+        print_json(&out);
+        return Outcome::Ok;
+    }
+    println!("accepted at {}", now.as_secs());
+    match verified {
+        VerifiedEvidence::Nitro(_) => print_claims_text(&claims),
+        VerifiedEvidence::Snp(r) => print_snp_text(&claims, &r.snp_claims()),
+        VerifiedEvidence::Tdx(q) => tdx::print_text(&claims, &q.tdx_claims()),
+    }
+    println!("  evidence:   sha384 {digest}");
+    println!("  workload:   {workload}");
+    Outcome::Ok
 }
 
 /// `--platform snp`: the report in `evidence`, the VCEK/VLEK from `--vcek`.
@@ -212,62 +285,39 @@ fn run_snp(args: &VerifyArgs, evidence: &[u8], now: UnixTime) -> Outcome {
             Err(msg) => return usage(args, &msg),
         }
     }
-    let mut policy = match &args.policy {
-        Some(p) => match read("--policy", p).and_then(|b| {
-            SnpPolicy::from_json(&b).map_err(|e| format!("--policy {}: {e}", p.display()))
-        }) {
-            Ok(policy) => policy,
-            Err(msg) => return usage(args, &msg),
-        },
-        None => SnpPolicy::default(),
-    };
-    if args.allow_debug {
-        policy = policy.dangerous_allow_debug();
-    }
-    let verdict = verifier
-        .verify(evidence, &vcek, now)
-        .and_then(|report| policy.appraise(&report, &AppraisalContext::at(now)));
-    match verdict {
-        Ok(appraised) => {
-            let claims = appraised.claims();
-            let snp = appraised.snp_claims();
-            if args.json {
-                print_json(&serde_json::json!({
-                    "verdict": "accepted", "at": now.as_secs(), "claims": claims, "snp": snp
-                }));
-            } else {
-                println!("accepted at {}", now.as_secs());
-                println!("  platform:     {}", claims.platform.as_str());
-                println!(
-                    "  product:      {} (report v{}, signed by {})",
-                    snp.product, snp.version, snp.signer
-                );
-                println!("  debug:        {}", claims.debug);
-                println!("  policy:       {}", snp.policy);
-                println!("  vmpl:         {}", snp.vmpl);
-                println!("  measurement:  {}", snp.measurement);
-                println!("  host_data:    {}", snp.host_data);
-                println!(
-                    "  report_data:  {}",
-                    claims.user_data.as_deref().unwrap_or("")
-                );
-                println!("  chip_id:      {}", snp.chip_id);
-                let t = &snp.reported_tcb;
-                println!(
-                    "  reported_tcb: {}bl {} tee {} snp {} ucode {}",
-                    t.fmc.map(|f| format!("fmc {f} ")).unwrap_or_default(),
-                    t.bootloader,
-                    t.tee,
-                    t.snp,
-                    t.microcode
-                );
-                println!("  firmware:     {}", snp.current_version);
-                println!("  root:         sha256 {}", claims.root_sha256);
-            }
-            Outcome::Ok
-        }
+    match verifier.verify(evidence, &vcek, now) {
+        Ok(report) => appraise(args, &VerifiedEvidence::Snp(Box::new(report)), now),
         Err(e) => reject(args, &e),
     }
+}
+
+fn print_snp_text(claims: &cloister_attestation::Claims, snp: &cloister_attestation::SnpClaims) {
+    println!("  platform:     {}", claims.platform.as_str());
+    println!(
+        "  product:      {} (report v{}, signed by {})",
+        snp.product, snp.version, snp.signer
+    );
+    println!("  debug:        {}", claims.debug);
+    println!("  policy:       {}", snp.policy);
+    println!("  vmpl:         {}", snp.vmpl);
+    println!("  measurement:  {}", snp.measurement);
+    println!("  host_data:    {}", snp.host_data);
+    println!(
+        "  report_data:  {}",
+        claims.user_data.as_deref().unwrap_or("")
+    );
+    println!("  chip_id:      {}", snp.chip_id);
+    let t = &snp.reported_tcb;
+    println!(
+        "  reported_tcb: {}bl {} tee {} snp {} ucode {}",
+        t.fmc.map(|f| format!("fmc {f} ")).unwrap_or_default(),
+        t.bootloader,
+        t.tee,
+        t.snp,
+        t.microcode
+    );
+    println!("  firmware:     {}", snp.current_version);
+    println!("  root:         sha256 {}", claims.root_sha256);
 }
 
 fn print_claims_text(claims: &cloister_attestation::Claims) {
@@ -419,7 +469,11 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("cloister-snp-policy-{}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("dir");
         let policy = dir.join("policy.json");
-        std::fs::write(&policy, r#"{"allowed_vmpls": [0], "allow_debug": true}"#).expect("write");
+        std::fs::write(
+            &policy,
+            r#"{"sev-snp": {"allowed_vmpls": [0], "dangerous_allow_debug": true, "dangerous_any_workload": true}}"#,
+        )
+        .expect("write");
         let report = snp("google-go-sev-guest/attestation.bin");
         let vcek = snp("google-go-sev-guest/vcek.testcer");
         let base = [
@@ -439,7 +493,24 @@ mod tests {
         let mut v = base.to_vec();
         v.extend(["--policy", policy_s.as_str()]);
         assert_eq!(run_with(&v), Outcome::Ok);
-        std::fs::write(&policy, r#"{"allowed_vmpl": [0]}"#).expect("write");
+        // --allow-debug with --policy is a usage error: the policy says it.
+        let mut both = v.clone();
+        both.push("--allow-debug");
+        assert_eq!(run_with(&both), Outcome::Error);
+        // A policy that lists only TDX rejects the genuine SEV-SNP report.
+        let h = "00".repeat(48);
+        std::fs::write(
+            &policy,
+            format!(
+                r#"{{"tdx": {{"mr_td": "{h}", "rtmr0": "{h}", "rtmr1": "{h}", "rtmr2": "{h}"}}}}"#
+            ),
+        )
+        .expect("write");
+        assert_eq!(run_with(&v), Outcome::Rejected);
+        // An entry that pins nothing does not load.
+        std::fs::write(&policy, r#"{"sev-snp": {"allowed_vmpls": [0]}}"#).expect("write");
+        assert_eq!(run_with(&v), Outcome::Error);
+        std::fs::write(&policy, r#"{"sev-snp": {"allowed_vmpl": [0]}}"#).expect("write");
         assert_eq!(run_with(&v), Outcome::Error);
         let _ = std::fs::remove_dir_all(&dir);
     }
@@ -471,12 +542,17 @@ mod tests {
         // policy accepting only OutOfDate refuses this UpToDate quote even with the flag.
         let dir = tempfile::tempdir().expect("tempdir");
         let policy = dir.path().join("p.json");
-        std::fs::write(&policy, r#"{"accepted_tcb_statuses": ["OutOfDate"]}"#).expect("write");
+        std::fs::write(
+            &policy,
+            r#"{"tdx": {"accepted_tcb_statuses": ["OutOfDate"], "dangerous_allow_unknown_tcb": true, "dangerous_any_workload": true}}"#,
+        )
+        .expect("write");
         let p = policy.to_str().expect("utf8");
         assert_eq!(
-            with(&["--collateral", &coll, "--allow-unknown-tcb", "--policy", p]),
+            with(&["--collateral", &coll, "--policy", p]),
             Outcome::Rejected
         );
+        assert_eq!(with(&["--policy", p]), Outcome::Ok);
         assert_eq!(with(&["--collateral", "/nonexistent.json"]), Outcome::Error);
         assert_eq!(with(&["--vcek", &coll]), Outcome::Error);
         assert_eq!(

@@ -4,7 +4,7 @@ use std::fs::File;
 use std::io::{BufWriter, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 
-use cloister_attestation::NitroPolicy;
+use cloister_attestation::{NitroPolicy, TrustPolicy};
 use cloister_eif::section::SectionKind;
 use cloister_eif::{
     Arch, Description, EifBuilder, EifError, IdentityInfo, Inspection, SectionSource, SigningKey,
@@ -33,7 +33,8 @@ pub(crate) struct DescribeArgs {
     /// Print the nitro-cli `describe-eif` JSON document.
     #[arg(long)]
     json: bool,
-    /// Also write a Nitro policy pinning PCR0, PCR1, PCR2 (and PCR8 if signed) to this file.
+    /// Also write a trust policy whose nitro entry pins PCR0, PCR1, PCR2 (and PCR8 if signed)
+    /// to this file, for `cloister infer --policy` and `cloister attest verify --policy`.
     #[arg(long, value_name = "OUT")]
     policy: Option<PathBuf>,
 }
@@ -181,7 +182,7 @@ fn print_human(image: &Inspection, d: &Description) {
     }
 }
 
-/// The Nitro policy pinning the image's PCRs.
+/// The trust policy accepting only Nitro enclaves running this image.
 fn policy_json(image: &Inspection) -> Result<String, String> {
     let p = image.pcrs();
     let mut policy = NitroPolicy::default();
@@ -190,7 +191,10 @@ fn policy_json(image: &Inspection) -> Result<String, String> {
     for (i, v) in pins {
         policy = policy.with_pcr(i, v).map_err(|e| e.to_string())?;
     }
-    Ok(policy.to_json())
+    let trust = TrustPolicy::new()
+        .with_nitro(policy)
+        .map_err(|e| e.to_string())?;
+    Ok(trust.to_json())
 }
 
 fn build(a: &BuildArgs) -> Result<Outcome, Failure> {
@@ -383,7 +387,9 @@ mod tests {
     fn policy_pins_the_fixture_pcrs_and_parses_back() {
         let image = cloister_eif::inspect_file(&fixture("signed.eif")).expect("signed");
         let json = policy_json(&image).expect("policy");
-        let policy = NitroPolicy::from_json(json.as_bytes()).expect("accepted by attest verify");
+        let trust = TrustPolicy::from_json(json.as_bytes()).expect("accepted by attest verify");
+        assert_eq!(trust.platforms(), [cloister_attestation::Platform::Nitro]);
+        let policy = trust.nitro().expect("nitro entry");
         let pins: Vec<u16> = policy.pcrs().keys().copied().collect();
         assert_eq!(pins, [0, 1, 2, 8]);
         assert_eq!(policy.pcrs().get(&8), image.pcrs().pcr8.as_ref());

@@ -14,20 +14,16 @@ pub(crate) struct InferArgs {
     /// Base URL of the Cloister host, e.g. http://127.0.0.1:8080.
     #[arg(long, value_name = "URL")]
     host: String,
-    /// Appraisal policy (JSON) the enclave must satisfy: PCR pins, debug, trusted mock root.
+    /// Trust policy (JSON): the platforms you accept and the workload each must run (Nitro
+    /// PCR0, SEV-SNP MEASUREMENT, TDX MRTD and RTMR0-2, mock root and PCR0), optionally the
+    /// model digests. Evidence of any other platform or workload is refused before your input
+    /// leaves this machine. Written by `cloister eif describe --policy` and `cloister mock init`.
     #[arg(long, value_name = "FILE")]
     policy: PathBuf,
-    /// Mock root certificate (PEM), for enclaves on the mock platform.
+    /// Mock root certificate (PEM), for enclaves on the mock platform; the policy's mock entry
+    /// must name its SHA-256.
     #[arg(long, value_name = "PEM")]
     mock_root: Option<PathBuf>,
-    /// SEV-SNP appraisal policy (JSON: measurement, host data, VMPLs, minimum TCB…). Without it,
-    /// SEV-SNP enclaves are refused. `{}` is the default: no debug, no migration agent.
-    #[arg(long, value_name = "FILE")]
-    snp_policy: Option<PathBuf>,
-    /// TDX appraisal policy (JSON: MRTD, RTMRs, accepted TCB statuses…). Without it, TDX
-    /// enclaves are refused. `{}` is the default: UpToDate only, no debug, SEPT_VE_DISABLE.
-    #[arg(long, value_name = "FILE")]
-    tdx_policy: Option<PathBuf>,
     /// Model id to run.
     #[arg(long, default_value = "credit-risk-v1")]
     model: String,
@@ -52,16 +48,27 @@ pub(crate) fn run(args: InferArgs) -> Outcome {
     };
     match rt.block_on(infer(&args)) {
         Ok(()) => Outcome::Ok,
-        Err(e) => {
+        Err(Failure {
+            error: e,
+            input_sent,
+        }) => {
+            // Say truthfully whether the input left this process: before verification succeeded
+            // it never did; once the request was sent, the host and enclave have it (encrypted
+            // to the attested key).
+            let sent_note = if input_sent {
+                "your input was sent, encrypted to the attested enclave key, before this failure"
+            } else {
+                "your input was not sent"
+            };
             if args.json {
-                print_json(
-                    &serde_json::json!({"verdict": "rejected", "error": {"code": e.code(), "message": e.to_string()}}),
-                );
+                print_json(&serde_json::json!({
+                    "verdict": "rejected",
+                    "input_sent": input_sent,
+                    "error": {"code": e.code(), "message": e.to_string()},
+                }));
             } else {
                 eprintln!("cloister infer: {e}");
-                if e.is_rejection() {
-                    eprintln!("  nothing was sent to the enclave after this failure");
-                }
+                eprintln!("  {sent_note}");
             }
             if e.is_rejection() {
                 Outcome::Rejected
@@ -72,29 +79,49 @@ pub(crate) fn run(args: InferArgs) -> Outcome {
     }
 }
 
-async fn infer(args: &InferArgs) -> Result<(), ClientError> {
+/// An error, and whether the caller's input had left the process when it happened.
+struct Failure {
+    error: ClientError,
+    input_sent: bool,
+}
+
+fn before_sending(error: ClientError) -> Failure {
+    Failure {
+        error,
+        input_sent: false,
+    }
+}
+
+async fn infer(args: &InferArgs) -> Result<(), Failure> {
     let input = if args.input.trim_start().starts_with('{') {
         args.input.clone().into_bytes()
     } else {
         let p = PathBuf::from(&args.input);
-        std::fs::read(&p).map_err(|e| ClientError::Io {
-            path: p.display().to_string(),
-            detail: e.to_string(),
-        })?
+        std::fs::read(&p)
+            .map_err(|e| ClientError::Io {
+                path: p.display().to_string(),
+                detail: e.to_string(),
+            })
+            .map_err(before_sending)?
     };
-    let mut trust = TrustConfig::from_files(&args.policy, args.mock_root.as_deref())?;
-    if let Some(p) = &args.snp_policy {
-        trust = trust.with_snp_policy_file(p)?;
-    }
-    if let Some(p) = &args.tdx_policy {
-        trust = trust.with_tdx_policy_file(p)?;
-    }
-    let session = Session::new(&args.host)?;
+    let trust =
+        TrustConfig::from_files(&args.policy, args.mock_root.as_deref()).map_err(before_sending)?;
+    let session = Session::new(&args.host).map_err(before_sending)?;
     // Verification comes first: on any failure, `?` returns before the input leaves this process.
-    let enclave = session.attest(&trust, UnixTime::now()).await?;
+    let enclave = session
+        .attest(&trust, UnixTime::now())
+        .await
+        .map_err(before_sending)?;
+    enclave.check_model(&args.model).map_err(before_sending)?;
     let result = session
         .infer(&enclave, &args.model, &input, UnixTime::now())
-        .await?;
+        .await
+        .map_err(|error| Failure {
+            // `infer` checks the model pins again before it seals anything; every later error
+            // comes after the request was sent.
+            input_sent: !matches!(error, ClientError::Attestation(_)),
+            error,
+        })?;
     let claims = enclave.appraised().claims();
     let st = result.statement();
     let output: serde_json::Value =
@@ -127,10 +154,7 @@ async fn infer(args: &InferArgs) -> Result<(), ClientError> {
             claims.root_sha256
         );
         if let Some(pcr0) = claims.pcrs.get(&0) {
-            println!(
-                "  PCR0        {pcr0} (pinned by policy: {})",
-                trust.policy().pcrs().contains_key(&0)
-            );
+            println!("  PCR0        {pcr0} (pinned by the trust policy)");
         }
         println!(
             "  binding     kem_pub {} and sig_pub {} bound to our nonce",

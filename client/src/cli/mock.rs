@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 
+use cloister_attestation::TrustPolicy;
 use cloister_attestation::UnixTime;
 use cloister_attestation::mock::MockCa;
 use cloister_attestation::nitro::pcr::NitroMeasurer;
@@ -11,11 +12,13 @@ use super::Outcome;
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct InitArgs {
-    /// Directory to write root.pem, intermediate.pem, their keys, and policy.json into.
+    /// Directory to write root.pem, intermediate.pem, their keys, and policy.json (a trust policy
+    /// whose only entry is "mock": this root, and PCR0 of --enclave-binary) into.
     dir: PathBuf,
     /// Pin PCR0 of this enclave executable in policy.json (the mock measures its own binary).
+    /// Required: a policy that pins no workload would accept any enclave signed by this root.
     #[arg(long, value_name = "PATH")]
-    enclave_binary: Option<PathBuf>,
+    enclave_binary: PathBuf,
 }
 
 pub(crate) fn run(args: InitArgs) -> Outcome {
@@ -34,12 +37,16 @@ fn init(args: &InitArgs) -> Result<(), String> {
     let ca = MockCa::generate(UnixTime::now()).map_err(|e| format!("{e} ({})", e.hint()))?;
     ca.write_to_dir(&args.dir)
         .map_err(|e| format!("{e} ({})", e.hint()))?;
-    let mut policy = NitroPolicy::default().dangerous_trust_mock_root(ca.root_sha256());
-    if let Some(exe) = &args.enclave_binary {
-        let pcr0 = measure_file(exe)?;
-        policy = policy.with_pcr(0, pcr0).map_err(|e| e.to_string())?;
-        println!("PCR0 of {}: {}", exe.display(), hex::encode(pcr0));
-    }
+    let exe = &args.enclave_binary;
+    let pcr0 = measure_file(exe)?;
+    let mock = NitroPolicy::default()
+        .dangerous_trust_mock_root(ca.root_sha256())
+        .with_pcr(0, pcr0)
+        .map_err(|e| e.to_string())?;
+    println!("PCR0 of {}: {}", exe.display(), hex::encode(pcr0));
+    let policy = TrustPolicy::new()
+        .with_mock(mock)
+        .map_err(|e| e.to_string())?;
     let policy_path = args.dir.join("policy.json");
     let json = policy.to_json();
     std::fs::write(&policy_path, json)

@@ -1,13 +1,12 @@
 //! `cloister attest verify --platform tdx`: a DCAP quote, optionally with collateral.
 
-use cloister_attestation::tdx::{TdxCollateral, TdxPolicy, TdxVerifier};
-use cloister_attestation::{AppraisalContext, UnixTime};
+use cloister_attestation::tdx::{TdxCollateral, TdxVerifier};
+use cloister_attestation::{Claims, TdxClaims, UnixTime, VerifiedEvidence};
 
 use super::{Outcome, VerifyArgs, reject, usage};
-use crate::cli::infer::print_json;
 
 /// Verifies the quote in `evidence` with `--collateral` (when given) at `now`, then appraises it
-/// with `--policy` (default: UpToDate only, debug and missing SEPT_VE_DISABLE refused).
+/// with the trust policy (default: UpToDate only, debug and missing SEPT_VE_DISABLE refused).
 pub(super) fn run(args: &VerifyArgs, evidence: &[u8], now: UnixTime) -> Outcome {
     let collateral = match &args.collateral {
         Some(path) => match std::fs::read(path)
@@ -19,63 +18,36 @@ pub(super) fn run(args: &VerifyArgs, evidence: &[u8], now: UnixTime) -> Outcome 
         },
         None => None,
     };
-    let mut policy = match &args.policy {
-        Some(p) => match std::fs::read(p)
-            .map_err(|e| e.to_string())
-            .and_then(|b| TdxPolicy::from_json(&b).map_err(|e| e.to_string()))
-        {
-            Ok(policy) => policy,
-            Err(e) => return usage(args, &format!("--policy {}: {e}", p.display())),
-        },
-        None => TdxPolicy::default(),
-    };
-    if args.allow_debug {
-        policy = policy.dangerous_allow_debug();
-    }
-    if args.allow_unknown_tcb {
-        policy = policy.allow_unknown_tcb();
-    }
-    let verdict = TdxVerifier::new()
-        .verify(evidence, collateral.as_ref(), now)
-        .and_then(|quote| policy.appraise(&quote, &AppraisalContext::at(now)));
-    match verdict {
-        Ok(appraised) => {
-            let claims = appraised.claims();
-            let tdx = appraised.tdx_claims();
-            if args.json {
-                print_json(&serde_json::json!({
-                    "verdict": "accepted", "at": now.as_secs(), "claims": claims, "tdx": tdx
-                }));
-            } else {
-                println!("accepted at {}", now.as_secs());
-                println!("  platform:      {}", claims.platform.as_str());
-                println!("  quote:         v{} ({})", tdx.quote_version, tdx.body);
-                println!(
-                    "  tcb status:    {}{}",
-                    tdx.tcb_status,
-                    tdx.tcb_date
-                        .as_deref()
-                        .map(|d| format!(" (tcbDate {d})"))
-                        .unwrap_or_else(|| " (no collateral)".to_owned())
-                );
-                if !tdx.advisory_ids.is_empty() {
-                    println!("  advisories:    {}", tdx.advisory_ids.join(", "));
-                }
-                println!("  fmspc:         {}", tdx.fmspc);
-                println!("  debug:         {}", claims.debug);
-                println!("  td_attributes: {}", tdx.td_attributes);
-                println!("  mr_td:         {}", tdx.mr_td);
-                for (i, r) in tdx.rtmr.iter().enumerate() {
-                    println!("  rtmr{i}:         {r}");
-                }
-                println!("  mr_config_id:  {}", tdx.mr_config_id);
-                println!("  mr_owner:      {}", tdx.mr_owner);
-                println!("  report_data:   {}", tdx.report_data);
-                println!("  tee_tcb_svn:   {}", tdx.tee_tcb_svn);
-                println!("  root:          sha256 {}", claims.root_sha256);
-            }
-            Outcome::Ok
-        }
+    match TdxVerifier::new().verify(evidence, collateral.as_ref(), now) {
+        Ok(quote) => super::appraise(args, &VerifiedEvidence::Tdx(Box::new(quote)), now),
         Err(e) => reject(args, &e),
     }
+}
+
+pub(super) fn print_text(claims: &Claims, tdx: &TdxClaims) {
+    println!("  platform:      {}", claims.platform.as_str());
+    println!("  quote:         v{} ({})", tdx.quote_version, tdx.body);
+    println!(
+        "  tcb status:    {}{}",
+        tdx.tcb_status,
+        tdx.tcb_date
+            .as_deref()
+            .map(|d| format!(" (tcbDate {d})"))
+            .unwrap_or_else(|| " (no collateral)".to_owned())
+    );
+    if !tdx.advisory_ids.is_empty() {
+        println!("  advisories:    {}", tdx.advisory_ids.join(", "));
+    }
+    println!("  fmspc:         {}", tdx.fmspc);
+    println!("  debug:         {}", claims.debug);
+    println!("  td_attributes: {}", tdx.td_attributes);
+    println!("  mr_td:         {}", tdx.mr_td);
+    for (i, r) in tdx.rtmr.iter().enumerate() {
+        println!("  rtmr{i}:         {r}");
+    }
+    println!("  mr_config_id:  {}", tdx.mr_config_id);
+    println!("  mr_owner:      {}", tdx.mr_owner);
+    println!("  report_data:   {}", tdx.report_data);
+    println!("  tee_tcb_svn:   {}", tdx.tee_tcb_svn);
+    println!("  root:          sha256 {}", claims.root_sha256);
 }
