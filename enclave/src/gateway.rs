@@ -266,7 +266,7 @@ mod tests {
         fn attest(rt: &EnclaveRuntime, now: Instant) -> Self {
             let bundle = rt.attest_at(&[5; 32], now).expect("attest");
             Self {
-                evidence_sha384: bundle.evidence_digest(),
+                evidence_sha384: crate::runtime::evidence_digest(&bundle).expect("digest"),
                 config: cloister_proto::ohttp_config::encode_key_config(
                     OHTTP_KEY_ID,
                     rt.identity().kem_pub(),
