@@ -2,7 +2,7 @@
 //!
 //! The host starts the enclave and controls its environment, so `RUST_LOG` is ignored. The
 //! level comes from the enclave's command line (`--log-level`), which the launch measures (in a
-//! Nitro EIF the kernel command line and init arguments are in PCR0/PCR1; for the mock platform
+//! Nitro EIF the command line is part of the image, in PCR0 and PCR2; for the mock platform
 //! only the executable is measured, see SECURITY.md). The most verbose level allowed is `info`:
 //! there is no way to ask for `debug` or `trace`. Every target outside this crate (`ohttp`, which
 //! logs its HKDF outputs, i.e. response keys, at trace; `tract`, which logs model parameters at
