@@ -53,32 +53,32 @@ fn labeled_expand(suite: &[u8], prk: &[u8], label: &[u8], info: &[u8], len: usiz
 }
 
 /// One encapsulated request and every secret behind it.
-pub struct ProbeRequest {
+pub(crate) struct ProbeRequest {
     /// The bytes to POST as `message/ohttp-req`.
-    pub encapsulated: Vec<u8>,
+    pub(crate) encapsulated: Vec<u8>,
     enc: Vec<u8>,
     /// Secrets of the request side: HPKE shared secret, key schedule secret, AEAD key, base
     /// nonce, exporter secret, and the response secret exported from it.
-    pub secrets: Vec<Vec<u8>>,
+    pub(crate) secrets: Vec<Vec<u8>>,
     response_secret: Vec<u8>,
 }
 
 /// An opened response and its secrets.
-pub struct ProbeResponse {
+pub(crate) struct ProbeResponse {
     /// The Binary HTTP plaintext (padding included).
-    pub plaintext: Vec<u8>,
+    pub(crate) plaintext: Vec<u8>,
     /// Response nonce, PRK, AEAD key and AEAD nonce.
-    pub secrets: Vec<Vec<u8>>,
+    pub(crate) secrets: Vec<Vec<u8>>,
 }
 
 /// Encapsulates `request` (Binary HTTP) to `kem_pub` under key id `key_id` (RFC 9458 §4.3).
-pub fn encapsulate(key_id: u8, kem_pub: &[u8], request: &[u8]) -> ProbeRequest {
+pub(crate) fn encapsulate(key_id: u8, kem_pub: &[u8], request: &[u8]) -> ProbeRequest {
     let rng = SystemRandom::new();
     let sk = EphemeralPrivateKey::generate(&X25519, &rng).expect("ephemeral key");
     let enc = sk.compute_public_key().expect("pk").as_ref().to_vec();
     let dh = agreement::agree_ephemeral(
         sk,
-        &agreement::UnparsedPublicKey::new(&X25519, kem_pub),
+        agreement::UnparsedPublicKey::new(&X25519, kem_pub),
         (),
         |dh| Ok(dh.to_vec()),
     )
@@ -146,7 +146,7 @@ pub fn encapsulate(key_id: u8, kem_pub: &[u8], request: &[u8]) -> ProbeRequest {
 
 impl ProbeRequest {
     /// Opens the encapsulated response (RFC 9458 §4.4) with keys derived here.
-    pub fn open(&self, enc_response: &[u8]) -> ProbeResponse {
+    pub(crate) fn open(&self, enc_response: &[u8]) -> ProbeResponse {
         let n = NK.max(NN);
         assert!(enc_response.len() > n + 16, "response too short");
         let (response_nonce, ct) = enc_response.split_at(n);
@@ -171,7 +171,7 @@ impl ProbeRequest {
 }
 
 /// Standard base64 with padding, and the URL-safe alphabet without, of `data`.
-pub fn base64_forms(data: &[u8]) -> [String; 2] {
+pub(crate) fn base64_forms(data: &[u8]) -> [String; 2] {
     const STD: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut s = String::new();
     for chunk in data.chunks(3) {
@@ -196,7 +196,7 @@ pub fn base64_forms(data: &[u8]) -> [String; 2] {
 /// Every way a log line is likely to show `secret`: hex (both cases), base64 (both alphabets)
 /// and Rust's `Debug` of a byte slice (`[12, 34, ...`), each cut to a prefix long enough to be
 /// unambiguous (16 bytes) so a truncated or wrapped print is still found.
-pub fn renderings(secret: &[u8]) -> Vec<String> {
+pub(crate) fn renderings(secret: &[u8]) -> Vec<String> {
     let head = &secret[..secret.len().min(16)];
     let [b64, b64url] = base64_forms(head);
     let debug = format!("{head:?}");
