@@ -120,10 +120,10 @@ pub enum CollateralError {
         /// What is wrong with it.
         what: String,
     },
-    /// TCB info or QE identity has no usable `nextUpdate`.
+    /// The collateral does not parse, or one of its parts has no usable `nextUpdate`.
     #[error("{what}.nextUpdate: {reason}")]
     BadDate {
-        /// `tcbInfo` or `enclaveIdentity`.
+        /// What was being read.
         what: &'static str,
         /// What is wrong with it.
         reason: String,
@@ -189,34 +189,22 @@ impl QuoteCollateral {
         serde_json::to_vec(self).unwrap_or_default()
     }
 
-    /// The earliest `nextUpdate` of the TCB info and the QE identity: when this collateral must
-    /// be refetched.
+    /// The earliest `nextUpdate` of the TCB info, the QE identity and both CRLs: when this
+    /// collateral must be refetched, because a verifier will refuse it from then on. Read with
+    /// the verifier's own parser, so the host and the caller agree on it.
     ///
     /// # Errors
-    /// [`CollateralError::BadDate`] if either lacks an RFC 3339 `nextUpdate`.
+    /// [`CollateralError::BadDate`] if the collateral does not parse or a date is missing.
     pub fn next_update(&self) -> Result<UnixTime, CollateralError> {
-        let tcb = next_update_of(&self.tcb_info, "tcbInfo")?;
-        let qe = next_update_of(&self.qe_identity, "enclaveIdentity")?;
-        Ok(tcb.min(qe))
+        let parsed =
+            cloister_attestation::tdx::TdxCollateral::from_json(&self.to_json()).map_err(|e| {
+                CollateralError::BadDate {
+                    what: "collateral",
+                    reason: e.to_string(),
+                }
+            })?;
+        Ok(UnixTime::from_secs(parsed.window().1))
     }
-}
-
-fn next_update_of(raw: &str, what: &'static str) -> Result<UnixTime, CollateralError> {
-    #[derive(Deserialize)]
-    struct Dates {
-        #[serde(rename = "nextUpdate")]
-        next_update: String,
-    }
-    let bad = |reason: String| CollateralError::BadDate { what, reason };
-    let dates: Dates = serde_json::from_str(raw).map_err(|e| bad(e.to_string()))?;
-    let t = time::OffsetDateTime::parse(
-        &dates.next_update,
-        &time::format_description::well_known::Rfc3339,
-    )
-    .map_err(|e| bad(format!("{:?} is not RFC 3339: {e}", dates.next_update)))?;
-    Ok(UnixTime::from_secs(
-        u64::try_from(t.unix_timestamp()).unwrap_or(0),
-    ))
 }
 
 /// Where and how to fetch.
@@ -909,8 +897,10 @@ pub(crate) mod tests {
 
     /// 2025-07-01T00:00:00Z, before the fixture's nextUpdate (2025-07-19T10:16:03Z).
     pub(crate) const JULY_1: u64 = 1_751_328_000;
-    /// The fixture's tcbInfo nextUpdate, the earlier of the two.
-    const TCB_NEXT_UPDATE: u64 = 1_752_920_163;
+    /// The earliest nextUpdate of the fixture's four parts: its PCK CRL's, 2025-07-19T10:00:35Z,
+    /// before the TCB Info's (10:16:03Z). A cache kept until the TCB Info's would serve collateral that
+    /// every verifier refuses for a quarter of an hour.
+    const FIXTURE_NEXT_UPDATE: u64 = 1_752_919_235;
 
     pub(crate) fn clock_at(t: &Arc<AtomicU64>) -> Clock {
         let t = Arc::clone(t);
@@ -944,7 +934,10 @@ pub(crate) mod tests {
         // The verifier's parser takes the item as it is.
         cloister_attestation::tdx::TdxCollateral::from_json(&got.to_json())
             .expect("the attestation crate parses the bundle item");
-        assert_eq!(got.next_update().expect("dates").as_secs(), TCB_NEXT_UPDATE);
+        assert_eq!(
+            got.next_update().expect("dates").as_secs(),
+            FIXTURE_NEXT_UPDATE
+        );
     }
 
     #[tokio::test]
@@ -999,10 +992,10 @@ pub(crate) mod tests {
         assert_eq!(pcs.tcb_requests.load(Ordering::SeqCst), 2);
         assert_eq!(cache.len(), 2);
         // One second before nextUpdate: still fresh. At nextUpdate: refetched.
-        now.store(TCB_NEXT_UPDATE - 1, Ordering::SeqCst);
+        now.store(FIXTURE_NEXT_UPDATE - 1, Ordering::SeqCst);
         cache.get(FMSPC, "platform").await.expect("fresh");
         assert_eq!(pcs.tcb_requests.load(Ordering::SeqCst), 2);
-        now.store(TCB_NEXT_UPDATE, Ordering::SeqCst);
+        now.store(FIXTURE_NEXT_UPDATE, Ordering::SeqCst);
         let third = cache.get(FMSPC, "platform").await.expect("refetched");
         assert_eq!(pcs.tcb_requests.load(Ordering::SeqCst), 3, "refetched");
         assert_eq!(third, first);
@@ -1147,13 +1140,13 @@ pub(crate) mod tests {
             Some("-----BEGIN CERTIFICATE-----\nAb+/=")
         );
         let mut c = fixture();
-        c.qe_identity = r#"{"id":"TD_QE","nextUpdate":"next month"}"#.to_owned();
+        c.qe_identity = c
+            .qe_identity
+            .replacen("\"nextUpdate\":\"", "\"nextUpdate\":\"x", 1);
         assert_eq!(
             c.next_update().expect_err("date").code(),
             "collateral.bad_date"
         );
-        c.qe_identity = r#"{"id":"TD_QE","nextUpdate":"2025-07-01T00:00:00Z"}"#.to_owned();
-        assert_eq!(c.next_update().expect("earlier").as_secs(), JULY_1);
         assert_eq!(percent_decode(b"%4"), None);
         assert_eq!(percent_decode(b"%zz"), None);
     }
