@@ -584,3 +584,31 @@ fn a_service_td_must_be_pinned() {
     assert_eq!(err.code(), "policy.tdx.field_mismatch");
     assert!(err.to_string().contains("MRSERVICETD"), "{err}");
 }
+
+/// A host or driver that pads a quote changes no digest that a result or key release names:
+/// the evidence digest covers header through signature data only.
+#[test]
+fn padded_evidence_keeps_its_digest() {
+    use cloister_attestation::evidence::{EvidenceVerifier, evidence_digest};
+    use sha2::Digest;
+    let quote = read("Phala-Network-dcap-qvl/tdx_quote");
+    let coll = read("Phala-Network-dcap-qvl/tdx_quote_collateral.json");
+    let now = at("2025-07-01T00:00:00Z");
+    let end = TdxQuote::parse(&quote).expect("parse").encoded_len();
+    let mut padded = quote.clone();
+    padded.extend_from_slice(&[0; 1000]);
+    let verifier = EvidenceVerifier::new();
+    let a = verifier
+        .verify(Platform::Tdx, &quote, &[&coll], now)
+        .expect("verify");
+    let b = verifier
+        .verify(Platform::Tdx, &padded, &[&coll], now)
+        .expect("verify padded");
+    assert_eq!(a.evidence_digest(), b.evidence_digest());
+    let expected: [u8; 48] = sha2::Sha384::digest(&quote[..end]).into();
+    assert_eq!(a.evidence_digest(), expected);
+    assert_eq!(
+        evidence_digest(Platform::Tdx, &padded).expect("parse"),
+        expected
+    );
+}

@@ -329,3 +329,39 @@ fn issue_4_chain_cache_respects_windows_and_leaves() {
         .expect("other enclave");
     assert_eq!(cache().len(), 2);
 }
+
+/// The evidence digest covers what was signed, not how the host framed it: a real document
+/// re-encoded with the COSE_Sign1 tag or as an indefinite-length array verifies to the same
+/// digest, which for the document as AWS sends it is SHA-384 of its bytes.
+#[test]
+fn reencoded_documents_keep_their_digest() {
+    use cloister_attestation::evidence::{EvidenceVerifier, evidence_digest};
+    use sha2::Digest;
+    let c = case("extracted-from-SAN_non-debug-18-1-23.cbor");
+    assert_eq!(
+        c.bytes[0], 0x84,
+        "an untagged definite-length array, as AWS sends it"
+    );
+    let tagged = [&[0xd2][..], &c.bytes].concat();
+    let indefinite = [&[0x9f][..], &c.bytes[1..], &[0xff]].concat();
+    let expected: [u8; 48] = sha2::Sha384::digest(&c.bytes).into();
+    let verifier = EvidenceVerifier::new();
+    for bytes in [&c.bytes, &tagged, &indefinite] {
+        let verified = verifier
+            .verify(Platform::Nitro, bytes, &[] as &[&[u8]], c.mid())
+            .expect("verifies");
+        assert_eq!(verified.evidence_digest(), expected);
+        assert_eq!(
+            evidence_digest(Platform::Nitro, bytes).expect("parses"),
+            expected
+        );
+    }
+    // A flipped signature byte is another digest (and no longer verifies).
+    let mut flipped = c.bytes.clone();
+    let last = flipped.len() - 1;
+    flipped[last] ^= 1;
+    assert_ne!(
+        evidence_digest(Platform::Nitro, &flipped).expect("parses"),
+        expected
+    );
+}
