@@ -19,7 +19,7 @@ echo "   enclave: unix:$WORK/enclave.sock   host: $HOST_URL"
 echo "== cloister infer (sample applicant: models/credit-risk-v1/sample-input.json)"
 "$CLOISTER" infer --host "$HOST_URL" --policy "$WORK/mock/policy.json" --mock-root "$WORK/mock/root.pem" \
   --model credit-risk-v1 --input "$ROOT/models/credit-risk-v1/sample-input.json"
-echo "== a policy that does not trust the mock root must refuse the same enclave"
+echo "== the empty trust policy {} accepts no platform: it must refuse the same enclave"
 if "$CLOISTER" infer --host "$HOST_URL" --policy <(echo '{}') --mock-root "$WORK/mock/root.pem" \
   --input "$ROOT/models/credit-risk-v1/sample-input.json" 2>"$WORK/refused.txt"; then
   echo "cloister demo: FAILED (an untrusting policy accepted the mock enclave)" >&2

@@ -37,6 +37,10 @@ struct Args {
     /// every report so the verifier needs no network (with --platform snp).
     #[arg(long, value_name = "FILE")]
     snp_vcek: Option<PathBuf>,
+    /// AMD's CRL for this product (DER or PEM, fetched by the host from AMD KDS), sent after the
+    /// VCEK so verifiers can check revocation offline (with --platform snp and --snp-vcek).
+    #[arg(long, value_name = "FILE")]
+    snp_crl: Option<PathBuf>,
     /// Log level of the enclave itself; `info` is the most verbose there is. Part of the
     /// enclave's measured command line: RUST_LOG and every other environment variable are
     /// ignored, and dependencies never log below `warn` (keys, parameters, per-request outcomes
@@ -76,6 +80,9 @@ fn main() -> ExitCode {
 }
 
 fn run(args: Args) -> Result<(), String> {
+    if args.snp_crl.is_some() && !matches!(args.platform, PlatformArg::Snp) {
+        return Err("--snp-crl is only for --platform snp".to_owned());
+    }
     if args.snp_vcek.is_some() && !matches!(args.platform, PlatformArg::Snp) {
         return Err("--snp-vcek is only for --platform snp".to_owned());
     }
@@ -99,7 +106,11 @@ fn run(args: Args) -> Result<(), String> {
                     "--platform snp without --snp-vcek: verifiers must get the VCEK elsewhere"
                 );
             }
-            Box::new(SnpPlatform::open(args.snp_vcek.as_deref()).map_err(|e| e.to_string())?)
+            let mut snp = SnpPlatform::open(args.snp_vcek.as_deref()).map_err(|e| e.to_string())?;
+            if let Some(crl) = &args.snp_crl {
+                snp = snp.with_crl_file(crl).map_err(|e| e.to_string())?;
+            }
+            Box::new(snp)
         }
         PlatformArg::Tdx => Box::new(TdxPlatform::open().map_err(|e| e.to_string())?),
     };

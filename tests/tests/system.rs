@@ -157,10 +157,11 @@ fn tampered_or_replayed_evidence_is_rejected_before_sending() {
             .expect_err("replayed evidence accepted");
         assert_eq!(e.code(), "client.bundle_mismatch");
 
-        let untrusting = TrustConfig::new(Default::default(), None);
+        // `{}` accepts nothing, the demo's mock enclave included.
+        let untrusting = TrustConfig::new(Default::default());
         let e = verify_bundle(&untrusting, bundle, &nonce, now)
             .expect_err("default trust accepted mock");
-        assert!(e.is_rejection(), "{e}");
+        assert_eq!(e.code(), "policy.platform_not_allowed");
     });
     // Nothing but attestation reached the host.
     assert!(!sys.host_log().contains("/v1/infer"));
@@ -312,7 +313,7 @@ fn cli_infer_verifies_and_prints_the_signed_result() {
     assert!(v["result"]["default_probability"].is_number());
     assert_eq!(v["verified"]["platform"], "mock");
 
-    // The default policy (no mock root trusted) refuses, with exit 1, before sending input.
+    // The empty trust policy refuses, with exit 1, before sending input.
     let empty = sys.dir.path().join("empty-policy.json");
     std::fs::write(&empty, "{}").expect("write");
     let out = Command::new(bin("cloister"))
@@ -335,7 +336,9 @@ fn cli_infer_verifies_and_prints_the_signed_result() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(String::from_utf8_lossy(&out.stderr).contains("policy.mock_not_trusted"));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("policy.platform_not_allowed"), "{stderr}");
+    assert!(stderr.contains("your input was not sent"), "{stderr}");
 }
 
 #[test]
@@ -617,5 +620,68 @@ fn evidence_carries_served_models_signed_by_the_attested_key() {
             key.verify(&edited.signing_bytes(), &b.served_models_signature)
                 .is_err()
         );
+    });
+}
+
+/// A trust policy that pins model digests: the client compares them with the list the enclave
+/// signed with its attested key, before any input is encrypted. A wrong digest or an unpinned
+/// model stops the call with nothing sent; the right digest goes through.
+#[test]
+fn pinned_model_digests_are_checked_before_input_is_sent() {
+    let sys = System::start();
+    let base = std::fs::read(sys.policy_path()).expect("policy");
+    let base = cloister_attestation::TrustPolicy::from_json(&base).expect("mock init's policy");
+    let trust_with = |policy: cloister_attestation::TrustPolicy| {
+        TrustConfig::new(policy).with_mock_root(
+            cloister_attestation::nitro::TrustAnchor::from_pem(
+                cloister_attestation::Platform::Mock,
+                std::fs::read_to_string(sys.root_pem())
+                    .expect("root")
+                    .as_bytes(),
+            )
+            .expect("anchor"),
+        )
+    };
+    rt().block_on(async {
+        let s = Session::new(&sys.host_url).expect("session");
+        let served = s
+            .attest(&sys.trust(), UnixTime::now())
+            .await
+            .expect("attest")
+            .served_model_sha384("credit-risk-v1")
+            .expect("the enclave serves the demo model")
+            .to_vec();
+        let served: [u8; 48] = served.try_into().expect("48 bytes");
+        let mut other = served;
+        other[0] ^= 1;
+        for (policy, code) in [
+            (
+                base.clone().with_model("credit-risk-v1", other),
+                "policy.model_digest_mismatch",
+            ),
+            (
+                base.clone().with_model("another-model", served),
+                "policy.model_not_pinned",
+            ),
+        ] {
+            let trust = trust_with(policy);
+            let enclave = s.attest(&trust, UnixTime::now()).await.expect("attest");
+            let e = s
+                .infer(&enclave, "credit-risk-v1", &sample_input(), UnixTime::now())
+                .await
+                .expect_err("model pin ignored");
+            assert_eq!(e.code(), code);
+        }
+        assert!(
+            !sys.host_log().contains("/v1/infer"),
+            "input was sent to an enclave whose model the policy does not pin"
+        );
+        let trust = trust_with(base.clone().with_model("credit-risk-v1", served));
+        let enclave = s.attest(&trust, UnixTime::now()).await.expect("attest");
+        let result = s
+            .infer(&enclave, "credit-risk-v1", &sample_input(), UnixTime::now())
+            .await
+            .expect("pinned digest matches");
+        assert_eq!(result.statement().model_sha384, served.to_vec());
     });
 }

@@ -83,6 +83,9 @@ impl Source {
 pub struct SnpPlatform {
     source: Source,
     vcek: Option<Vec<u8>>,
+    /// AMD's CRL for the product, sent after the VCEK so verifiers can check revocation
+    /// without network access (and a policy can require it).
+    crl: Option<Vec<u8>>,
 }
 
 impl SnpPlatform {
@@ -110,6 +113,7 @@ impl SnpPlatform {
         Ok(Self {
             source: Source::Device(Mutex::new(fw)),
             vcek,
+            crl: None,
         })
     }
 
@@ -134,7 +138,36 @@ impl SnpPlatform {
         Self {
             source: Source::Tsm(client),
             vcek,
+            crl: None,
         }
+    }
+
+    /// Also sends AMD's CRL for the product (`KDS …/vcek/v1/{product}/crl`, DER or PEM, fetched
+    /// by the host) with every report. It travels after the VCEK, so it needs one.
+    ///
+    /// # Errors
+    /// [`PlatformError::Setup`] without a VCEK, or if the file is not a CRL.
+    pub fn with_crl_file(mut self, path: &Path) -> Result<Self, PlatformError> {
+        let setup =
+            |what: String| PlatformError::Setup(format!("--snp-crl {}: {what}", path.display()));
+        if self.vcek.is_none() {
+            return Err(setup(
+                "a CRL travels after the VCEK: give --snp-vcek too".to_owned(),
+            ));
+        }
+        let len = std::fs::metadata(path)
+            .map_err(|e| setup(e.to_string()))?
+            .len();
+        if len > MAX_VCEK_FILE_LEN {
+            return Err(setup(format!(
+                "{len} bytes, more than the {MAX_VCEK_FILE_LEN} an AMD CRL can be"
+            )));
+        }
+        let bytes = std::fs::read(path).map_err(|e| setup(e.to_string()))?;
+        cloister_attestation::snp::SnpCrl::from_pem_or_der(&bytes)
+            .map_err(|e| setup(format!("{e} [{}]", e.code())))?;
+        self.crl = Some(bytes);
+        Ok(self)
     }
 }
 
@@ -188,7 +221,7 @@ impl AttestationPlatform for SnpPlatform {
         }
         Ok(PlatformEvidence {
             evidence: outblob,
-            collateral: self.vcek.iter().cloned().collect(),
+            collateral: self.vcek.iter().chain(&self.crl).cloned().collect(),
         })
     }
 }
@@ -273,6 +306,33 @@ mod tests {
             )
             .expect("verifies");
         assert_eq!(verified.report_data(), &[0u8; 64]);
+    }
+
+    #[test]
+    fn amds_crl_travels_after_the_vcek() {
+        let vcek = fixture(&format!("{MS}/milan_vcek.pem"));
+        let crl = fixture("openpcc-openpcc/extracted/test_amd_milan_crl.pem");
+        let (_dir, _kernel, p) = platform(|_| recorded(), SNP_TSM_PROVIDER, Some(&vcek));
+        let p = p.with_crl_file(&crl).expect("crl");
+        let ev = p.attest(&[0u8; 48], b"nonce").expect("attest");
+        assert_eq!(
+            ev.collateral,
+            vec![
+                std::fs::read(&vcek).expect("vcek"),
+                std::fs::read(&crl).expect("crl")
+            ]
+        );
+        // Without a VCEK, or with a file that is not a CRL, the backend does not start.
+        let (_dir, _kernel, p) = platform(|_| recorded(), SNP_TSM_PROVIDER, None);
+        assert_eq!(
+            p.with_crl_file(&crl).expect_err("no vcek").code(),
+            "platform.setup"
+        );
+        let (_dir, _kernel, p) = platform(|_| recorded(), SNP_TSM_PROVIDER, Some(&vcek));
+        assert_eq!(
+            p.with_crl_file(&vcek).expect_err("not a crl").code(),
+            "platform.setup"
+        );
     }
 
     #[test]
