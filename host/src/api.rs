@@ -132,9 +132,7 @@ async fn attestation(
             complete_collateral(&mut bundle, &state.collateral)
                 .await
                 .map_err(AttestationFailure::Collateral)?;
-            let body = bundle.to_cbor().map_err(|e| {
-                HostError::Enclave(cloister_proto::WireError::new(e.code(), e.to_string()))
-            })?;
+            let body = bundle.to_cbor().map_err(HostError::BundleEncode)?;
             Ok(([(header::CONTENT_TYPE, MEDIA_EVIDENCE)], body).into_response())
         }
         Message::Error(e) => Err(HostError::Enclave(e).into()),
@@ -225,7 +223,7 @@ mod tests {
 
     use super::*;
     use crate::collateral::tests::{self as pcs, Faults};
-    use crate::collateral::{CollateralConfig, QuoteCollateral};
+    use crate::collateral::{CollateralConfig, QuoteCollateralV3};
     use crate::transport::EnclaveAddr;
 
     fn bundle(
@@ -335,7 +333,7 @@ mod tests {
                 1,
                 "one item: the QuoteCollateralV3 JSON"
             );
-            let c: QuoteCollateral = serde_json::from_slice(&got.collateral[0]).expect("json");
+            let c: QuoteCollateralV3 = serde_json::from_slice(&got.collateral[0]).expect("json");
             assert_eq!(c, pcs::fixture());
         }
         assert_eq!(server.tcb_requests.load(Ordering::SeqCst), 1, "cached");
@@ -356,7 +354,12 @@ mod tests {
         let (status, body) = attest(&app).await;
         assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
         assert_eq!(error_code(&body), COLLATERAL_UNAVAILABLE);
-        assert!(String::from_utf8_lossy(&body).contains("collateral.status"));
+        let mut b = bundle(EvidencePlatform::Tdx, tdx_quote(), vec![]);
+        let e = complete_collateral(&mut b, &cache(&base))
+            .await
+            .expect_err("404");
+        assert_eq!(e.code(), "collateral.status");
+        assert!(b.collateral.is_empty(), "nothing half-applied");
     }
 
     #[tokio::test]
@@ -371,7 +374,11 @@ mod tests {
         let (status, body) = attest(&app).await;
         assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
         assert_eq!(error_code(&body), COLLATERAL_UNAVAILABLE);
-        assert!(String::from_utf8_lossy(&body).contains("collateral.quote"));
+        let mut b = bundle(EvidencePlatform::Tdx, vec![0xee; 600], vec![]);
+        let e = complete_collateral(&mut b, &cache(&base))
+            .await
+            .expect_err("unreadable quote");
+        assert_eq!(e.code(), "collateral.quote");
         assert_eq!(server.requests.load(Ordering::SeqCst), 0);
     }
 

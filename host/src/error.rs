@@ -25,18 +25,36 @@ pub enum HostError {
         /// The media type required.
         expected: &'static str,
     },
-    /// The enclave cannot be reached or the link broke.
-    #[error("enclave unavailable: {0}")]
-    EnclaveUnavailable(String),
+    /// Connecting to the enclave failed.
+    #[error("enclave unavailable: connecting to {addr}")]
+    EnclaveUnavailable {
+        /// The enclave's address (`unix:PATH` or `vsock:CID:PORT`).
+        addr: String,
+        /// The connect error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The link to the enclave was closed before the request could be sent.
+    #[error("enclave unavailable: the connection is closed")]
+    LinkClosed,
+    /// The link to the enclave broke while the request waited for its answer.
+    #[error("enclave unavailable: the connection was lost while waiting for the answer")]
+    LinkLost,
     /// The enclave did not answer in time.
-    #[error("enclave did not answer within {0} ms")]
-    Timeout(u64),
+    #[error("enclave did not answer within {millis} ms")]
+    Timeout {
+        /// The time waited.
+        millis: u64,
+    },
     /// The enclave rejected the request.
     #[error("enclave rejected the request: {}", .0.message)]
     Enclave(WireError),
     /// The enclave answered with the wrong message kind.
     #[error("enclave answered with an unexpected message")]
     UnexpectedAnswer,
+    /// The enclave's evidence bundle could not be encoded for the caller.
+    #[error("encoding the evidence bundle [{code}]", code = .0.code())]
+    BundleEncode(#[source] cloister_proto::ProtoError),
 }
 
 impl HostError {
@@ -45,10 +63,13 @@ impl HostError {
         match self {
             Self::BadNonce { .. } => "host.bad_nonce".into(),
             Self::UnsupportedMediaType { .. } => "host.unsupported_media_type".into(),
-            Self::EnclaveUnavailable(_) => "host.enclave_unavailable".into(),
-            Self::Timeout(_) => "host.enclave_timeout".into(),
+            Self::EnclaveUnavailable { .. } => "host.enclave_unavailable".into(),
+            Self::LinkClosed => "host.link_closed".into(),
+            Self::LinkLost => "host.link_lost".into(),
+            Self::Timeout { .. } => "host.enclave_timeout".into(),
             Self::Enclave(e) => e.code.clone(),
             Self::UnexpectedAnswer => "host.unexpected_answer".into(),
+            Self::BundleEncode(_) => "host.bundle_encode".into(),
         }
     }
 
@@ -56,12 +77,16 @@ impl HostError {
         match self {
             Self::BadNonce { .. } => StatusCode::BAD_REQUEST,
             Self::UnsupportedMediaType { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            Self::EnclaveUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
-            Self::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
+            Self::EnclaveUnavailable { .. } | Self::LinkClosed | Self::LinkLost => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+            Self::Timeout { .. } => StatusCode::GATEWAY_TIMEOUT,
             Self::Enclave(e) if e.code.starts_with("ohttp.") || e.code.starts_with("proto.") => {
                 StatusCode::BAD_REQUEST
             }
-            Self::Enclave(_) | Self::UnexpectedAnswer => StatusCode::BAD_GATEWAY,
+            Self::Enclave(_) | Self::UnexpectedAnswer | Self::BundleEncode(_) => {
+                StatusCode::BAD_GATEWAY
+            }
         }
     }
 
@@ -71,13 +96,16 @@ impl HostError {
             Self::UnsupportedMediaType { .. } => {
                 "send the encapsulated request as message/ohttp-req"
             }
-            Self::EnclaveUnavailable(_) | Self::Timeout(_) => {
+            Self::EnclaveUnavailable { .. }
+            | Self::LinkClosed
+            | Self::LinkLost
+            | Self::Timeout { .. } => {
                 "check that the enclave is running and the host's --enclave address; then retry"
             }
             Self::Enclave(e) if e.code.starts_with("ohttp.") => {
                 "fetch fresh evidence, verify it, and encrypt to the key it binds"
             }
-            Self::Enclave(_) | Self::UnexpectedAnswer => {
+            Self::Enclave(_) | Self::UnexpectedAnswer | Self::BundleEncode(_) => {
                 "retry; if it persists, report the code to the operator"
             }
         }

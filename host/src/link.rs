@@ -66,7 +66,8 @@ impl EnclaveLink {
     /// Sends `msg` and waits for the enclave's answer.
     ///
     /// # Errors
-    /// [`HostError::EnclaveUnavailable`] if the link is down or breaks, [`HostError::Timeout`].
+    /// [`HostError::EnclaveUnavailable`] if the link cannot be made, [`HostError::LinkClosed`] or
+    /// [`HostError::LinkLost`] if it breaks, [`HostError::Timeout`].
     pub async fn request(&self, msg: Message) -> Result<Message, HostError> {
         let (tx, pending) = self.sender().await?;
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
@@ -74,16 +75,16 @@ impl EnclaveLink {
         lock(&pending).insert(id, answer_tx);
         if tx.send(Envelope::new(id, msg)).await.is_err() {
             lock(&pending).remove(&id);
-            return Err(HostError::EnclaveUnavailable("connection closed".into()));
+            return Err(HostError::LinkClosed);
         }
         match tokio::time::timeout(REQUEST_TIMEOUT, answer_rx).await {
             Ok(Ok(answer)) => Ok(answer),
-            Ok(Err(_)) => Err(HostError::EnclaveUnavailable(
-                "connection lost while waiting".into(),
-            )),
+            Ok(Err(_)) => Err(HostError::LinkLost),
             Err(_) => {
                 lock(&pending).remove(&id);
-                Err(HostError::Timeout(REQUEST_TIMEOUT.as_millis() as u64))
+                Err(HostError::Timeout {
+                    millis: u64::try_from(REQUEST_TIMEOUT.as_millis()).unwrap_or(u64::MAX),
+                })
             }
         }
     }
@@ -93,9 +94,12 @@ impl EnclaveLink {
         if let Some(c) = guard.as_ref().filter(|c| c.is_alive()) {
             return Ok((c.tx.clone(), Arc::clone(&c.pending)));
         }
-        let stream = connect(&self.addr).await.map_err(|e| {
-            HostError::EnclaveUnavailable(format!("connecting to {}: {e}", self.addr))
-        })?;
+        let stream = connect(&self.addr)
+            .await
+            .map_err(|source| HostError::EnclaveUnavailable {
+                addr: self.addr.to_string(),
+                source,
+            })?;
         let (mut reader, mut writer) = tokio::io::split(stream);
         let (tx, mut rx) = mpsc::channel::<Envelope>(256);
         let pending: Pending = Arc::default();

@@ -5,6 +5,7 @@
 //! | [`frame`] | host ↔ enclave: `u32` big-endian length, then one CBOR [`Envelope`] |
 //! | [`message`] | the messages inside a frame, with a request id for multiplexing |
 //! | [`evidence`] | the evidence bundle a caller verifies (`GET /v1/attestation`) |
+//! | [`collateral`] | the DCAP collateral of a TDX quote inside the bundle (`QuoteCollateralV3` JSON) |
 //! | [`ohttp_config`] | the OHTTP `KeyConfig` (RFC 9458 §3) built from the attested `kem_pub` |
 //! | [`result`] | the enclave's signed inference result |
 //! | [`served`] | the models an enclave serves, signed by its `sig_pub`, inside the evidence bundle |
@@ -27,6 +28,7 @@
 
 pub mod api;
 mod cbor;
+pub mod collateral;
 mod error;
 pub mod evidence;
 pub mod frame;
