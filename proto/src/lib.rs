@@ -36,6 +36,7 @@ pub mod message;
 pub mod ohttp_config;
 pub mod padding;
 pub mod result;
+pub mod sealed;
 pub mod served;
 
 pub use error::ProtoError;
