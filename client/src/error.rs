@@ -14,9 +14,20 @@ pub enum ClientError {
         /// The OS error.
         detail: String,
     },
-    /// A local configuration is unusable.
-    #[error("{0}")]
-    Config(String),
+    /// The host URL is not an http(s) URL.
+    #[error("--host {url:?} must start with http:// or https://")]
+    BadHostUrl {
+        /// The URL given.
+        url: String,
+    },
+    /// The HTTP client could not be built (TLS backend).
+    #[error("building the HTTP client")]
+    HttpClient(#[source] reqwest::Error),
+    /// The operating system gave no randomness for the nonce.
+    /// (getrandom's error is no `std::error::Error` without its `std` feature, so it is shown,
+    /// not chained.)
+    #[error("no randomness for the nonce: {0}")]
+    NoRandomness(getrandom::Error),
     /// The evidence did not verify or the policy refused it.
     #[error("attestation rejected [{code}]: {0}", code = .0.code())]
     Attestation(#[from] AttestationError),
@@ -24,8 +35,8 @@ pub enum ClientError {
     #[error("malformed message [{code}]: {0}", code = .0.code())]
     Proto(#[from] ProtoError),
     /// The evidence bundle contradicts itself or our request.
-    #[error("evidence bundle rejected: {0}")]
-    Bundle(String),
+    #[error("evidence bundle rejected [{code}]: {0}", code = .0.code())]
+    Bundle(BundleCheck),
     /// The host could not be reached or answered with an HTTP error.
     #[error("host {url}: {detail}")]
     Http {
@@ -48,8 +59,85 @@ pub enum ClientError {
         message: String,
     },
     /// The signed result does not check out.
-    #[error("signed result rejected: {0}")]
-    Result(String),
+    #[error("signed result rejected [{code}]: {0}", code = .0.code())]
+    Result(ResultCheck),
+}
+
+/// The check of an evidence bundle (beyond attestation and policy) that failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum BundleCheck {
+    /// The bundle echoes another nonce than the one we sent (replayed evidence?).
+    #[error("the bundle echoes another nonce than ours (replayed evidence?)")]
+    NonceMismatch,
+    /// The served-models list is not signed by the attested `sig_pub`.
+    #[error("the served-models list is not signed by the attested sig_pub")]
+    ServedModelsSignature,
+}
+
+impl BundleCheck {
+    /// Stable code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::NonceMismatch => "bundle.nonce_mismatch",
+            Self::ServedModelsSignature => "bundle.served_models_signature",
+        }
+    }
+}
+
+/// The check of a signed result that failed, in the order they run: the response's shape, the
+/// signature by the attested key, then each hash and name against what the caller itself sent
+/// and verified, then time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum ResultCheck {
+    /// The decrypted response is not a Binary HTTP message.
+    #[error("the response is not Binary HTTP")]
+    NotBhttp,
+    /// The response's content-type is not the signed-result media type.
+    #[error("content-type is not {}", cloister_proto::api::MEDIA_SIGNED_RESULT)]
+    ContentType,
+    /// The signature does not verify with the attested `sig_pub`.
+    #[error("signature does not verify with the attested sig_pub")]
+    BadSignature,
+    /// The signed request hash is not the hash of the request we sent.
+    #[error("request hash differs from the request we sent")]
+    RequestHash,
+    /// The signed output hash is not the hash of the output received.
+    #[error("output hash differs from the output received")]
+    OutputHash,
+    /// The signed evidence digest is not the digest of the evidence we verified.
+    #[error("evidence digest differs from the evidence we verified")]
+    EvidenceDigest,
+    /// The signed model id is not the model requested.
+    #[error("signed model id differs from the model requested")]
+    ModelId,
+    /// The signed model digest is not the one the enclave attested it serves.
+    #[error("model digest differs from the one the enclave attested it serves")]
+    ModelDigest,
+    /// The signing time is further than [`crate::session::MAX_RESULT_SKEW_SECS`] from our clock.
+    #[error(
+        "signing time is more than {} s from our clock",
+        crate::session::MAX_RESULT_SKEW_SECS
+    )]
+    ClockSkew,
+}
+
+impl ResultCheck {
+    /// Stable code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::NotBhttp => "result.not_bhttp",
+            Self::ContentType => "result.content_type",
+            Self::BadSignature => "result.bad_signature",
+            Self::RequestHash => "result.request_hash",
+            Self::OutputHash => "result.output_hash",
+            Self::EvidenceDigest => "result.evidence_digest",
+            Self::ModelId => "result.model_id",
+            Self::ModelDigest => "result.model_digest",
+            Self::ClockSkew => "result.clock_skew",
+        }
+    }
 }
 
 impl ClientError {
@@ -57,14 +145,16 @@ impl ClientError {
     pub fn code(&self) -> String {
         match self {
             Self::Io { .. } => "client.io".into(),
-            Self::Config(_) => "client.config".into(),
+            Self::BadHostUrl { .. } => "client.bad_host_url".into(),
+            Self::HttpClient(_) => "client.http_client".into(),
+            Self::NoRandomness(_) => "client.no_randomness".into(),
             Self::Attestation(e) => e.code().into(),
             Self::Proto(e) => e.code().into(),
-            Self::Bundle(_) => "client.bundle_mismatch".into(),
+            Self::Bundle(check) => check.code().into(),
             Self::Http { .. } => "client.http".into(),
             Self::Ohttp(_) => "client.ohttp".into(),
             Self::Enclave { code, .. } => code.clone(),
-            Self::Result(_) => "client.result_rejected".into(),
+            Self::Result(check) => check.code().into(),
         }
     }
 
@@ -81,5 +171,49 @@ impl ClientError {
             path: path.display().to_string(),
             detail: e.to_string(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const RESULT_CHECKS: [ResultCheck; 9] = [
+        ResultCheck::NotBhttp,
+        ResultCheck::ContentType,
+        ResultCheck::BadSignature,
+        ResultCheck::RequestHash,
+        ResultCheck::OutputHash,
+        ResultCheck::EvidenceDigest,
+        ResultCheck::ModelId,
+        ResultCheck::ModelDigest,
+        ResultCheck::ClockSkew,
+    ];
+    const BUNDLE_CHECKS: [BundleCheck; 2] = [
+        BundleCheck::NonceMismatch,
+        BundleCheck::ServedModelsSignature,
+    ];
+
+    #[test]
+    fn every_check_of_a_result_or_bundle_has_its_own_code_and_is_a_rejection() {
+        let mut codes = std::collections::BTreeSet::new();
+        for c in RESULT_CHECKS {
+            assert!(c.code().starts_with("result."), "{}", c.code());
+            assert!(codes.insert(c.code()), "{} twice", c.code());
+            let e = ClientError::Result(c);
+            assert_eq!(e.code(), c.code());
+            assert!(e.is_rejection());
+        }
+        for c in BUNDLE_CHECKS {
+            assert!(c.code().starts_with("bundle."), "{}", c.code());
+            assert!(codes.insert(c.code()), "{} twice", c.code());
+            assert!(ClientError::Bundle(c).is_rejection());
+            assert_eq!(ClientError::Bundle(c).code(), c.code());
+        }
+        let usage = ClientError::BadHostUrl {
+            url: "ftp://x".into(),
+        };
+        assert_eq!(usage.code(), "client.bad_host_url");
+        assert!(!usage.is_rejection());
     }
 }

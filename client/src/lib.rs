@@ -26,4 +26,4 @@ pub mod evidence_file;
 pub mod session;
 pub mod verify;
 
-pub use error::ClientError;
+pub use error::{BundleCheck, ClientError, ResultCheck};

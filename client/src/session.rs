@@ -12,6 +12,7 @@ use cloister_proto::api::{
 use cloister_proto::{EvidenceBundle, SignedResult, sha384};
 
 use crate::ClientError;
+use crate::ResultCheck;
 use crate::verify::{TrustConfig, VerifiedEnclave, verify_bundle};
 
 /// Bytes of the nonce a session binds into evidence.
@@ -56,13 +57,14 @@ impl Session {
     /// A session with the host at `base_url` (e.g. `http://127.0.0.1:8080`).
     ///
     /// # Errors
-    /// [`ClientError::Config`] if the URL is not http(s) or the HTTP client cannot be built.
+    /// [`ClientError::BadHostUrl`] if the URL is not http(s), [`ClientError::HttpClient`] if the
+    /// HTTP client cannot be built.
     pub fn new(base_url: &str) -> Result<Self, ClientError> {
         let base = base_url.trim_end_matches('/').to_owned();
         if !(base.starts_with("http://") || base.starts_with("https://")) {
-            return Err(ClientError::Config(format!(
-                "--host {base_url:?} must start with http:// or https://"
-            )));
+            return Err(ClientError::BadHostUrl {
+                url: base_url.to_owned(),
+            });
         }
         // No redirects: the host is untrusted, and a redirect would carry the encrypted request
         // (and the caller's trust in this URL) somewhere else.
@@ -70,7 +72,7 @@ impl Session {
             .timeout(Duration::from_secs(60))
             .redirect(reqwest::redirect::Policy::none())
             .build()
-            .map_err(|e| ClientError::Config(format!("building the HTTP client: {e}")))?;
+            .map_err(ClientError::HttpClient)?;
         Ok(Self { http, base })
     }
 
@@ -84,8 +86,7 @@ impl Session {
         now: UnixTime,
     ) -> Result<VerifiedEnclave, ClientError> {
         let mut nonce = [0u8; NONCE_LEN];
-        getrandom::getrandom(&mut nonce)
-            .map_err(|e| ClientError::Config(format!("no randomness for the nonce: {e}")))?;
+        getrandom::getrandom(&mut nonce).map_err(ClientError::NoRandomness)?;
         let bundle = self.fetch_evidence(&nonce).await?;
         verify_bundle(trust, bundle, &nonce, now)
     }
@@ -272,7 +273,7 @@ impl PendingResult {
             .decapsulate(enc_response)
             .map_err(|_| ClientError::Ohttp("decapsulation of the response"))?;
         let response = bhttp::Message::read_bhttp(&mut Cursor::new(&plain[..]))
-            .map_err(|_| ClientError::Result("the response is not Binary HTTP".into()))?;
+            .map_err(|_| ClientError::Result(ResultCheck::NotBhttp))?;
         let status = response.control().status().map(u16::from).unwrap_or(0);
         if status != 200 {
             let code = response
@@ -291,12 +292,11 @@ impl PendingResult {
             });
         }
         if response.header().get(b"content-type") != Some(MEDIA_SIGNED_RESULT.as_bytes()) {
-            return Err(ClientError::Result(format!(
-                "content-type is not {MEDIA_SIGNED_RESULT}"
-            )));
+            return Err(ClientError::Result(ResultCheck::ContentType));
         }
         let signed = SignedResult::from_cbor(response.content())?;
-        check_result(&signed, enclave, &self.model_id, &self.request, now)?;
+        check_result(&signed, enclave, &self.model_id, &self.request, now)
+            .map_err(ClientError::Result)?;
         Ok(VerifiedResult { signed })
     }
 }
@@ -309,43 +309,36 @@ fn check_result(
     model_id: &str,
     request: &[u8],
     now: UnixTime,
-) -> Result<(), ClientError> {
+) -> Result<(), ResultCheck> {
     let s = &signed.statement;
     UnparsedPublicKey::new(&ED25519, enclave.sig_pub())
         .verify(&s.signing_bytes(), &signed.signature)
-        .map_err(|_| {
-            ClientError::Result("signature does not verify with the attested sig_pub".into())
-        })?;
+        .map_err(|_| ResultCheck::BadSignature)?;
     let checks = [
         (
             s.request_sha384 == sha384(request),
-            "request hash differs from the request we sent",
+            ResultCheck::RequestHash,
         ),
         (
             s.output_sha384 == sha384(&signed.output),
-            "output hash differs from the output received",
+            ResultCheck::OutputHash,
         ),
         (
             &s.evidence_sha384[..] == enclave.evidence_digest(),
-            "evidence digest differs from the evidence we verified",
+            ResultCheck::EvidenceDigest,
         ),
-        (
-            s.model_id == model_id,
-            "signed model id differs from the model requested",
-        ),
+        (s.model_id == model_id, ResultCheck::ModelId),
         (
             enclave.served_model_sha384(model_id) == Some(&s.model_sha384[..]),
-            "model digest differs from the one the enclave attested it serves",
+            ResultCheck::ModelDigest,
         ),
         (
             s.issued_at.abs_diff(now.as_secs()) <= MAX_RESULT_SKEW_SECS,
-            "signing time is more than 300 s from our clock",
+            ResultCheck::ClockSkew,
         ),
     ];
-    for (ok, what) in checks {
-        if !ok {
-            return Err(ClientError::Result(what.into()));
-        }
+    match checks.into_iter().find(|(ok, _)| !ok) {
+        Some((_, failed)) => Err(failed),
+        None => Ok(()),
     }
-    Ok(())
 }

@@ -16,7 +16,7 @@ use cloister_attestation::{
 };
 use cloister_proto::{DIGEST_LEN, EvidenceBundle, EvidencePlatform};
 
-use crate::ClientError;
+use crate::{BundleCheck, ClientError};
 
 /// The roots and the trust policy a caller trusts.
 #[derive(Clone, Debug)]
@@ -150,9 +150,7 @@ pub fn verify_bundle(
 ) -> Result<VerifiedEnclave, ClientError> {
     bundle.validate()?;
     if bundle.nonce != expected_nonce {
-        return Err(ClientError::Bundle(
-            "the bundle echoes another nonce than ours (replayed evidence?)".into(),
-        ));
+        return Err(ClientError::Bundle(BundleCheck::NonceMismatch));
     }
     let claimed = claimed_platform(bundle.platform);
     trust.policy.check_platform(claimed)?;
@@ -174,11 +172,7 @@ pub fn verify_bundle(
             &bundle.served_models.signing_bytes(),
             &bundle.served_models_signature,
         )
-        .map_err(|_| {
-            ClientError::Bundle(
-                "the served-models list is not signed by the attested sig_pub".into(),
-            )
-        })?;
+        .map_err(|_| ClientError::Bundle(BundleCheck::ServedModelsSignature))?;
     Ok(VerifiedEnclave {
         evidence_digest: verified.evidence_digest(),
         appraised,

@@ -1,4 +1,8 @@
 //! Whole-system tests: the real enclave, host and client, as separate processes.
+#![allow(
+    clippy::expect_used,
+    reason = "integration tests: a helper outside a #[test] fn panicking is the calling test failing"
+)]
 
 use cloister_tests as support;
 
@@ -155,7 +159,7 @@ fn tampered_or_replayed_evidence_is_rejected_before_sending() {
 
         let e = verify_bundle(&trust, bundle.clone(), &[8u8; 32], now)
             .expect_err("replayed evidence accepted");
-        assert_eq!(e.code(), "client.bundle_mismatch");
+        assert_eq!(e.code(), "bundle.nonce_mismatch");
 
         // `{}` accepts nothing, the demo's mock enclave included.
         let untrusting = TrustConfig::new(Default::default());
