@@ -23,6 +23,15 @@ pub enum IdentityError {
     },
 }
 
+impl IdentityError {
+    /// Stable code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::KeyGeneration { .. } => "identity.key_generation",
+        }
+    }
+}
+
 /// The boot-time key pairs. Private halves never leave this struct; aws-lc clears the Ed25519
 /// key on drop and the `ohttp` crate owns the X25519 secret.
 pub struct EnclaveIdentity {

@@ -19,6 +19,7 @@ pub mod logging;
 pub mod platform;
 pub mod runtime;
 pub mod server;
+pub mod start;
 pub mod transport;
 
 pub use runtime::EnclaveRuntime;

@@ -57,7 +57,7 @@ pub fn filter(level: LogLevel) -> Targets {
 ///
 /// # Errors
 /// When a global subscriber is already installed.
-pub fn init(level: LogLevel) -> Result<(), String> {
+pub fn init(level: LogLevel) -> Result<(), tracing_subscriber::util::TryInitError> {
     use tracing_subscriber::Layer;
     use tracing_subscriber::layer::SubscriberExt;
     use tracing_subscriber::util::SubscriberInitExt;
@@ -69,7 +69,6 @@ pub fn init(level: LogLevel) -> Result<(), String> {
                 .with_filter(filter(level)),
         )
         .try_init()
-        .map_err(|e| format!("installing the log subscriber: {e}"))
 }
 
 #[cfg(test)]

@@ -14,6 +14,7 @@ use cloister_enclave::platform::mock::MockPlatform;
 use cloister_enclave::platform::nitro::NitroPlatform;
 use cloister_enclave::platform::snp::SnpPlatform;
 use cloister_enclave::platform::tdx::TdxPlatform;
+use cloister_enclave::start::StartError;
 use cloister_enclave::transport::{ListenAddr, listen};
 
 /// The Cloister enclave runtime: holds the identity keys, attests, decrypts OHTTP requests,
@@ -65,76 +66,80 @@ enum PlatformArg {
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    // The filter comes from the (measured) command line only, never from RUST_LOG.
-    if let Err(msg) = cloister_enclave::logging::init(args.log_level) {
-        eprintln!("cloister-enclave: {msg}");
-        return ExitCode::from(2);
-    }
     match run(args) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(msg) => {
-            eprintln!("cloister-enclave: {msg}");
+        Err(e) => {
+            eprintln!("cloister-enclave: error [{}]: {}", e.code(), e.chain());
+            eprintln!("  hint: {}", e.hint());
             ExitCode::from(2)
         }
     }
 }
 
-fn run(args: Args) -> Result<(), String> {
-    if args.snp_crl.is_some() && !matches!(args.platform, PlatformArg::Snp) {
-        return Err("--snp-crl is only for --platform snp".to_owned());
-    }
-    if args.snp_vcek.is_some() && !matches!(args.platform, PlatformArg::Snp) {
-        return Err("--snp-vcek is only for --platform snp".to_owned());
+fn run(args: Args) -> Result<(), StartError> {
+    // The filter comes from the (measured) command line only, never from RUST_LOG.
+    cloister_enclave::logging::init(args.log_level).map_err(StartError::Logging)?;
+    if !matches!(args.platform, PlatformArg::Snp) {
+        for (flag, given) in [
+            ("--snp-crl", args.snp_crl.is_some()),
+            ("--snp-vcek", args.snp_vcek.is_some()),
+        ] {
+            if given {
+                return Err(StartError::FlagNeedsSnp { flag });
+            }
+        }
     }
     let platform: Box<dyn AttestationPlatform> = match args.platform {
         PlatformArg::Mock => {
-            let dir = args
-                .mock_ca
-                .as_deref()
-                .ok_or("--platform mock needs --mock-ca DIR")?;
-            let exe =
-                std::env::current_exe().map_err(|e| format!("locating own executable: {e}"))?;
-            Box::new(
-                MockPlatform::boot(dir, &exe, cloister_attestation::UnixTime::now())
-                    .map_err(|e| e.to_string())?,
-            )
+            let dir = args.mock_ca.as_deref().ok_or(StartError::MissingMockCa)?;
+            let exe = std::env::current_exe().map_err(StartError::CurrentExe)?;
+            Box::new(MockPlatform::boot(
+                dir,
+                &exe,
+                cloister_attestation::UnixTime::now(),
+            )?)
         }
-        PlatformArg::Nitro => Box::new(NitroPlatform::open().map_err(|e| e.to_string())?),
+        PlatformArg::Nitro => Box::new(NitroPlatform::open()?),
         PlatformArg::Snp => {
             if args.snp_vcek.is_none() {
                 tracing::warn!(
                     "--platform snp without --snp-vcek: verifiers must get the VCEK elsewhere"
                 );
             }
-            let mut snp = SnpPlatform::open(args.snp_vcek.as_deref()).map_err(|e| e.to_string())?;
+            let mut snp = SnpPlatform::open(args.snp_vcek.as_deref())?;
             if let Some(crl) = &args.snp_crl {
-                snp = snp.with_crl_file(crl).map_err(|e| e.to_string())?;
+                snp = snp.with_crl_file(crl)?;
             }
             Box::new(snp)
         }
-        PlatformArg::Tdx => Box::new(TdxPlatform::open().map_err(|e| e.to_string())?),
+        PlatformArg::Tdx => Box::new(TdxPlatform::open()?),
     };
     let models = args
         .models
         .iter()
-        .map(|d| {
-            LoadedModel::load_dir(d)
-                .map_err(|e| format!("model {}: {e} [{}]", d.display(), e.code()))
+        .map(|dir| {
+            LoadedModel::load_dir(dir).map_err(|source| StartError::Model {
+                dir: dir.clone(),
+                source,
+            })
         })
         .collect::<Result<Vec<_>, _>>()?;
     for m in &models {
         tracing::info!(model = m.id(), version = m.version(), sha384 = %hex::encode(m.digest()), "model loaded");
     }
-    let identity = EnclaveIdentity::generate().map_err(|e| e.to_string())?;
+    let identity = EnclaveIdentity::generate()?;
     tracing::info!(kem_pub = %hex::encode(identity.kem_pub()), sig_pub = %hex::encode(identity.sig_pub()), "identity keys generated");
-    let rt = Arc::new(EnclaveRuntime::new(identity, platform, models).map_err(|e| e.to_string())?);
+    let rt = Arc::new(EnclaveRuntime::new(identity, platform, models)?);
     let tokio = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
-        .map_err(|e| format!("starting the async runtime: {e}"))?;
+        .map_err(StartError::AsyncRuntime)?;
     tokio.block_on(async move {
         tokio::select! {
-            r = listen(&args.listen, rt) => r.map_err(|e| format!("listening on {:?}: {e}", args.listen)),
+            r = listen(&args.listen, rt) => r.map_err(|source| StartError::Listen {
+                addr: format!("{:?}", args.listen),
+                source,
+            }),
             _ = tokio::signal::ctrl_c() => { tracing::info!("shutting down"); Ok(()) }
         }
     })

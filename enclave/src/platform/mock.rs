@@ -21,21 +21,18 @@ impl MockPlatform {
     /// Boots the mock: loads the CA from `ca_dir`, measures `executable` into PCR0.
     ///
     /// # Errors
-    /// [`PlatformError::Setup`] if the CA or the executable cannot be read.
+    /// [`PlatformError::MockCa`], [`PlatformError::ReadExecutable`] or
+    /// [`PlatformError::MockBoot`] if the CA or the executable cannot be read.
     pub fn boot(ca_dir: &Path, executable: &Path, now: UnixTime) -> Result<Self, PlatformError> {
-        let ca = MockCa::load_dir(ca_dir)
-            .map_err(|e| PlatformError::Setup(format!("{e} ({})", e.hint())))?;
-        let image = std::fs::read(executable).map_err(|e| {
-            PlatformError::Setup(format!(
-                "reading the enclave executable {}: {e}",
-                executable.display()
-            ))
+        let ca = MockCa::load_dir(ca_dir).map_err(PlatformError::MockCa)?;
+        let image = std::fs::read(executable).map_err(|source| PlatformError::ReadExecutable {
+            path: executable.to_owned(),
+            source,
         })?;
         let mut pcrs = BTreeMap::new();
         pcrs.insert(0u16, nitro_measure(&image));
         let module_id = format!("mock-{}-enc{:016x}", std::process::id(), now.as_secs());
-        let nsm = MockNsm::boot(&ca, pcrs, module_id, now)
-            .map_err(|e| PlatformError::Setup(format!("{e} ({})", e.hint())))?;
+        let nsm = MockNsm::boot(&ca, pcrs, module_id, now).map_err(PlatformError::MockBoot)?;
         Ok(Self { nsm })
     }
 }
@@ -49,7 +46,7 @@ impl AttestationPlatform for MockPlatform {
         let evidence = self
             .nsm
             .attest(Some(binding), Some(nonce), None, UnixTime::now())
-            .map_err(|e| PlatformError::Attest(e.to_string()))?;
+            .map_err(PlatformError::MockAttest)?;
         Ok(PlatformEvidence {
             evidence,
             collateral: Vec::new(),

@@ -58,15 +58,11 @@ impl DevNsm {
     /// Opens `/dev/nsm`.
     ///
     /// # Errors
-    /// [`PlatformError::Setup`] if the device cannot be opened (not inside a Nitro enclave).
+    /// [`PlatformError::NsmAbsent`] if the device cannot be opened (not inside a Nitro enclave).
     pub fn open() -> Result<Self, PlatformError> {
         let fd = aws_nitro_enclaves_nsm_api::driver::nsm_init();
         if fd < 0 {
-            return Err(PlatformError::Setup(
-                "opening /dev/nsm failed: --platform nitro runs only inside an AWS Nitro enclave \
-                 (use --platform mock elsewhere)"
-                    .to_owned(),
-            ));
+            return Err(PlatformError::NsmAbsent);
         }
         Ok(Self { fd })
     }
@@ -108,7 +104,8 @@ impl NitroPlatform<DevNsm> {
     /// Opens `/dev/nsm` and checks that the NSM answers (`GetRandom`).
     ///
     /// # Errors
-    /// [`PlatformError::Setup`] if the device is absent or does not answer.
+    /// [`PlatformError::NsmAbsent`] if the device is absent, [`PlatformError::NsmHealth`] if it
+    /// does not answer.
     pub fn open() -> Result<Self, PlatformError> {
         Self::with_driver(DevNsm::open()?)
     }
@@ -118,12 +115,12 @@ impl<D: NsmDriver> NitroPlatform<D> {
     /// The backend over `driver`, after checking that it answers `GetRandom`.
     ///
     /// # Errors
-    /// [`PlatformError::Setup`] if the NSM does not produce random bytes.
+    /// [`PlatformError::NsmHealth`] if the NSM does not produce random bytes.
     pub fn with_driver(driver: D) -> Result<Self, PlatformError> {
         let platform = Self { driver };
         platform
             .random_bytes(32)
-            .map_err(|e| PlatformError::Setup(format!("NSM health check (GetRandom): {e}")))?;
+            .map_err(|e| PlatformError::NsmHealth(Box::new(e)))?;
         Ok(platform)
     }
 
@@ -134,8 +131,10 @@ impl<D: NsmDriver> NitroPlatform<D> {
     /// echoed the binding and nonce, so a driver fault is caught here and not at every caller.
     ///
     /// # Errors
-    /// [`PlatformError::Attest`] if a field is too long, the NSM refuses, or the document it
-    /// returns is malformed or does not carry the binding and nonce.
+    /// [`PlatformError::FieldTooLong`], [`PlatformError::NsmRefused`],
+    /// [`PlatformError::NsmUnexpected`], or, for a document that is malformed or does not carry
+    /// the binding and nonce, [`PlatformError::DocumentLength`], [`PlatformError::Malformed`] or
+    /// [`PlatformError::NotEchoed`].
     pub fn attest_with_public_key(
         &self,
         binding: &[u8; 48],
@@ -145,7 +144,7 @@ impl<D: NsmDriver> NitroPlatform<D> {
         let request = attestation_request(binding, nonce, public_key)?;
         let document = match self.driver.process(request) {
             Response::Attestation { document } => document,
-            Response::Error(code) => return Err(nsm_refused("Attestation", &code)),
+            Response::Error(code) => return Err(nsm_refused("Attestation", code)),
             other => return Err(unexpected("Attestation", &other)),
         };
         check_document(&document, binding, nonce, public_key)?;
@@ -158,28 +157,27 @@ impl<D: NsmDriver> NitroPlatform<D> {
     /// PCR `index` (0..32).
     ///
     /// # Errors
-    /// [`PlatformError::Attest`] for an index out of range, an NSM error, or a value that is not
-    /// 48 bytes.
+    /// [`PlatformError::PcrOutOfRange`], an NSM error, or [`PlatformError::PcrLength`] for a
+    /// value that is not 48 bytes.
     pub fn describe_pcr(&self, index: u16) -> Result<PcrValue, PlatformError> {
         if index >= NUM_PCRS {
-            return Err(PlatformError::Attest(format!(
-                "PCR index {index} is outside 0..{NUM_PCRS}"
-            )));
+            return Err(PlatformError::PcrOutOfRange { index });
         }
         match self.driver.process(Request::DescribePCR { index }) {
             Response::DescribePCR { lock, data } => {
-                let value: [u8; PCR_LEN] = data.as_slice().try_into().map_err(|_| {
-                    PlatformError::Attest(format!(
-                        "NSM DescribePCR {index}: {} bytes, expected {PCR_LEN}",
-                        data.len()
-                    ))
-                })?;
+                let value: [u8; PCR_LEN] =
+                    data.as_slice()
+                        .try_into()
+                        .map_err(|_| PlatformError::PcrLength {
+                            index,
+                            len: data.len(),
+                        })?;
                 Ok(PcrValue {
                     locked: lock,
                     value,
                 })
             }
-            Response::Error(code) => Err(nsm_refused("DescribePCR", &code)),
+            Response::Error(code) => Err(nsm_refused("DescribePCR", code)),
             other => Err(unexpected("DescribePCR", &other)),
         }
     }
@@ -199,7 +197,8 @@ impl<D: NsmDriver> NitroPlatform<D> {
     /// `len` bytes from the NSM's random number generator (`GetRandom`, repeated as needed).
     ///
     /// # Errors
-    /// [`PlatformError::Attest`] if the NSM refuses or returns no bytes.
+    /// [`PlatformError::NsmRefused`], [`PlatformError::NsmUnexpected`], or
+    /// [`PlatformError::NoRandom`] if it returns no bytes.
     pub fn random_bytes(&self, len: usize) -> Result<Vec<u8>, PlatformError> {
         let mut out = Vec::with_capacity(len);
         while out.len() < len {
@@ -209,11 +208,9 @@ impl<D: NsmDriver> NitroPlatform<D> {
                     out.extend_from_slice(random.get(..take).unwrap_or_default());
                 }
                 Response::GetRandom { .. } => {
-                    return Err(PlatformError::Attest(
-                        "NSM GetRandom returned no bytes".to_owned(),
-                    ));
+                    return Err(PlatformError::NoRandom);
                 }
-                Response::Error(code) => return Err(nsm_refused("GetRandom", &code)),
+                Response::Error(code) => return Err(nsm_refused("GetRandom", code)),
                 other => return Err(unexpected("GetRandom", &other)),
             }
         }
@@ -242,9 +239,11 @@ fn attestation_request(
         ("public_key", public_key.map_or(0, <[u8]>::len)),
     ] {
         if len > MAX_OPTIONAL_FIELD_LEN {
-            return Err(PlatformError::Attest(format!(
-                "{field} is {len} bytes; the NSM accepts at most {MAX_OPTIONAL_FIELD_LEN}"
-            )));
+            return Err(PlatformError::FieldTooLong {
+                field,
+                len,
+                max: MAX_OPTIONAL_FIELD_LEN,
+            });
         }
     }
     Ok(Request::Attestation {
@@ -263,17 +262,17 @@ fn check_document(
     public_key: Option<&[u8]>,
 ) -> Result<(), PlatformError> {
     if document.is_empty() || document.len() > MAX_DOCUMENT_LEN {
-        return Err(PlatformError::Attest(format!(
-            "NSM returned a {}-byte document (expected 1..={MAX_DOCUMENT_LEN})",
-            document.len()
-        )));
+        return Err(PlatformError::DocumentLength {
+            len: document.len(),
+            max: MAX_DOCUMENT_LEN,
+        });
     }
-    let parsed = UnverifiedNitroDocument::parse(document).map_err(|e| {
-        PlatformError::Attest(format!(
-            "NSM returned a malformed document: {e} [{}]",
-            e.code()
-        ))
-    })?;
+    let parsed =
+        UnverifiedNitroDocument::parse(document).map_err(|source| PlatformError::Malformed {
+            kind: "Nitro attestation document",
+            len: document.len(),
+            source,
+        })?;
     let expected_nonce = (!nonce.is_empty()).then_some(nonce);
     let echoed = [
         ("user_data", parsed.user_data(), Some(&binding[..])),
@@ -282,26 +281,27 @@ fn check_document(
     ];
     for (field, got, want) in echoed {
         if got != want {
-            return Err(PlatformError::Attest(format!(
-                "NSM document's {field} is not the one requested"
-            )));
+            return Err(PlatformError::NotEchoed { field });
         }
     }
     Ok(())
 }
 
-fn nsm_refused(request: &str, code: &ErrorCode) -> PlatformError {
-    PlatformError::Attest(format!("NSM refused {request}: {code:?}"))
+fn nsm_refused(request: &'static str, code: ErrorCode) -> PlatformError {
+    PlatformError::NsmRefused { request, code }
 }
 
-fn unexpected(request: &str, response: &Response) -> PlatformError {
+fn unexpected(request: &'static str, response: &Response) -> PlatformError {
     // Name the variant only: a response may carry a document or random bytes.
     let variant = format!("{response:?}");
     let variant = variant
         .split(|c: char| !c.is_alphanumeric())
         .next()
         .unwrap_or_default();
-    PlatformError::Attest(format!("NSM answered {request} with {variant}"))
+    PlatformError::NsmUnexpected {
+        request,
+        variant: variant.to_owned(),
+    }
 }
 
 #[cfg(test)]
@@ -426,9 +426,29 @@ mod tests {
         assert!(nonce.is_none() && public_key.is_none());
 
         let e = attestation_request(&[1; 48], &[0; 1025], None).expect_err("nonce too long");
-        assert!(e.to_string().contains("nonce is 1025 bytes"), "{e}");
+        assert_eq!(e.code(), "platform.field_too_long");
+        assert!(
+            matches!(
+                e,
+                PlatformError::FieldTooLong {
+                    field: "nonce",
+                    len: 1025,
+                    max: 1024
+                }
+            ),
+            "{e:?}"
+        );
         let e = attestation_request(&[1; 48], b"", Some(&[0; 1025])).expect_err("key too long");
-        assert!(e.to_string().contains("public_key"), "{e}");
+        assert!(
+            matches!(
+                e,
+                PlatformError::FieldTooLong {
+                    field: "public_key",
+                    ..
+                }
+            ),
+            "{e:?}"
+        );
         attestation_request(&[1; 48], &[0; 1024], Some(&[0; 1024])).expect("1024 is the limit");
     }
 
@@ -455,10 +475,28 @@ mod tests {
         }))
         .expect("boots");
         let e = platform.attest(&[0; 48], b"n").expect_err("refused");
-        assert_eq!(e.code(), "platform.attest");
-        assert!(e.to_string().contains("InvalidArgument"), "{e}");
+        assert_eq!(e.code(), "platform.nsm_refused");
+        assert!(
+            matches!(
+                e,
+                PlatformError::NsmRefused {
+                    request: "Attestation",
+                    code: ErrorCode::InvalidArgument
+                }
+            ),
+            "{e:?}"
+        );
         let e = platform.describe_pcr(0).expect_err("refused");
-        assert!(e.to_string().contains("DescribePCR"), "{e}");
+        assert!(
+            matches!(
+                e,
+                PlatformError::NsmRefused {
+                    request: "DescribePCR",
+                    ..
+                }
+            ),
+            "{e:?}"
+        );
     }
 
     #[test]
@@ -472,13 +510,18 @@ mod tests {
         }))
         .expect("boots");
         let e = platform.attest(&[0; 48], b"n").expect_err("wrong kind");
+        assert_eq!(e.code(), "platform.nsm_unexpected");
         assert!(
-            e.to_string().contains("answered Attestation with LockPCRs"),
-            "{e}"
+            matches!(&e, PlatformError::NsmUnexpected { request: "Attestation", variant } if variant == "LockPCRs"),
+            "{e:?}"
         );
 
         // Garbage, empty and oversized documents.
-        for document in [vec![], b"not cbor".to_vec(), vec![0; MAX_DOCUMENT_LEN + 1]] {
+        for (document, code) in [
+            (vec![], "platform.document_length"),
+            (b"not cbor".to_vec(), "platform.malformed_evidence"),
+            (vec![0; MAX_DOCUMENT_LEN + 1], "platform.document_length"),
+        ] {
             let len = document.len();
             let platform = NitroPlatform::with_driver(Recorder::new(move |r| match r {
                 Request::GetRandom => Response::GetRandom {
@@ -490,7 +533,7 @@ mod tests {
             }))
             .expect("boots");
             let e = platform.attest(&[0; 48], b"n").expect_err("bad document");
-            assert_eq!(e.code(), "platform.attest", "{len} bytes: {e}");
+            assert_eq!(e.code(), code, "{len} bytes: {e}");
         }
     }
 
@@ -512,7 +555,10 @@ mod tests {
         let e = platform
             .attest(&[0; 48], b"n")
             .expect_err("not our binding");
-        assert!(e.to_string().contains("user_data"), "{e}");
+        assert!(
+            matches!(e, PlatformError::NotEchoed { field: "user_data" }),
+            "{e:?}"
+        );
 
         // And a mock NSM that drops the nonce.
         let (inner, _) = working_nsm();
@@ -529,7 +575,10 @@ mod tests {
         }))
         .expect("boots");
         let e = platform.attest(&[3; 48], b"n").expect_err("nonce dropped");
-        assert!(e.to_string().contains("nonce"), "{e}");
+        assert!(
+            matches!(e, PlatformError::NotEchoed { field: "nonce" }),
+            "{e:?}"
+        );
     }
 
     #[test]
@@ -546,7 +595,10 @@ mod tests {
         );
         assert!(!platform.describe_pcr(16).expect("pcr16").locked);
         let e = platform.describe_pcr(32).expect_err("out of range");
-        assert!(e.to_string().contains("outside"), "{e}");
+        assert!(
+            matches!(e, PlatformError::PcrOutOfRange { index: 32 }),
+            "{e:?}"
+        );
         let pcrs = platform.image_pcrs().expect("pcrs");
         assert_eq!(pcrs.keys().copied().collect::<Vec<_>>(), vec![0, 1, 2, 8]);
 
@@ -561,7 +613,10 @@ mod tests {
         }))
         .expect("boots");
         let e = short.describe_pcr(0).expect_err("32-byte PCR");
-        assert!(e.to_string().contains("32 bytes"), "{e}");
+        assert!(
+            matches!(e, PlatformError::PcrLength { index: 0, len: 32 }),
+            "{e:?}"
+        );
     }
 
     #[test]
@@ -576,11 +631,13 @@ mod tests {
         let e =
             NitroPlatform::with_driver(Recorder::new(|_| Response::GetRandom { random: vec![] }))
                 .expect_err("no entropy");
-        assert_eq!(e.code(), "platform.setup");
+        assert_eq!(e.code(), "platform.nsm_health");
+        assert_eq!(e.cause_code(), Some("platform.nsm_no_random"));
+        assert!(e.is_setup());
         let e = NitroPlatform::with_driver(Recorder::new(|_| {
             Response::Error(ErrorCode::InternalError)
         }))
         .expect_err("NSM broken");
-        assert!(e.to_string().contains("InternalError"), "{e}");
+        assert_eq!(e.cause_code(), Some("platform.nsm_refused"));
     }
 }

@@ -66,13 +66,12 @@ impl Source {
             Self::Tsm(client) => client
                 .report(data)
                 .map(|r| r.outblob)
-                .map_err(|e| PlatformError::Attest(format!("{e} [{}]", e.code()))),
+                .map_err(PlatformError::Tsm),
             Self::Device(fw) => {
                 let mut fw = fw.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
                 // Message version 1 and the kernel's VMPL default (None), as configfs-tsm does.
-                fw.get_report(None, Some(*data), None).map_err(|e| {
-                    PlatformError::Attest(format!("{SEV_GUEST_DEVICE} SNP_GET_REPORT: {e}"))
-                })
+                fw.get_report(None, Some(*data), None)
+                    .map_err(PlatformError::SevGuest)
             }
         }
     }
@@ -93,19 +92,14 @@ impl SnpPlatform {
     /// [`SEV_GUEST_DEVICE`] when configfs-tsm is absent, with the VCEK at `vcek_path` if given.
     ///
     /// # Errors
-    /// [`PlatformError::Setup`] if neither interface is there or the VCEK cannot be read.
+    /// [`PlatformError::SnpAbsent`] if neither interface is there; as [`Self::with_root`] for
+    /// the VCEK.
     pub fn open(vcek_path: Option<&Path>) -> Result<Self, PlatformError> {
         let root = PathBuf::from(DEFAULT_TSM_REPORT_ROOT);
         if root.is_dir() {
             return Self::with_root(root, vcek_path);
         }
-        let fw = sev::firmware::guest::Firmware::open().map_err(|e| {
-            PlatformError::Setup(format!(
-                "neither {DEFAULT_TSM_REPORT_ROOT} (configfs-tsm, Linux 6.7+) nor \
-                 {SEV_GUEST_DEVICE} ({e}) is there: --platform snp runs only inside an SEV-SNP \
-                 guest (use --platform mock elsewhere)"
-            ))
-        })?;
+        let fw = sev::firmware::guest::Firmware::open().map_err(PlatformError::SnpAbsent)?;
         tracing::warn!(
             "configfs-tsm is absent; requesting SEV-SNP reports through {SEV_GUEST_DEVICE}"
         );
@@ -120,13 +114,14 @@ impl SnpPlatform {
     /// The backend on the report interface at `root`, with the VCEK at `vcek_path` if given.
     ///
     /// # Errors
-    /// [`PlatformError::Setup`] if `root` is missing or the VCEK cannot be read.
+    /// [`PlatformError::TsmAbsent`] if `root` is missing; [`PlatformError::FileRead`],
+    /// [`PlatformError::FileTooLarge`] or [`PlatformError::NotACertificate`] for the VCEK.
     pub fn with_root(root: PathBuf, vcek_path: Option<&Path>) -> Result<Self, PlatformError> {
         let client = TsmReportClient::new(root)
-            .map_err(|e| {
-                PlatformError::Setup(format!(
-                    "{e}: --platform snp needs configfs-tsm (Linux 6.7+) inside an SEV-SNP guest"
-                ))
+            .map_err(|source| PlatformError::TsmAbsent {
+                platform: "snp",
+                guest: "an SEV-SNP guest",
+                source,
             })?
             .expect_provider(SNP_TSM_PROVIDER);
         let vcek = vcek_path.map(read_vcek).transpose()?;
@@ -146,53 +141,57 @@ impl SnpPlatform {
     /// by the host) with every report. It travels after the VCEK, so it needs one.
     ///
     /// # Errors
-    /// [`PlatformError::Setup`] without a VCEK, or if the file is not a CRL.
+    /// [`PlatformError::CrlWithoutVcek`] without a VCEK, [`PlatformError::NotACrl`] if the file
+    /// is not a CRL, [`PlatformError::FileRead`] or [`PlatformError::FileTooLarge`].
     pub fn with_crl_file(mut self, path: &Path) -> Result<Self, PlatformError> {
-        let setup =
-            |what: String| PlatformError::Setup(format!("--snp-crl {}: {what}", path.display()));
         if self.vcek.is_none() {
-            return Err(setup(
-                "a CRL travels after the VCEK: give --snp-vcek too".to_owned(),
-            ));
+            return Err(PlatformError::CrlWithoutVcek {
+                path: path.to_owned(),
+            });
         }
-        let len = std::fs::metadata(path)
-            .map_err(|e| setup(e.to_string()))?
-            .len();
-        if len > MAX_VCEK_FILE_LEN {
-            return Err(setup(format!(
-                "{len} bytes, more than the {MAX_VCEK_FILE_LEN} an AMD CRL can be"
-            )));
-        }
-        let bytes = std::fs::read(path).map_err(|e| setup(e.to_string()))?;
-        cloister_attestation::snp::SnpCrl::from_pem_or_der(&bytes)
-            .map_err(|e| setup(format!("{e} [{}]", e.code())))?;
+        let bytes = read_bounded("--snp-crl", path)?;
+        cloister_attestation::snp::SnpCrl::from_pem_or_der(&bytes).map_err(|source| {
+            PlatformError::NotACrl {
+                path: path.to_owned(),
+                source,
+            }
+        })?;
         self.crl = Some(bytes);
         Ok(self)
     }
 }
 
 fn read_vcek(path: &Path) -> Result<Vec<u8>, PlatformError> {
-    let setup =
-        |what: String| PlatformError::Setup(format!("--snp-vcek {}: {what}", path.display()));
-    let len = std::fs::metadata(path)
-        .map_err(|e| setup(e.to_string()))?
-        .len();
-    if len > MAX_VCEK_FILE_LEN {
-        return Err(setup(format!(
-            "{len} bytes, more than the {MAX_VCEK_FILE_LEN} a VCEK certificate can be"
-        )));
-    }
-    let bytes = std::fs::read(path).map_err(|e| setup(e.to_string()))?;
+    let bytes = read_bounded("--snp-vcek", path)?;
     let looks_like_cert = bytes.first() == Some(&0x30)
         || bytes
             .windows(b"-----BEGIN CERTIFICATE-----".len())
             .any(|w| w == b"-----BEGIN CERTIFICATE-----");
     if !looks_like_cert {
-        return Err(setup(
-            "neither a DER certificate nor a PEM CERTIFICATE block".to_owned(),
-        ));
+        return Err(PlatformError::NotACertificate {
+            path: path.to_owned(),
+        });
     }
     Ok(bytes)
+}
+
+/// The file `flag` names, if it is at most [`MAX_VCEK_FILE_LEN`] bytes (a VCEK or an AMD CRL).
+fn read_bounded(flag: &'static str, path: &Path) -> Result<Vec<u8>, PlatformError> {
+    let read_err = |source| PlatformError::FileRead {
+        flag,
+        path: path.to_owned(),
+        source,
+    };
+    let len = std::fs::metadata(path).map_err(read_err)?.len();
+    if len > MAX_VCEK_FILE_LEN {
+        return Err(PlatformError::FileTooLarge {
+            flag,
+            path: path.to_owned(),
+            len,
+            limit: MAX_VCEK_FILE_LEN,
+        });
+    }
+    std::fs::read(path).map_err(read_err)
 }
 
 impl AttestationPlatform for SnpPlatform {
@@ -205,19 +204,17 @@ impl AttestationPlatform for SnpPlatform {
         // else.
         let asked = cloister_attestation::binding::report_data(binding);
         let outblob = self.source.report(&asked)?;
-        let report = SnpReport::parse(&outblob).map_err(|e| {
-            PlatformError::Attest(format!(
-                "the {}-byte answer is not an SEV-SNP report: {e} [{}]",
-                outblob.len(),
-                e.code()
-            ))
+        let report = SnpReport::parse(&outblob).map_err(|source| PlatformError::Malformed {
+            kind: "SEV-SNP report",
+            len: outblob.len(),
+            source,
         })?;
         if report.report_data() != &asked {
-            return Err(PlatformError::Attest(format!(
-                "the report's REPORT_DATA is {}, expected {} (the key binding then zeros)",
-                hex::encode(report.report_data()),
-                hex::encode(asked)
-            )));
+            return Err(PlatformError::ReportDataMismatch {
+                field: "REPORT_DATA",
+                expected: asked.to_vec(),
+                found: report.report_data().to_vec(),
+            });
         }
         Ok(PlatformEvidence {
             evidence: outblob,
@@ -326,12 +323,12 @@ mod tests {
         let (_dir, _kernel, p) = platform(|_| recorded(), SNP_TSM_PROVIDER, None);
         assert_eq!(
             p.with_crl_file(&crl).expect_err("no vcek").code(),
-            "platform.setup"
+            "platform.crl_without_vcek"
         );
         let (_dir, _kernel, p) = platform(|_| recorded(), SNP_TSM_PROVIDER, Some(&vcek));
         assert_eq!(
             p.with_crl_file(&vcek).expect_err("not a crl").code(),
-            "platform.setup"
+            "platform.not_a_crl"
         );
     }
 
@@ -340,15 +337,25 @@ mod tests {
         // The kernel answers with the recorded report whatever was asked.
         let (_dir, _kernel, p) = platform(|_| recorded(), SNP_TSM_PROVIDER, None);
         let e = p.attest(&[1u8; 48], b"nonce").expect_err("mismatch");
-        assert_eq!(e.code(), "platform.attest");
-        assert!(e.to_string().contains("REPORT_DATA"), "{e}");
+        assert_eq!(e.code(), "platform.report_data_mismatch");
+        assert!(
+            matches!(
+                e,
+                PlatformError::ReportDataMismatch {
+                    field: "REPORT_DATA",
+                    ..
+                }
+            ),
+            "{e:?}"
+        );
     }
 
     #[test]
     fn an_outblob_that_is_not_a_report_is_refused() {
         let (_dir, _kernel, p) = platform(|_| vec![0u8; 100], SNP_TSM_PROVIDER, None);
         let e = p.attest(&[0u8; 48], b"nonce").expect_err("short");
-        assert!(e.to_string().contains("snp.report.length"), "{e}");
+        assert_eq!(e.code(), "platform.malformed_evidence");
+        assert_eq!(e.cause_code(), Some("snp.report.length"));
         let (_dir, _kernel, p) = platform(
             |inblob| {
                 let mut r = echo(inblob);
@@ -365,21 +372,43 @@ mod tests {
     fn another_provider_is_refused() {
         let (_dir, _kernel, p) = platform(echo, "tdx_guest", None);
         let e = p.attest(&[0u8; 48], b"nonce").expect_err("tdx");
-        assert!(e.to_string().contains("tsm.wrong_provider"), "{e}");
+        assert_eq!(e.code(), "platform.tsm");
+        assert_eq!(e.cause_code(), Some("tsm.wrong_provider"));
     }
 
     #[test]
     fn setup_errors_name_the_flag_or_the_root() {
         let dir = tempfile::tempdir().expect("tempdir");
         let e = SnpPlatform::with_root(dir.path().join("absent"), None).expect_err("root");
-        assert_eq!(e.code(), "platform.setup");
-        assert!(e.to_string().contains("configfs-tsm"), "{e}");
+        assert_eq!(e.code(), "platform.tsm_absent");
+        assert_eq!(e.cause_code(), Some("tsm.root_missing"));
+        assert!(
+            matches!(
+                e,
+                PlatformError::TsmAbsent {
+                    platform: "snp",
+                    ..
+                }
+            ),
+            "{e:?}"
+        );
         let e = SnpPlatform::with_root(dir.path().to_owned(), Some(&dir.path().join("v.der")))
             .expect_err("vcek");
-        assert!(e.to_string().contains("--snp-vcek"), "{e}");
+        assert_eq!(e.code(), "platform.file_read");
+        assert!(
+            matches!(
+                e,
+                PlatformError::FileRead {
+                    flag: "--snp-vcek",
+                    ..
+                }
+            ),
+            "{e:?}"
+        );
         let junk = dir.path().join("junk");
         std::fs::write(&junk, b"not a certificate").expect("write");
         let e = SnpPlatform::with_root(dir.path().to_owned(), Some(&junk)).expect_err("junk");
-        assert!(e.to_string().contains("neither a DER"), "{e}");
+        assert_eq!(e.code(), "platform.not_a_certificate");
+        assert!(e.is_setup());
     }
 }

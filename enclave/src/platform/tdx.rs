@@ -39,7 +39,7 @@ impl TdxPlatform {
     /// The backend on the real interface ([`DEFAULT_TSM_REPORT_ROOT`]).
     ///
     /// # Errors
-    /// [`PlatformError::Setup`] if configfs-tsm is not there.
+    /// [`PlatformError::TsmAbsent`] if configfs-tsm is not there.
     pub fn open() -> Result<Self, PlatformError> {
         Self::with_root(PathBuf::from(DEFAULT_TSM_REPORT_ROOT))
     }
@@ -47,14 +47,13 @@ impl TdxPlatform {
     /// The backend on the report interface at `root`.
     ///
     /// # Errors
-    /// [`PlatformError::Setup`] if `root` is missing.
+    /// [`PlatformError::TsmAbsent`] if `root` is missing.
     pub fn with_root(root: PathBuf) -> Result<Self, PlatformError> {
         let client = TsmReportClient::new(root)
-            .map_err(|e| {
-                PlatformError::Setup(format!(
-                    "{e}: --platform tdx needs configfs-tsm (Linux 6.7+) inside a TDX guest \
-                     (use --platform mock elsewhere)"
-                ))
+            .map_err(|source| PlatformError::TsmAbsent {
+                platform: "tdx",
+                guest: "a TDX guest",
+                source,
             })?
             .expect_provider(TDX_TSM_PROVIDER);
         Ok(Self::with_client(client))
@@ -79,22 +78,20 @@ impl AttestationPlatform for TdxPlatform {
             .client
             .report(&asked)
             .map(|r| r.outblob)
-            .map_err(|e| PlatformError::Attest(format!("{e} [{}]", e.code())))?;
+            .map_err(PlatformError::Tsm)?;
         // The one quote parser of the workspace; structure only, the verifier checks signatures.
-        let quote = TdxQuote::parse(&outblob).map_err(|e| {
-            PlatformError::Attest(format!(
-                "the {}-byte answer is not a TDX quote: {e} [{}]",
-                outblob.len(),
-                e.code()
-            ))
+        let quote = TdxQuote::parse(&outblob).map_err(|source| PlatformError::Malformed {
+            kind: "TDX quote",
+            len: outblob.len(),
+            source,
         })?;
         let found = *quote.report().report_data();
         if found != asked {
-            return Err(PlatformError::Attest(format!(
-                "the quote's REPORTDATA is {}, expected {} (the key binding then zeros)",
-                hex::encode(found),
-                hex::encode(asked)
-            )));
+            return Err(PlatformError::ReportDataMismatch {
+                field: "REPORTDATA",
+                expected: asked.to_vec(),
+                found: found.to_vec(),
+            });
         }
         Ok(PlatformEvidence {
             evidence: outblob,
@@ -175,8 +172,8 @@ mod tests {
     fn another_provider_is_refused() {
         let (_dir, kernel, p) = platform(echo, "sev_guest");
         let e = p.attest(&[0u8; 48], b"nonce").expect_err("sev");
-        assert_eq!(e.code(), "platform.attest");
-        assert!(e.to_string().contains("tsm.wrong_provider"), "{e}");
+        assert_eq!(e.code(), "platform.tsm");
+        assert_eq!(e.cause_code(), Some("tsm.wrong_provider"));
         assert!(
             kernel.inblobs.lock().expect("lock").is_empty(),
             "nothing was written to another driver"
@@ -188,15 +185,34 @@ mod tests {
         // The kernel answers with the recorded quote whatever was asked.
         let (_dir, _kernel, p) = platform(|_| recorded_v4(), TDX_TSM_PROVIDER);
         let e = p.attest(&[1u8; 48], b"nonce").expect_err("mismatch");
-        assert_eq!(e.code(), "platform.attest");
-        assert!(e.to_string().contains("REPORTDATA"), "{e}");
+        assert_eq!(e.code(), "platform.report_data_mismatch");
+        assert!(
+            matches!(
+                e,
+                PlatformError::ReportDataMismatch {
+                    field: "REPORTDATA",
+                    ..
+                }
+            ),
+            "{e:?}"
+        );
     }
 
     #[test]
     fn an_outblob_that_is_not_a_tdx_quote_is_refused() {
         let (_dir, _kernel, p) = platform(|_| vec![0u8; 100], TDX_TSM_PROVIDER);
         let e = p.attest(&[0u8; 48], b"nonce").expect_err("short");
-        assert!(e.to_string().contains("not a TDX quote"), "{e}");
+        assert!(
+            matches!(
+                e,
+                PlatformError::Malformed {
+                    kind: "TDX quote",
+                    len: 100,
+                    ..
+                }
+            ),
+            "{e:?}"
+        );
         let (_dir, _kernel, p) = platform(
             |inblob| {
                 let mut q = echo(inblob);
@@ -206,10 +222,7 @@ mod tests {
             TDX_TSM_PROVIDER,
         );
         let e = p.attest(&[0u8; 48], b"nonce").expect_err("sgx");
-        assert!(
-            e.to_string().contains("tdx.quote.unsupported_tee_type"),
-            "{e}"
-        );
+        assert_eq!(e.cause_code(), Some("tdx.quote.unsupported_tee_type"));
         let (_dir, _kernel, p) = platform(
             |inblob| {
                 let mut q = echo(inblob);
@@ -219,10 +232,7 @@ mod tests {
             TDX_TSM_PROVIDER,
         );
         let e = p.attest(&[0u8; 48], b"nonce").expect_err("v3");
-        assert!(
-            e.to_string().contains("tdx.quote.unsupported_version"),
-            "{e}"
-        );
+        assert_eq!(e.cause_code(), Some("tdx.quote.unsupported_version"));
         let (_dir, _kernel, p) =
             platform(|inblob| echo(inblob)[..0x250].to_vec(), TDX_TSM_PROVIDER);
         assert!(p.attest(&[0u8; 48], b"nonce").is_err(), "truncated");
@@ -232,8 +242,17 @@ mod tests {
     fn a_missing_root_names_configfs_tsm() {
         let dir = tempfile::tempdir().expect("tempdir");
         let e = TdxPlatform::with_root(dir.path().join("absent")).expect_err("root");
-        assert_eq!(e.code(), "platform.setup");
-        assert!(e.to_string().contains("configfs-tsm"), "{e}");
-        assert!(e.to_string().contains("--platform tdx"), "{e}");
+        assert_eq!(e.code(), "platform.tsm_absent");
+        assert_eq!(e.cause_code(), Some("tsm.root_missing"));
+        assert!(
+            matches!(
+                e,
+                PlatformError::TsmAbsent {
+                    platform: "tdx",
+                    ..
+                }
+            ),
+            "{e:?}"
+        );
     }
 }
