@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Runs every test: format, clippy (warnings denied), the workspace's unit and integration tests
+# Runs every test: format, the supply-chain checks (cargo-deny, deny.toml), clippy (warnings
+# denied), the workspace's unit and integration tests
 # (the integration tests start the real enclave and host processes), and the shared fixture
 # matrix over the real attestation evidence in ../shared/fixtures.
 set -euo pipefail
@@ -8,6 +9,39 @@ cd "$ROOT"
 "$ROOT/scripts/setup.sh"
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
+echo "== cargo deny: licences, bans, sources (deny.toml)"
+if ! command -v cargo-deny >/dev/null; then
+  echo "cargo-deny is missing (scripts/setup.sh installs it): the supply-chain checks cannot run" >&2
+  exit 1
+fi
+cargo deny --version
+# Every target's crates, so that the offline graph below is complete (crates.io only).
+cargo fetch --quiet
+# Errors only, with counts: the duplicate-version warnings (bans.multiple-versions = "warn") are
+# listed in full by `cargo deny check bans`.
+cargo deny --offline --log-level error check --show-stats licenses bans sources
+echo "== cargo deny: advisories (RustSec database)"
+# The database is a git clone from GitHub; where GitHub is unreachable the check is skipped,
+# loudly, rather than failing or hanging the run. Known advisories are listed in deny.toml.
+ADVISORY_DBS="${CARGO_HOME:-$HOME/.cargo}/advisory-dbs"
+local_db() {
+  local d
+  for d in "$ADVISORY_DBS"/advisory-db-*; do
+    [ -d "$d" ] && git -C "$d" rev-parse -q --verify HEAD >/dev/null 2>&1 && return 0
+  done
+  return 1
+}
+if timeout -k 10 120 cargo deny fetch db >/dev/null 2>&1; then
+  cargo deny --offline check --show-stats advisories
+elif local_db; then
+  echo "!! cargo deny: the RustSec advisory database could not be fetched from GitHub; checking" >&2
+  echo "!! against the local copy in $ADVISORY_DBS, which may be stale" >&2
+  cargo deny --offline check --show-stats advisories
+else
+  echo "!! SKIPPED: cargo deny check advisories -- the RustSec advisory database could not be" >&2
+  echo "!! fetched from github.com (unreachable, or no answer in 120 s) and there is no local copy." >&2
+  echo "!! Licences, bans and sources were checked; run 'cargo deny check advisories' where GitHub is reachable." >&2
+fi
 echo "== cargo clippy (warnings denied)"
 cargo clippy --release --workspace --all-targets --quiet -- -D warnings
 echo "== build binaries (the integration tests run them)"

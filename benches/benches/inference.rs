@@ -4,6 +4,10 @@
 //!
 //! Wall-clock figures on a shared 2-core machine: compare ratios within one run, not absolute
 //! numbers across machines.
+#![allow(
+    clippy::expect_used,
+    reason = "measurement code: a failed setup step aborts the benchmark run"
+)]
 
 use std::time::{Duration, Instant};
 

@@ -23,6 +23,10 @@
 //! (and named), so all figures cover the same documents. Figures are the
 //! mean over documents of the per-document median. Wall-clock on a shared 2-core machine: compare
 //! the ratios within one run, not absolute numbers across machines.
+#![allow(
+    clippy::expect_used,
+    reason = "measurement code: a failed setup step aborts the benchmark run"
+)]
 
 use cloister_benches::timing::{Sampling, median, round_robin_medians_us};
 use std::path::PathBuf;

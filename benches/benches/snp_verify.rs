@@ -17,6 +17,10 @@
 //! Targets (issue 5): sev / warm ≥ 2, sev / cold ≥ 1. Figures are medians of round-robin samples
 //! (one call of each implementation per round); wall-clock on a shared 2-core machine, so compare
 //! the ratios within one run. Reproduce: `cargo bench --bench snp_verify` (or scripts/bench.sh).
+#![allow(
+    clippy::expect_used,
+    reason = "measurement code: a failed setup step aborts the benchmark run"
+)]
 
 use cloister_benches::timing::{Sampling, round_robin_medians_us};
 use std::path::PathBuf;

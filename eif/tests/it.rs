@@ -1,5 +1,9 @@
 //! Integration tests: known answers from `../shared/fixtures/eif` (SOURCE.txt), byte-exact
 //! rebuilds, reproducibility, rejected mutations, and a no-panic property.
+#![allow(
+    clippy::expect_used,
+    reason = "integration tests: a helper outside a #[test] fn panicking is the calling test failing"
+)]
 
 use std::io::Cursor;
 use std::path::{Path, PathBuf};

@@ -2,14 +2,17 @@
 //! starts the real binaries (built by `cargo build --release --workspace --bins`, which
 //! scripts/test.sh and scripts/bench.sh do first) as separate processes on a Unix socket and
 //! loopback, each system in its own scratch directory.
-#![allow(clippy::expect_used, clippy::unwrap_used)] // test support: a failure here is a test failure
+#![allow(
+    clippy::expect_used,
+    clippy::unwrap_used,
+    reason = "test support code: a failure here is the calling test failing"
+)]
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// The directory holding the workspace's binaries: the test executable lives in `<dir>/deps`.
-/// The directory holding the workspace's binaries.
 pub fn bin_dir() -> PathBuf {
     let exe = std::env::current_exe().expect("current_exe");
     exe.parent()
