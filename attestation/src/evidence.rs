@@ -18,6 +18,7 @@
 //! ```
 
 use crate::binding::KeyBinding;
+use crate::error::EvidenceError;
 use crate::nitro::{NitroVerifier, TrustAnchor, UnverifiedNitroDocument, VerifiedNitroDocument};
 use crate::policy::AppraisedNitroDocument;
 use crate::snp::{AppraisedSnpReport, SnpCrl, SnpReport, SnpVerifier, VerifiedSnpReport};
@@ -93,22 +94,20 @@ impl EvidenceVerifier {
                 expect_at_most(platform, collateral, 0)?;
                 let doc = self.nitro.verify(evidence, now)?;
                 if doc.platform() != platform {
-                    return Err(AttestationError::EvidencePlatformMismatch {
+                    return Err(EvidenceError::PlatformMismatch {
                         claimed: platform,
                         verified: doc.platform(),
-                    });
+                    }
+                    .into());
                 }
                 Ok(VerifiedEvidence::Nitro(Box::new(doc)))
             }
             Platform::SevSnp => {
                 expect_at_most(platform, collateral, 2)?;
-                let vek =
-                    collateral
-                        .first()
-                        .ok_or(AttestationError::EvidenceCollateralMissing {
-                            platform,
-                            what: "the VCEK or VLEK certificate",
-                        })?;
+                let vek = collateral.first().ok_or(EvidenceError::CollateralMissing {
+                    platform,
+                    what: "the VCEK or VLEK certificate",
+                })?;
                 let report = match collateral.get(1) {
                     None => self.snp.verify(evidence, vek.as_ref(), now)?,
                     Some(crl) => self
@@ -138,11 +137,12 @@ fn expect_at_most<C>(
     max: usize,
 ) -> Result<(), AttestationError> {
     if collateral.len() > max {
-        return Err(AttestationError::EvidenceCollateralUnexpected {
+        return Err(EvidenceError::CollateralUnexpected {
             platform,
             count: collateral.len(),
             max,
-        });
+        }
+        .into());
     }
     Ok(())
 }

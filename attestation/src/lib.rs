@@ -78,7 +78,10 @@ mod window_cache;
 mod x509;
 
 pub use claims::{Claims, Platform, SnpClaims, SnpTcbClaims, TdxClaims};
-pub use error::{AttestationError, ChainPosition};
+pub use error::{
+    AttestationError, CertCheck, CertError, CertRole, ChainCodes, ChainPosition, CodeDoc,
+    EvidenceError, MockError, NitroError, PolicyError, SnpError, TdxError,
+};
 pub use evidence::{AppraisedEvidence, EvidenceVerifier, VerifiedEvidence};
 pub use nitro::{NitroVerifier, TrustAnchor, UnverifiedNitroDocument, VerifiedNitroDocument};
 pub use policy::{AppraisalContext, AppraisedNitroDocument, NitroPolicy};

@@ -22,6 +22,7 @@
 //! }
 //! ```
 
+use crate::error::PolicyError;
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
@@ -81,9 +82,11 @@ impl NitroPolicy {
     /// `policy.invalid` for bad JSON, unknown fields, a PCR index outside 0..31, a value that
     /// is not 96 hex digits, or no PCR0 pin without `dangerous_any_workload`.
     pub fn from_json(json: &[u8]) -> Result<Self, AttestationError> {
-        serde_json::from_slice(json).map_err(|e| AttestationError::PolicyInvalid {
-            reason: e.to_string(),
-        })
+        Ok(
+            serde_json::from_slice(json).map_err(|e| PolicyError::Invalid {
+                reason: e.to_string(),
+            })?,
+        )
     }
 
     /// The JSON file form (pretty-printed).
@@ -181,16 +184,18 @@ impl NitroPolicy {
         let binding = &ctx.binding;
         let expected = binding.digest();
         if doc.user_data() != Some(expected.as_slice()) {
-            return Err(AttestationError::BindingMismatch {
+            return Err(PolicyError::BindingMismatch {
                 expected: hex::encode(expected),
                 found: hex_or_absent(doc.user_data()),
-            });
+            }
+            .into());
         }
         if doc.nonce() != Some(binding.nonce.as_slice()) {
-            return Err(AttestationError::NonceMismatch {
+            return Err(PolicyError::NonceMismatch {
                 expected: hex::encode(&binding.nonce),
                 found: hex_or_absent(doc.nonce()),
-            });
+            }
+            .into());
         }
         Ok(AppraisedNitroDocument {
             claims: doc.claims(),
@@ -223,55 +228,61 @@ impl NitroPolicy {
         now: UnixTime,
     ) -> Result<(), AttestationError> {
         if !self.any_workload && !self.pcrs.contains_key(&0) {
-            return Err(AttestationError::NoWorkloadPinned {
+            return Err(PolicyError::NoWorkloadPinned {
                 platform: doc.platform(),
                 required: "PCR0",
-            });
+            }
+            .into());
         }
         if doc.platform() == Platform::Mock
             && self.trusted_mock_root_sha256 != Some(doc.root_sha256())
         {
-            return Err(AttestationError::MockNotTrusted {
+            return Err(PolicyError::MockNotTrusted {
                 root_sha256: hex::encode(doc.root_sha256()),
                 trusted: self
                     .trusted_mock_root_sha256
                     .map_or_else(|| "none".to_owned(), hex::encode),
-            });
+            }
+            .into());
         }
 
         if doc.is_debug() && !self.allow_debug {
-            return Err(AttestationError::DebugForbidden {
+            return Err(PolicyError::DebugForbidden {
                 module_id: doc.module_id().to_owned(),
-            });
+            }
+            .into());
         }
 
         for (&index, expected) in &self.pcrs {
             let found = doc.pcr(index);
             if found != Some(expected.as_slice()) {
-                return Err(AttestationError::PcrMismatch {
+                return Err(PolicyError::PcrMismatch {
                     index,
                     expected: hex::encode(expected),
                     found: hex_or_absent(found),
-                });
+                }
+                .into());
             }
         }
 
         let now_ms = now.as_secs().saturating_mul(1000);
         let skew_ms = MAX_CLOCK_SKEW_SECS.saturating_mul(1000);
         if doc.timestamp_ms() > now_ms.saturating_add(skew_ms) {
-            return Err(AttestationError::TimestampInFuture {
+            return Err(PolicyError::TimestampInFuture {
                 timestamp_ms: doc.timestamp_ms(),
                 now_secs: now.as_secs(),
                 skew_secs: MAX_CLOCK_SKEW_SECS,
-            });
+            }
+            .into());
         }
         if let Some(max_age_secs) = self.max_age_secs {
             let age_ms = now_ms.saturating_sub(doc.timestamp_ms());
             if age_ms > max_age_secs.saturating_mul(1000) {
-                return Err(AttestationError::TooOld {
+                return Err(PolicyError::TooOld {
                     age_secs: age_ms / 1000,
                     max_age_secs,
-                });
+                }
+                .into());
             }
         }
         Ok(())
@@ -328,7 +339,7 @@ impl TryFrom<PolicyFile> for NitroPolicy {
     type Error = AttestationError;
 
     fn try_from(file: PolicyFile) -> Result<Self, Self::Error> {
-        let invalid = |reason: String| AttestationError::PolicyInvalid { reason };
+        let invalid = |reason: String| PolicyError::Invalid { reason };
         let mut pcrs = BTreeMap::new();
         for (key, value) in &file.pcrs {
             // Canonical decimal only: "07" or "+7" would make two keys name one PCR.
@@ -359,7 +370,7 @@ impl TryFrom<PolicyFile> for NitroPolicy {
             return Err(invalid(
                 "pcrs has no \"0\": pin PCR0 (the enclave image), or say \"dangerous_any_workload\": true"
                     .to_owned(),
-            ));
+            ).into());
         }
         Ok(Self {
             pcrs,

@@ -43,6 +43,7 @@
 //! # Ok::<(), cloister_attestation::AttestationError>(())
 //! ```
 
+use crate::error::PolicyError;
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
@@ -76,9 +77,11 @@ impl TrustPolicy {
     ///
     /// `policy.invalid` naming the entry and what is wrong with it.
     pub fn from_json(json: &[u8]) -> Result<Self, AttestationError> {
-        serde_json::from_slice(json).map_err(|e| AttestationError::PolicyInvalid {
-            reason: e.to_string(),
-        })
+        Ok(
+            serde_json::from_slice(json).map_err(|e| PolicyError::Invalid {
+                reason: e.to_string(),
+            })?,
+        )
     }
 
     /// The JSON file form (pretty-printed).
@@ -202,7 +205,7 @@ impl TrustPolicy {
             return Ok(());
         }
         let listed = self.platforms();
-        Err(AttestationError::PlatformNotAllowed {
+        Err(PolicyError::PlatformNotAllowed {
             platform,
             allowed: if listed.is_empty() {
                 "no platform".to_owned()
@@ -213,7 +216,8 @@ impl TrustPolicy {
                     .collect::<Vec<_>>()
                     .join(", ")
             },
-        })
+        }
+        .into())
     }
 
     /// Appraises verified evidence under the entry of the platform it verified as, with the key
@@ -282,19 +286,20 @@ impl TrustPolicy {
         if self.models.is_empty() {
             return Ok(());
         }
-        let expected =
-            self.models
-                .get(model_id)
-                .ok_or_else(|| AttestationError::ModelNotPinned {
-                    model_id: model_id.to_owned(),
-                    pinned: self.models.keys().cloned().collect::<Vec<_>>().join(", "),
-                })?;
+        let expected = self
+            .models
+            .get(model_id)
+            .ok_or_else(|| PolicyError::ModelNotPinned {
+                model_id: model_id.to_owned(),
+                pinned: self.models.keys().cloned().collect::<Vec<_>>().join(", "),
+            })?;
         if served != Some(expected.as_slice()) {
-            return Err(AttestationError::ModelDigestMismatch {
+            return Err(PolicyError::ModelDigestMismatch {
                 model_id: model_id.to_owned(),
                 expected: hex::encode(expected),
                 found: served.map_or_else(|| "absent".to_owned(), hex::encode),
-            });
+            }
+            .into());
         }
         Ok(())
     }
@@ -320,29 +325,32 @@ impl TrustPolicy {
     }
 
     fn not_allowed(&self, platform: Platform) -> AttestationError {
-        self.check_platform(platform)
-            .err()
-            .unwrap_or(AttestationError::PlatformNotAllowed {
+        self.check_platform(platform).err().unwrap_or(
+            PolicyError::PlatformNotAllowed {
                 platform,
                 allowed: "no platform".to_owned(),
-            })
+            }
+            .into(),
+        )
     }
 }
 
 fn invalid(reason: &str) -> AttestationError {
-    AttestationError::PolicyInvalid {
+    PolicyError::Invalid {
         reason: reason.to_owned(),
     }
+    .into()
 }
 
 fn require_pcr0(policy: &NitroPolicy, platform: Platform) -> Result<(), AttestationError> {
     if policy.is_any_workload() || policy.pcrs().contains_key(&0) {
         return Ok(());
     }
-    Err(AttestationError::NoWorkloadPinned {
+    Err(PolicyError::NoWorkloadPinned {
         platform,
         required: "PCR0",
-    })
+    }
+    .into())
 }
 
 /// The JSON file form.

@@ -4,6 +4,7 @@
 //! `DIR/intermediate.key.pem` (PKCS#8 PEM, mode 0600). The enclave needs only the intermediate
 //! ([`MockIntermediate::load_dir`]); verifiers need only `root.pem`.
 
+use crate::error::MockError;
 use std::fmt;
 use std::fs;
 use std::io::Write;
@@ -138,10 +139,11 @@ impl MockCa {
         if root_key.public_point()
             != cert_public_point(intermediate.root.der(), &dir.join(ROOT_CERT_FILE))?
         {
-            return Err(AttestationError::MockInvalidFile {
+            return Err(MockError::InvalidFile {
                 path,
                 reason: format!("key does not match the certificate in {ROOT_CERT_FILE}"),
-            });
+            }
+            .into());
         }
         Ok(Self {
             root_key,
@@ -200,10 +202,11 @@ impl MockIntermediate {
         let key_path = dir.join(INTERMEDIATE_KEY_FILE);
         let key = load_key(&key_path)?;
         if key.public_point() != cert_public_point(&cert_der, &cert_path)? {
-            return Err(AttestationError::MockInvalidFile {
+            return Err(MockError::InvalidFile {
                 path: key_path,
                 reason: format!("key does not match the certificate in {INTERMEDIATE_CERT_FILE}"),
-            });
+            }
+            .into());
         }
         Ok(Self {
             root,
@@ -317,7 +320,7 @@ fn offset(t: UnixTime) -> Result<OffsetDateTime, AttestationError> {
 /// 16 random bytes, top bit clear so the DER INTEGER stays positive without padding.
 fn random_serial() -> Result<SerialNumber, AttestationError> {
     let mut bytes = [0u8; 16];
-    aws_lc_rs::rand::fill(&mut bytes).map_err(|_| AttestationError::MockCrypto {
+    aws_lc_rs::rand::fill(&mut bytes).map_err(|_| MockError::Crypto {
         what: "random serial number",
         reason: "aws-lc-rs reported an unspecified error".to_owned(),
     })?;
@@ -326,26 +329,34 @@ fn random_serial() -> Result<SerialNumber, AttestationError> {
 }
 
 fn rcgen_error(what: &'static str) -> impl Fn(rcgen::Error) -> AttestationError {
-    move |e| AttestationError::MockCrypto {
-        what,
-        reason: e.to_string(),
+    move |e| {
+        MockError::Crypto {
+            what,
+            reason: e.to_string(),
+        }
+        .into()
     }
 }
 
 fn io_error(path: &Path) -> impl Fn(std::io::Error) -> AttestationError + '_ {
-    move |source| AttestationError::MockIo {
-        path: path.to_path_buf(),
-        source,
+    move |source| {
+        MockError::Io {
+            path: path.to_path_buf(),
+            source,
+        }
+        .into()
     }
 }
 
 fn cert_pem(der: &[u8]) -> Result<String, AttestationError> {
-    der::pem::encode_string("CERTIFICATE", der::pem::LineEnding::LF, der).map_err(|e| {
-        AttestationError::MockCrypto {
-            what: "PEM encoding",
-            reason: e.to_string(),
-        }
-    })
+    Ok(
+        der::pem::encode_string("CERTIFICATE", der::pem::LineEnding::LF, der).map_err(|e| {
+            MockError::Crypto {
+                what: "PEM encoding",
+                reason: e.to_string(),
+            }
+        })?,
+    )
 }
 
 /// Writes `contents` to `path`; secret files are restricted to the owner before any byte is
@@ -374,29 +385,27 @@ fn write_file(path: &Path, contents: &[u8], secret: bool) -> Result<(), Attestat
 fn read_file(path: &Path) -> Result<Vec<u8>, AttestationError> {
     match fs::read(path) {
         Ok(bytes) => Ok(bytes),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            Err(AttestationError::MockMissingFile {
-                path: path.to_path_buf(),
-            })
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(MockError::MissingFile {
+            path: path.to_path_buf(),
         }
-        Err(source) => Err(AttestationError::MockIo {
+        .into()),
+        Err(source) => Err(MockError::Io {
             path: path.to_path_buf(),
             source,
-        }),
+        }
+        .into()),
     }
 }
 
 fn load_cert(path: &Path) -> Result<Vec<u8>, AttestationError> {
     let pem = read_file(path)?;
-    let invalid = |reason: String| AttestationError::MockInvalidFile {
+    let invalid = |reason: String| MockError::InvalidFile {
         path: PathBuf::from(path),
         reason,
     };
     let (label, der) = der::pem::decode_vec(&pem).map_err(|e| invalid(e.to_string()))?;
     if label != "CERTIFICATE" {
-        return Err(invalid(format!(
-            "PEM label {label:?}, expected \"CERTIFICATE\""
-        )));
+        return Err(invalid(format!("PEM label {label:?}, expected \"CERTIFICATE\"")).into());
     }
     Certificate::from_der(&der).map_err(|e| invalid(format!("not an X.509 certificate: {e}")))?;
     Ok(der)
@@ -404,24 +413,27 @@ fn load_cert(path: &Path) -> Result<Vec<u8>, AttestationError> {
 
 fn load_key(path: &Path) -> Result<CaKey, AttestationError> {
     let pem = zeroize::Zeroizing::new(read_file(path)?);
-    CaKey::from_pkcs8_pem(&pem).map_err(|reason| AttestationError::MockInvalidFile {
-        path: path.to_path_buf(),
-        reason,
-    })
+    Ok(
+        CaKey::from_pkcs8_pem(&pem).map_err(|reason| MockError::InvalidFile {
+            path: path.to_path_buf(),
+            reason,
+        })?,
+    )
 }
 
 fn cert_public_point(der: &[u8], path: &Path) -> Result<Vec<u8>, AttestationError> {
-    let invalid = |reason: String| AttestationError::MockInvalidFile {
+    let invalid = |reason: String| MockError::InvalidFile {
         path: path.to_path_buf(),
         reason,
     };
     let cert = Certificate::from_der(der).map_err(|e| invalid(e.to_string()))?;
-    cert.tbs_certificate()
+    Ok(cert
+        .tbs_certificate()
         .subject_public_key_info()
         .subject_public_key
         .as_bytes()
         .map(<[u8]>::to_vec)
-        .ok_or_else(|| invalid("public key BIT STRING has unused bits".to_owned()))
+        .ok_or_else(|| invalid("public key BIT STRING has unused bits".to_owned()))?)
 }
 
 #[cfg(test)]

@@ -4,6 +4,7 @@
 //! only byte copy we hold (the PKCS#8 document, needed to write `*.key.pem`) in a
 //! [`Zeroizing`] buffer, and the aws-lc-rs key object frees its secret itself.
 
+use crate::error::MockError;
 use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::signature::{
     ECDSA_P384_SHA384_ASN1_SIGNING, ECDSA_P384_SHA384_FIXED_SIGNING, EcdsaKeyPair, KeyPair,
@@ -16,9 +17,12 @@ use crate::AttestationError;
 const PKCS8_PEM_LABEL: &str = "PRIVATE KEY";
 
 fn crypto_error(what: &'static str) -> impl Fn(aws_lc_rs::error::Unspecified) -> AttestationError {
-    move |_| AttestationError::MockCrypto {
-        what,
-        reason: "aws-lc-rs reported an unspecified error".to_owned(),
+    move |_| {
+        MockError::Crypto {
+            what,
+            reason: "aws-lc-rs reported an unspecified error".to_owned(),
+        }
+        .into()
     }
 }
 
@@ -56,12 +60,14 @@ impl CaKey {
 
     /// The PKCS#8 PEM text.
     pub(crate) fn to_pkcs8_pem(&self) -> Result<Zeroizing<String>, AttestationError> {
-        der::pem::encode_string(PKCS8_PEM_LABEL, der::pem::LineEnding::LF, &self.pkcs8)
-            .map(Zeroizing::new)
-            .map_err(|e| AttestationError::MockCrypto {
-                what: "PEM encoding",
-                reason: e.to_string(),
-            })
+        Ok(
+            der::pem::encode_string(PKCS8_PEM_LABEL, der::pem::LineEnding::LF, &self.pkcs8)
+                .map(Zeroizing::new)
+                .map_err(|e| MockError::Crypto {
+                    what: "PEM encoding",
+                    reason: e.to_string(),
+                })?,
+        )
     }
 
     /// The public key, an uncompressed SEC1 point.

@@ -6,6 +6,7 @@
 //! P-384 leaf certificate valid from 60 s before boot for 3 hours, re-issued when less than 10
 //! minutes remain.
 
+use crate::error::{MockError, NitroError};
 use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::{Mutex, PoisonError};
@@ -147,11 +148,12 @@ impl MockNsm {
             if let Some(v) = value
                 && v.len() > MAX_OPTIONAL_FIELD_LEN
             {
-                return Err(AttestationError::FieldTooLarge {
+                return Err(NitroError::FieldTooLarge {
                     field,
                     len: v.len(),
                     max: MAX_OPTIONAL_FIELD_LEN,
-                });
+                }
+                .into());
             }
         }
 
@@ -194,7 +196,7 @@ impl MockNsm {
         ]);
         let mut payload_bytes = Vec::new();
         coset::cbor::ser::into_writer(&payload, &mut payload_bytes).map_err(|e| {
-            AttestationError::MockCrypto {
+            MockError::Crypto {
                 what: "CBOR encoding",
                 reason: e.to_string(),
             }
@@ -208,12 +210,10 @@ impl MockNsm {
             .payload(payload_bytes)
             .try_create_signature(&[], |tbs| leaf.key.sign_es384(tbs))?
             .build();
-        sign1
-            .to_tagged_vec()
-            .map_err(|e| AttestationError::MockCrypto {
-                what: "COSE encoding",
-                reason: e.to_string(),
-            })
+        Ok(sign1.to_tagged_vec().map_err(|e| MockError::Crypto {
+            what: "COSE encoding",
+            reason: e.to_string(),
+        })?)
     }
 }
 

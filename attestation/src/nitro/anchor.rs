@@ -11,6 +11,7 @@ use der::Decode;
 use sha2::{Digest, Sha256};
 use x509_cert::Certificate;
 
+use crate::error::{CertCheck, CertError};
 use crate::{AttestationError, ChainPosition, Platform};
 
 /// DER of the AWS Nitro Enclaves Root G1 (`CN=aws.nitro-enclaves, OU=AWS, O=Amazon, C=US`, P-384,
@@ -41,10 +42,7 @@ impl TrustAnchor {
     ///
     /// `nitro.chain.malformed_certificate` if `der` is not one DER X.509 certificate.
     pub fn from_der(platform: Platform, der: Vec<u8>) -> Result<Self, AttestationError> {
-        Certificate::from_der(&der).map_err(|e| AttestationError::CertificateMalformed {
-            position: ChainPosition::CaBundle(0),
-            reason: e.to_string(),
-        })?;
+        Certificate::from_der(&der).map_err(|e| malformed(e.to_string()))?;
         Ok(Self::new_unchecked(platform, der))
     }
 
@@ -54,15 +52,9 @@ impl TrustAnchor {
     ///
     /// `nitro.chain.malformed_certificate` if `pem` is not a PEM certificate.
     pub fn from_pem(platform: Platform, pem: &[u8]) -> Result<Self, AttestationError> {
-        let malformed = |reason: String| AttestationError::CertificateMalformed {
-            position: ChainPosition::CaBundle(0),
-            reason,
-        };
         let (label, der) = der::pem::decode_vec(pem).map_err(|e| malformed(e.to_string()))?;
         if label != "CERTIFICATE" {
-            return Err(malformed(format!(
-                "PEM label {label:?}, expected CERTIFICATE"
-            )));
+            return Err(malformed(format!("PEM label {label:?}, expected CERTIFICATE")).into());
         }
         Self::from_der(platform, der)
     }
@@ -109,6 +101,11 @@ impl fmt::Debug for TrustAnchor {
 /// SHA-256 of `bytes`.
 pub(crate) fn sha256(bytes: &[u8]) -> [u8; 32] {
     Sha256::digest(bytes).into()
+}
+
+/// `nitro.chain.malformed_certificate` about the root.
+fn malformed(reason: String) -> CertError {
+    CertError::new(ChainPosition::CaBundle(0), CertCheck::Malformed { reason })
 }
 
 #[cfg(test)]

@@ -13,22 +13,18 @@
 //! path, so a cache keyed by (anchor, cabundle, leaf) bytes can sit in front of it: a cached
 //! success holds for any `now` inside that window and must be recomputed outside it.
 
-use aws_lc_rs::signature::{self, UnparsedPublicKey, VerificationAlgorithm};
+use aws_lc_rs::signature::{self, VerificationAlgorithm};
 use const_oid::ObjectIdentifier;
-use der::{Decode, Reader, SliceReader};
-use x509_cert::Certificate;
-use x509_cert::ext::pkix::{BasicConstraints, KeyUsage};
 
 use super::anchor::TrustAnchor;
+use crate::error::{CertCheck, CertError, NitroError};
+use crate::x509::{DerCert, Usage};
 use crate::{AttestationError, ChainPosition, UnixTime};
 
-const ID_EC_PUBLIC_KEY: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.2.1");
 const SECP384R1: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.132.0.34");
 const SECP256R1: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.3.1.7");
 const ECDSA_WITH_SHA256: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.4.3.2");
 const ECDSA_WITH_SHA384: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.4.3.3");
-const ID_CE_KEY_USAGE: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.29.15");
-const ID_CE_BASIC_CONSTRAINTS: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.29.19");
 
 /// The outcome of a successful path validation.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -46,7 +42,8 @@ pub(crate) struct VerifiedChain {
 ///
 /// # Errors
 ///
-/// `nitro.chain.*` naming the certificate and the check that failed.
+/// `nitro.chain.*` (and `cert.unknown_critical_extension`) naming the certificate and the check
+/// that failed.
 pub(crate) fn verify_chain(
     anchor: &TrustAnchor,
     cabundle: &[Vec<u8>],
@@ -54,58 +51,69 @@ pub(crate) fn verify_chain(
     now: UnixTime,
 ) -> Result<VerifiedChain, AttestationError> {
     let Some(root) = cabundle.first() else {
-        return Err(AttestationError::InvalidField {
+        return Err(NitroError::InvalidField {
             field: "cabundle",
             reason: "empty; it must hold at least the root".to_owned(),
-        });
+        }
+        .into());
     };
     if root.as_slice() != anchor.der() {
-        return Err(AttestationError::UntrustedRoot {
+        return Err(NitroError::UntrustedRoot {
             root_sha256: hex::encode(crate::nitro::anchor::sha256(root)),
-        });
+        }
+        .into());
     }
 
     let mut certs = Vec::with_capacity(cabundle.len() + 1);
     for (i, der) in cabundle.iter().enumerate() {
-        certs.push(ParsedCert::parse(der, ChainPosition::CaBundle(i))?);
+        certs.push((
+            DerCert::parse(der.clone(), ChainPosition::CaBundle(i))?,
+            ChainPosition::CaBundle(i),
+        ));
     }
-    certs.push(ParsedCert::parse(leaf, ChainPosition::Leaf)?);
+    certs.push((
+        DerCert::parse(leaf.to_vec(), ChainPosition::Leaf)?,
+        ChainPosition::Leaf,
+    ));
 
     let ca_count = cabundle.len();
     let mut not_before = 0u64;
     let mut not_after = u64::MAX;
-    let mut parent: Option<&ParsedCert> = None;
-    for (i, cert) in certs.iter().enumerate() {
+    let mut parent: Option<(&DerCert, ChainPosition)> = None;
+    for (i, (cert, position)) in certs.iter().enumerate() {
         // Authenticity first: a forged certificate should be reported as forged, not as expired.
         if let Some(parent) = parent {
-            cert.check_issued_by(parent)?;
+            check_issued_by((cert, *position), parent)?;
         }
-        cert.check_no_unknown_critical_extension()?;
-        let (nb, na) = cert.check_validity(now)?;
+        let usage = if i < ca_count {
+            // CAs below this one in the path, not counting the leaf (RFC 5280 §4.2.1.9).
+            Usage::Ca {
+                below: ca_count - 1 - i,
+            }
+        } else {
+            Usage::Leaf
+        };
+        cert.check_extensions(*position, usage)?;
+        let (nb, na) = cert.check_validity(*position, now)?;
         not_before = not_before.max(nb);
         not_after = not_after.min(na);
-        if i < ca_count {
-            // CAs below this one in the path, not counting the leaf (RFC 5280 §4.2.1.9).
-            let below = ca_count - 1 - i;
-            cert.check_ca(below)?;
-        } else {
-            cert.check_leaf()?;
-        }
-        parent = Some(cert);
+        parent = Some((cert, *position));
     }
 
     // `certs` ends with the leaf, pushed above.
-    let Some(leaf) = certs.last() else {
-        return Err(AttestationError::MissingField {
+    let Some((leaf, _)) = certs.last() else {
+        return Err(NitroError::MissingField {
             field: "certificate",
-        });
+        }
+        .into());
     };
-    let (curve, point) = leaf.ec_key()?;
+    let (curve, point) = leaf.ec_public_key(ChainPosition::Leaf)?;
     if curve != SECP384R1 {
-        return Err(AttestationError::UnsupportedAlgorithm {
-            position: ChainPosition::Leaf,
-            algorithm: format!("leaf key on curve {curve}; ES384 needs P-384"),
-        });
+        return Err(unsupported(
+            ChainPosition::Leaf,
+            format!("leaf key on curve {curve}; ES384 needs P-384"),
+        )
+        .into());
     }
     Ok(VerifiedChain {
         leaf_public_key: point.to_vec(),
@@ -114,244 +122,42 @@ pub(crate) fn verify_chain(
     })
 }
 
-/// A decoded certificate plus the exact bytes its signature covers.
-struct ParsedCert<'a> {
-    position: ChainPosition,
-    cert: Certificate,
-    tbs_der: &'a [u8],
+fn unsupported(position: ChainPosition, algorithm: String) -> CertError {
+    CertError::new(position, CertCheck::UnsupportedAlgorithm { algorithm })
 }
 
-impl<'a> ParsedCert<'a> {
-    fn parse(der: &'a [u8], position: ChainPosition) -> Result<Self, AttestationError> {
-        let malformed = |e: der::Error| AttestationError::CertificateMalformed {
+/// Name chaining and the issuer's ECDSA signature over `cert` (P-256 or P-384 keys, SHA-256 or
+/// SHA-384).
+fn check_issued_by(
+    (cert, position): (&DerCert, ChainPosition),
+    (parent, parent_position): (&DerCert, ChainPosition),
+) -> Result<(), CertError> {
+    let (sig_alg, sig) = cert.check_issued_by(parent, position)?;
+    // ecdsa-with-SHA* identifiers carry no parameters (RFC 5758 §3.2).
+    if sig_alg.parameters.is_some() {
+        return Err(unsupported(
             position,
-            reason: e.to_string(),
-        };
-        let cert = Certificate::from_der(der).map_err(malformed)?;
-        // The signature covers the TBSCertificate bytes as received; take them verbatim rather
-        // than re-encoding the decoded structure.
-        let mut reader = SliceReader::new(der).map_err(malformed)?;
-        let tbs_der = reader
-            .sequence(|r: &mut SliceReader<'a>| {
-                let tbs = r.tlv_bytes()?;
-                r.tlv_bytes()?; // signatureAlgorithm
-                r.tlv_bytes()?; // signatureValue
-                Ok::<_, der::Error>(tbs)
-            })
-            .map_err(malformed)?;
-        reader.finish().map_err(malformed)?;
-        Ok(Self {
+            format!("{} with parameters", sig_alg.oid),
+        ));
+    }
+    let (curve, point) = parent.ec_public_key(parent_position)?;
+    let oid = sig_alg.oid;
+    let alg: &'static dyn VerificationAlgorithm = if curve == SECP384R1 && oid == ECDSA_WITH_SHA384
+    {
+        &signature::ECDSA_P384_SHA384_ASN1
+    } else if curve == SECP384R1 && oid == ECDSA_WITH_SHA256 {
+        &signature::ECDSA_P384_SHA256_ASN1
+    } else if curve == SECP256R1 && oid == ECDSA_WITH_SHA256 {
+        &signature::ECDSA_P256_SHA256_ASN1
+    } else if curve == SECP256R1 && oid == ECDSA_WITH_SHA384 {
+        &signature::ECDSA_P256_SHA384_ASN1
+    } else {
+        return Err(unsupported(
             position,
-            cert,
-            tbs_der,
-        })
-    }
-
-    /// Name chaining and the issuer's signature over this certificate.
-    fn check_issued_by(&self, parent: &ParsedCert<'_>) -> Result<(), AttestationError> {
-        let tbs = self.cert.tbs_certificate();
-        let parent_subject = parent.cert.tbs_certificate().subject();
-        if tbs.issuer() != parent_subject {
-            return Err(AttestationError::IssuerMismatch {
-                position: self.position,
-                issuer: tbs.issuer().to_string(),
-                parent_subject: parent_subject.to_string(),
-            });
-        }
-        // RFC 5280 §4.1.1.2: the outer and inner algorithm identifiers must match.
-        let sig_alg = self.cert.signature_algorithm();
-        if sig_alg != tbs.signature() {
-            return Err(AttestationError::CertificateMalformed {
-                position: self.position,
-                reason: "signatureAlgorithm differs from tbsCertificate.signature".to_owned(),
-            });
-        }
-        // ecdsa-with-SHA* identifiers carry no parameters (RFC 5758 §3.2).
-        if sig_alg.parameters.is_some() {
-            return Err(AttestationError::UnsupportedAlgorithm {
-                position: self.position,
-                algorithm: format!("{} with parameters", sig_alg.oid),
-            });
-        }
-        let (curve, point) = parent.ec_key()?;
-        let oid = sig_alg.oid;
-        let alg: &'static dyn VerificationAlgorithm =
-            if curve == SECP384R1 && oid == ECDSA_WITH_SHA384 {
-                &signature::ECDSA_P384_SHA384_ASN1
-            } else if curve == SECP384R1 && oid == ECDSA_WITH_SHA256 {
-                &signature::ECDSA_P384_SHA256_ASN1
-            } else if curve == SECP256R1 && oid == ECDSA_WITH_SHA256 {
-                &signature::ECDSA_P256_SHA256_ASN1
-            } else if curve == SECP256R1 && oid == ECDSA_WITH_SHA384 {
-                &signature::ECDSA_P256_SHA384_ASN1
-            } else {
-                return Err(AttestationError::UnsupportedAlgorithm {
-                    position: self.position,
-                    algorithm: format!("signature {oid} by a key on curve {curve}"),
-                });
-            };
-        let sig = self.cert.signature().as_bytes().ok_or_else(|| {
-            AttestationError::CertificateMalformed {
-                position: self.position,
-                reason: "signature BIT STRING has unused bits".to_owned(),
-            }
-        })?;
-        UnparsedPublicKey::new(alg, point)
-            .verify(self.tbs_der, sig)
-            .map_err(|_| AttestationError::ChainBadSignature {
-                position: self.position,
-            })
-    }
-
-    /// notBefore <= now <= notAfter; returns (notBefore, notAfter) in epoch seconds.
-    fn check_validity(&self, now: UnixTime) -> Result<(u64, u64), AttestationError> {
-        let validity = self.cert.tbs_certificate().validity();
-        let not_before = validity.not_before.to_unix_duration().as_secs();
-        let not_after = validity.not_after.to_unix_duration().as_secs();
-        let now = now.as_secs();
-        if now < not_before {
-            return Err(AttestationError::CertificateNotYetValid {
-                position: self.position,
-                not_before,
-                now,
-            });
-        }
-        if now > not_after {
-            return Err(AttestationError::CertificateExpired {
-                position: self.position,
-                not_after,
-                now,
-            });
-        }
-        Ok((not_before, not_after))
-    }
-
-    /// RFC 5280 §4.2: a certificate with a critical extension the verifier does not process
-    /// must be rejected. This verifier processes basicConstraints and keyUsage.
-    fn check_no_unknown_critical_extension(&self) -> Result<(), AttestationError> {
-        let extensions = self
-            .cert
-            .tbs_certificate()
-            .extensions()
-            .map_or(&[][..], Vec::as_slice);
-        for ext in extensions {
-            if ext.critical
-                && ext.extn_id != ID_CE_BASIC_CONSTRAINTS
-                && ext.extn_id != ID_CE_KEY_USAGE
-            {
-                return Err(AttestationError::UnsupportedCriticalExtension {
-                    position: self.position,
-                    oid: ext.extn_id.to_string(),
-                });
-            }
-        }
-        Ok(())
-    }
-
-    /// A CA with `below` intermediate CAs beneath it in this path.
-    fn check_ca(&self, below: usize) -> Result<(), AttestationError> {
-        match self.basic_constraints()? {
-            Some(bc) if bc.ca => {
-                if let Some(path_len) = bc.path_len_constraint
-                    && below > usize::from(path_len)
-                {
-                    return Err(AttestationError::PathLenExceeded {
-                        position: self.position,
-                        path_len,
-                        below,
-                    });
-                }
-            }
-            _ => {
-                return Err(AttestationError::NotCa {
-                    position: self.position,
-                });
-            }
-        }
-        if let Some(ku) = self.key_usage()?
-            && !ku.key_cert_sign()
-        {
-            return Err(AttestationError::KeyUsage {
-                position: self.position,
-                missing: "keyCertSign",
-            });
-        }
-        Ok(())
-    }
-
-    /// The end-entity certificate that signs the document.
-    fn check_leaf(&self) -> Result<(), AttestationError> {
-        if let Some(bc) = self.basic_constraints()?
-            && bc.ca
-        {
-            return Err(AttestationError::LeafIsCa);
-        }
-        if let Some(ku) = self.key_usage()?
-            && !ku.digital_signature()
-        {
-            return Err(AttestationError::KeyUsage {
-                position: self.position,
-                missing: "digitalSignature",
-            });
-        }
-        Ok(())
-    }
-
-    fn basic_constraints(&self) -> Result<Option<BasicConstraints>, AttestationError> {
-        self.cert
-            .tbs_certificate()
-            .get_extension::<BasicConstraints>()
-            .map(|found| found.map(|(_critical, bc)| bc))
-            .map_err(|e| AttestationError::CertificateMalformed {
-                position: self.position,
-                reason: format!("basicConstraints: {e}"),
-            })
-    }
-
-    fn key_usage(&self) -> Result<Option<KeyUsage>, AttestationError> {
-        self.cert
-            .tbs_certificate()
-            .get_extension::<KeyUsage>()
-            .map(|found| found.map(|(_critical, ku)| ku))
-            .map_err(|e| AttestationError::CertificateMalformed {
-                position: self.position,
-                reason: format!("keyUsage: {e}"),
-            })
-    }
-
-    /// The certificate's EC public key: (named curve, uncompressed point).
-    fn ec_key(&self) -> Result<(ObjectIdentifier, &[u8]), AttestationError> {
-        let spki = self.cert.tbs_certificate().subject_public_key_info();
-        let unsupported = |what: String| AttestationError::UnsupportedAlgorithm {
-            position: self.position,
-            algorithm: what,
-        };
-        let oid = spki.algorithm.oid;
-        let params = match &spki.algorithm.parameters {
-            None => None,
-            Some(p) if p.is_null() => None,
-            Some(p) => Some(
-                p.to_ref()
-                    .decode_as::<ObjectIdentifier>()
-                    .map_err(|e| unsupported(format!("EC key parameters: {e}")))?,
-            ),
-        };
-        if oid != ID_EC_PUBLIC_KEY {
-            return Err(unsupported(format!(
-                "public key {oid}, expected id-ecPublicKey"
-            )));
-        }
-        let curve = match params {
-            Some(curve) if curve == SECP384R1 || curve == SECP256R1 => curve,
-            Some(other) => return Err(unsupported(format!("curve {other}"))),
-            None => return Err(unsupported("EC key without a named curve".to_owned())),
-        };
-        let point = spki
-            .subject_public_key
-            .as_bytes()
-            .ok_or_else(|| unsupported("public key BIT STRING has unused bits".to_owned()))?;
-        Ok((curve, point))
-    }
+            format!("signature {oid} by a key on curve {curve}"),
+        ));
+    };
+    cert.verify_signature(alg, point, sig, position)
 }
 
 #[cfg(test)]
@@ -372,6 +178,7 @@ mod tests {
         };
 
         use super::super::*;
+        use crate::CertRole;
         use crate::Platform;
 
         const NOW: u64 = 1_750_000_000;
@@ -528,11 +335,14 @@ mod tests {
             assert!(
                 matches!(
                     e,
-                    AttestationError::PathLenExceeded {
-                        position: ChainPosition::CaBundle(0),
-                        path_len: 1,
-                        below: 2
-                    }
+                    AttestationError::Cert(CertError {
+                        role: CertRole::Nitro(ChainPosition::CaBundle(0)),
+                        check: CertCheck::PathLenExceeded {
+                            path_len: 1,
+                            below: 2
+                        },
+                        ..
+                    })
                 ),
                 "{e:?}"
             );
@@ -576,7 +386,7 @@ mod tests {
             l.critical_unknown = true;
             assert_eq!(
                 code(&build(&[ca(None), l])),
-                "nitro.chain.unsupported_critical_extension"
+                "cert.unknown_critical_extension"
             );
         }
 
@@ -588,10 +398,11 @@ mod tests {
             assert!(
                 matches!(
                     e,
-                    AttestationError::CertificateExpired {
-                        position: ChainPosition::CaBundle(1),
+                    AttestationError::Cert(CertError {
+                        role: CertRole::Nitro(ChainPosition::CaBundle(1)),
+                        check: CertCheck::Expired { .. },
                         ..
-                    }
+                    })
                 ),
                 "{e:?}"
             );
@@ -601,10 +412,11 @@ mod tests {
             assert!(
                 matches!(
                     e,
-                    AttestationError::CertificateExpired {
-                        position: ChainPosition::CaBundle(0),
+                    AttestationError::Cert(CertError {
+                        role: CertRole::Nitro(ChainPosition::CaBundle(0)),
+                        check: CertCheck::Expired { .. },
                         ..
-                    }
+                    })
                 ),
                 "{e:?}"
             );
@@ -623,9 +435,11 @@ mod tests {
             assert!(
                 matches!(
                     e,
-                    AttestationError::ChainBadSignature {
-                        position: ChainPosition::Leaf
-                    }
+                    AttestationError::Cert(CertError {
+                        role: CertRole::Nitro(ChainPosition::Leaf),
+                        check: CertCheck::BadSignature,
+                        ..
+                    })
                 ),
                 "{e:?}"
             );
@@ -634,9 +448,11 @@ mod tests {
             assert!(
                 matches!(
                     e,
-                    AttestationError::ChainBadSignature {
-                        position: ChainPosition::CaBundle(1)
-                    }
+                    AttestationError::Cert(CertError {
+                        role: CertRole::Nitro(ChainPosition::CaBundle(1)),
+                        check: CertCheck::BadSignature,
+                        ..
+                    })
                 ),
                 "{e:?}"
             );

@@ -4,6 +4,7 @@
 //! untagged in every real sample; tag 18 is accepted too. The received `protected` and `payload`
 //! bytes are kept verbatim: the signature covers them, so they must never be re-encoded.
 
+use crate::error::NitroError;
 use aws_lc_rs::digest;
 use aws_lc_rs::signature::{self, ParsedPublicKey};
 use coset::cbor::value::Value;
@@ -33,66 +34,73 @@ impl CoseEnvelope {
     /// Decodes `bytes` (tagged or untagged) and checks the protected header names ES384.
     pub(crate) fn parse(bytes: &[u8]) -> Result<Self, AttestationError> {
         if bytes.len() > MAX_DOCUMENT_LEN {
-            return Err(AttestationError::DocumentTooLarge {
+            return Err(NitroError::DocumentTooLarge {
                 len: bytes.len(),
                 max: MAX_DOCUMENT_LEN,
-            });
+            }
+            .into());
         }
         let mut rest = bytes;
-        let value: Value = coset::cbor::de::from_reader(&mut rest).map_err(|e| {
-            AttestationError::CoseMalformed {
+        let value: Value =
+            coset::cbor::de::from_reader(&mut rest).map_err(|e| NitroError::CoseMalformed {
                 reason: format!("CBOR: {e}"),
-            }
-        })?;
+            })?;
         if !rest.is_empty() {
-            return Err(AttestationError::CoseMalformed {
+            return Err(NitroError::CoseMalformed {
                 reason: format!("{} trailing byte(s) after the COSE_Sign1", rest.len()),
-            });
+            }
+            .into());
         }
         let value = match value {
             Value::Tag(COSE_SIGN1_TAG, inner) => *inner,
             Value::Tag(tag, _) => {
-                return Err(AttestationError::CoseMalformed {
+                return Err(NitroError::CoseMalformed {
                     reason: format!("CBOR tag {tag}, expected 18 (COSE_Sign1) or none"),
-                });
+                }
+                .into());
             }
             other => other,
         };
-        let sign1 =
-            CoseSign1::from_cbor_value(value).map_err(|e| AttestationError::CoseMalformed {
-                reason: e.to_string(),
-            })?;
+        let sign1 = CoseSign1::from_cbor_value(value).map_err(|e| NitroError::CoseMalformed {
+            reason: e.to_string(),
+        })?;
 
         let header = &sign1.protected.header;
         match &header.alg {
             Some(RegisteredLabelWithPrivate::Assigned(Algorithm::ES384)) => {}
             Some(other) => {
-                return Err(AttestationError::CoseUnsupportedAlgorithm {
+                return Err(NitroError::CoseUnsupportedAlgorithm {
                     found: format!("{other:?}"),
-                });
+                }
+                .into());
             }
             None => {
-                return Err(AttestationError::CoseUnsupportedAlgorithm {
+                return Err(NitroError::CoseUnsupportedAlgorithm {
                     found: "none".to_owned(),
-                });
+                }
+                .into());
             }
         }
         if !header.crit.is_empty() {
-            return Err(AttestationError::CoseCriticalHeader {
+            return Err(NitroError::CoseCriticalHeader {
                 count: header.crit.len(),
-            });
+            }
+            .into());
         }
         if sign1.payload.is_none() {
-            return Err(AttestationError::CoseMalformed {
+            return Err(NitroError::CoseMalformed {
                 reason: "payload is nil (detached payloads are not used by Nitro)".to_owned(),
-            });
+            }
+            .into());
         }
         let signature: [u8; ES384_SIGNATURE_LEN] =
-            sign1.signature.as_slice().try_into().map_err(|_| {
-                AttestationError::CoseSignatureLength {
+            sign1
+                .signature
+                .as_slice()
+                .try_into()
+                .map_err(|_| NitroError::CoseSignatureLength {
                     len: sign1.signature.len(),
-                }
-            })?;
+                })?;
         Ok(Self { sign1, signature })
     }
 
@@ -111,9 +119,9 @@ impl CoseEnvelope {
         leaf_key: &ParsedPublicKey,
     ) -> Result<(), AttestationError> {
         let digest = self.sig_structure_digest();
-        leaf_key
+        Ok(leaf_key
             .verify_digest_sig(&digest, &self.signature)
-            .map_err(|_| AttestationError::CoseBadSignature)
+            .map_err(|_| NitroError::CoseBadSignature)?)
     }
 
     /// The evidence digest: SHA-384 of the canonical encoding of what was verified, the untagged
@@ -176,8 +184,10 @@ impl CoseEnvelope {
 /// that is not on the curve cannot verify anything, so it fails as a bad signature, as it would if
 /// it were parsed at verification time.
 pub(crate) fn leaf_key(point: &[u8]) -> Result<ParsedPublicKey, AttestationError> {
-    ParsedPublicKey::new(&signature::ECDSA_P384_SHA384_FIXED, point)
-        .map_err(|_| AttestationError::CoseBadSignature)
+    Ok(
+        ParsedPublicKey::new(&signature::ECDSA_P384_SHA384_FIXED, point)
+            .map_err(|_| NitroError::CoseBadSignature)?,
+    )
 }
 
 /// The shortest CBOR head of a byte string of `len` bytes (RFC 8949 §3.1, major type 2).

@@ -16,6 +16,7 @@
 //! - `user_data`, `nonce` and `public_key` may be up to 1024 bytes, the size the NSM really
 //!   accepts (a real 1024/1024/1024 document exists), not the 512 in the prose of the AWS doc.
 
+use crate::error::NitroError;
 use std::collections::{BTreeMap, BTreeSet};
 
 use coset::cbor::value::Value;
@@ -127,26 +128,27 @@ struct RawFields {
 impl RawFields {
     fn decode(payload: &[u8]) -> Result<Self, AttestationError> {
         let mut rest = payload;
-        let value: Value = coset::cbor::de::from_reader(&mut rest).map_err(|e| {
-            AttestationError::PayloadMalformed {
+        let value: Value =
+            coset::cbor::de::from_reader(&mut rest).map_err(|e| NitroError::PayloadMalformed {
                 reason: format!("CBOR: {e}"),
-            }
-        })?;
+            })?;
         if !rest.is_empty() {
-            return Err(AttestationError::PayloadTrailingBytes { count: rest.len() });
+            return Err(NitroError::PayloadTrailingBytes { count: rest.len() }.into());
         }
         let Value::Map(entries) = value else {
-            return Err(AttestationError::PayloadMalformed {
+            return Err(NitroError::PayloadMalformed {
                 reason: format!("payload is {}, expected a map", type_name(&value)),
-            });
+            }
+            .into());
         };
         let mut seen = BTreeSet::new();
         let mut f = Self::default();
         for (key, value) in entries {
             let Value::Text(key) = key else {
-                return Err(AttestationError::PayloadMalformed {
+                return Err(NitroError::PayloadMalformed {
                     reason: format!("map key is {}, expected text", type_name(&key)),
-                });
+                }
+                .into());
             };
             let slot = match key.as_str() {
                 "module_id" => &mut f.module_id,
@@ -161,13 +163,13 @@ impl RawFields {
                 _ => {
                     // Unknown keys are skipped, but still may not repeat.
                     if !seen.insert(key.clone()) {
-                        return Err(AttestationError::DuplicateField { field: key });
+                        return Err(NitroError::DuplicateField { field: key }.into());
                     }
                     continue;
                 }
             };
             if !seen.insert(key.clone()) {
-                return Err(AttestationError::DuplicateField { field: key });
+                return Err(NitroError::DuplicateField { field: key }.into());
             }
             *slot = Some(value);
         }
@@ -177,10 +179,11 @@ impl RawFields {
     fn validate(self, envelope: CoseEnvelope) -> Result<UnverifiedNitroDocument, AttestationError> {
         let module_id = match mandatory("module_id", self.module_id)? {
             Value::Text(s) if s.is_empty() => {
-                return Err(AttestationError::InvalidField {
+                return Err(NitroError::InvalidField {
                     field: "module_id",
                     reason: "empty".to_owned(),
-                });
+                }
+                .into());
             }
             Value::Text(s) => s,
             other => return Err(wrong_type("module_id", "text", &other)),
@@ -188,17 +191,18 @@ impl RawFields {
 
         let pcr_len = match mandatory("digest", self.digest)? {
             Value::Text(s) if s == "SHA384" => 48,
-            Value::Text(s) => return Err(AttestationError::UnsupportedDigest { found: s }),
+            Value::Text(s) => return Err(NitroError::UnsupportedDigest { found: s }.into()),
             other => return Err(wrong_type("digest", "text", &other)),
         };
 
         let timestamp_ms = match mandatory("timestamp", self.timestamp)? {
             Value::Integer(i) => match u64::try_from(i) {
                 Ok(0) | Err(_) => {
-                    return Err(AttestationError::InvalidField {
+                    return Err(NitroError::InvalidField {
                         field: "timestamp",
                         reason: format!("{} is not a positive millisecond count", i128::from(i)),
-                    });
+                    }
+                    .into());
                 }
                 Ok(t) => t,
             },
@@ -215,16 +219,18 @@ impl RawFields {
         let cabundle = match mandatory("cabundle", self.cabundle)? {
             Value::Array(items) => {
                 if items.is_empty() {
-                    return Err(AttestationError::InvalidField {
+                    return Err(NitroError::InvalidField {
                         field: "cabundle",
                         reason: "empty; it must hold at least the root".to_owned(),
-                    });
+                    }
+                    .into());
                 }
                 if items.len() > MAX_CABUNDLE_LEN {
-                    return Err(AttestationError::ChainTooLong {
+                    return Err(NitroError::ChainTooLong {
                         len: items.len(),
                         max: MAX_CABUNDLE_LEN,
-                    });
+                    }
+                    .into());
                 }
                 items
                     .into_iter()
@@ -253,7 +259,7 @@ impl RawFields {
 
 fn mandatory(field: &'static str, value: Option<Value>) -> Result<Value, AttestationError> {
     match value {
-        None | Some(Value::Null) => Err(AttestationError::MissingField { field }),
+        None | Some(Value::Null) => Err(NitroError::MissingField { field }.into()),
         Some(v) => Ok(v),
     }
 }
@@ -265,11 +271,12 @@ fn optional_bytes(
     match value {
         None | Some(Value::Null) => Ok(None),
         Some(Value::Bytes(b)) if b.len() > MAX_OPTIONAL_FIELD_LEN => {
-            Err(AttestationError::FieldTooLarge {
+            Err(NitroError::FieldTooLarge {
                 field,
                 len: b.len(),
                 max: MAX_OPTIONAL_FIELD_LEN,
-            })
+            }
+            .into())
         }
         Some(Value::Bytes(b)) => Ok(Some(b)),
         Some(other) => Err(wrong_type(field, "bstr or null", &other)),
@@ -278,17 +285,19 @@ fn optional_bytes(
 
 fn check_certificate_len(field: &'static str, der: Vec<u8>) -> Result<Vec<u8>, AttestationError> {
     if der.is_empty() {
-        return Err(AttestationError::InvalidField {
+        return Err(NitroError::InvalidField {
             field,
             reason: "empty certificate".to_owned(),
-        });
+        }
+        .into());
     }
     if der.len() > MAX_CERTIFICATE_LEN {
-        return Err(AttestationError::FieldTooLarge {
+        return Err(NitroError::FieldTooLarge {
             field,
             len: der.len(),
             max: MAX_CERTIFICATE_LEN,
-        });
+        }
+        .into());
     }
     Ok(der)
 }
@@ -298,10 +307,11 @@ fn parse_pcrs(value: Value, pcr_len: usize) -> Result<BTreeMap<u16, Vec<u8>>, At
         return Err(wrong_type("pcrs", "map", &value));
     };
     if entries.is_empty() || entries.len() > usize::from(NUM_PCRS) {
-        return Err(AttestationError::InvalidField {
+        return Err(NitroError::InvalidField {
             field: "pcrs",
             reason: format!("{} entries, expected 1..={NUM_PCRS}", entries.len()),
-        });
+        }
+        .into());
     }
     let mut pcrs = BTreeMap::new();
     for (key, value) in entries {
@@ -311,40 +321,45 @@ fn parse_pcrs(value: Value, pcr_len: usize) -> Result<BTreeMap<u16, Vec<u8>>, At
         let index = match u16::try_from(i) {
             Ok(index) if index < NUM_PCRS => index,
             _ => {
-                return Err(AttestationError::BadPcr {
+                return Err(NitroError::BadPcr {
                     index: u64::try_from(i).unwrap_or(u64::MAX),
                     reason: format!("index {} is outside 0..{NUM_PCRS}", i128::from(i)),
-                });
+                }
+                .into());
             }
         };
         let Value::Bytes(bytes) = value else {
-            return Err(AttestationError::BadPcr {
+            return Err(NitroError::BadPcr {
                 index: u64::from(index),
                 reason: format!("value is {}, expected bstr", type_name(&value)),
-            });
+            }
+            .into());
         };
         if bytes.len() != pcr_len {
-            return Err(AttestationError::BadPcr {
+            return Err(NitroError::BadPcr {
                 index: u64::from(index),
                 reason: format!("{} bytes, expected {pcr_len} for SHA384", bytes.len()),
-            });
+            }
+            .into());
         }
         if pcrs.insert(index, bytes).is_some() {
-            return Err(AttestationError::BadPcr {
+            return Err(NitroError::BadPcr {
                 index: u64::from(index),
                 reason: "index appears twice".to_owned(),
-            });
+            }
+            .into());
         }
     }
     Ok(pcrs)
 }
 
 fn wrong_type(field: &'static str, expected: &'static str, found: &Value) -> AttestationError {
-    AttestationError::WrongType {
+    NitroError::WrongType {
         field,
         expected,
         found: type_name(found),
     }
+    .into()
 }
 
 /// The CBOR major type of `v`, for error messages.

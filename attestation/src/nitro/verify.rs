@@ -6,6 +6,7 @@
 //! With a [`ChainCache`] the chain step is answered from the cache when the same certificate bytes
 //! were validated before and `now` is inside their window.
 
+use crate::error::NitroError;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -96,7 +97,7 @@ impl NitroVerifier {
         doc: UnverifiedNitroDocument,
         now: UnixTime,
     ) -> Result<VerifiedNitroDocument, AttestationError> {
-        let root = doc.cabundle.first().ok_or(AttestationError::InvalidField {
+        let root = doc.cabundle.first().ok_or(NitroError::InvalidField {
             field: "cabundle",
             reason: "empty; it must hold at least the root".to_owned(),
         })?;
@@ -104,7 +105,7 @@ impl NitroVerifier {
             .anchors
             .iter()
             .find(|a| a.der() == root.as_slice())
-            .ok_or_else(|| AttestationError::UntrustedRoot {
+            .ok_or_else(|| NitroError::UntrustedRoot {
                 root_sha256: hex::encode(sha256(root)),
             })?;
         let verify_chain = || -> Result<CachedPath, AttestationError> {

@@ -9,6 +9,7 @@
 //! Real VCEKs have serial number 0, which RFC 5280 forbids; the parser accepts it (and a test
 //! keeps it that way).
 
+use crate::error::SnpError;
 use const_oid::ObjectIdentifier;
 use der::Decode;
 use der::asn1::{Ia5StringRef, OctetStringRef};
@@ -16,6 +17,7 @@ use x509_cert::Certificate;
 
 use super::report::{Product, TcbVersion};
 use crate::AttestationError;
+use crate::error::{CertCheck, CertError};
 use crate::x509::DerCert;
 
 const AMD_VEK_EXT: &str = "1.3.6.1.4.1.3704.1";
@@ -56,8 +58,8 @@ pub(crate) type AmdCert = DerCert;
 
 impl AmdCert {
     /// Parses one DER certificate in the position `role`.
-    pub(crate) fn from_der(der: Vec<u8>, role: SnpCert) -> Result<Self, AttestationError> {
-        Self::parse(der).map_err(|reason| AttestationError::SnpCertMalformed { cert: role, reason })
+    pub(crate) fn from_der(der: Vec<u8>, role: SnpCert) -> Result<Self, CertError> {
+        Self::parse(der, role)
     }
 }
 
@@ -71,7 +73,7 @@ pub(crate) fn read_certificates(
     role: SnpCert,
 ) -> Result<Vec<Vec<u8>>, AttestationError> {
     crate::x509::read_certificates(bytes)
-        .map_err(|reason| AttestationError::SnpCertMalformed { cert: role, reason })
+        .map_err(|reason| CertError::new(role, CertCheck::Malformed { reason }).into())
 }
 
 /// The AMD extensions of a VCEK or VLEK.
@@ -121,13 +123,13 @@ impl VekExtensions {
                 continue;
             }
             let value = ext.extn_value.as_bytes();
-            let bad = |reason: &str| AttestationError::SnpCertExtension {
+            let bad = |reason: &str| SnpError::CertExtension {
                 oid: oid.to_string(),
                 reason: reason.to_owned(),
             };
             let spl = |slot: &mut Option<u8>| -> Result<(), AttestationError> {
                 if slot.is_some() {
-                    return Err(bad("repeated"));
+                    return Err(bad("repeated").into());
                 }
                 *slot = Some(u8::from_der(value).map_err(|_| bad("not a DER INTEGER 0..255"))?);
                 Ok(())
@@ -140,14 +142,14 @@ impl VekExtensions {
                 OID_FMC_SPL => spl(&mut out.fmc)?,
                 OID_PRODUCT_NAME => {
                     if out.product_name.is_some() {
-                        return Err(bad("repeated"));
+                        return Err(bad("repeated").into());
                     }
                     let s = Ia5StringRef::from_der(value).map_err(|_| bad("not an IA5String"))?;
                     out.product_name = Some(s.as_str().to_owned());
                 }
                 OID_HWID => {
                     if out.hwid.is_some() {
-                        return Err(bad("repeated"));
+                        return Err(bad("repeated").into());
                     }
                     out.hwid = Some(decode_hwid(value).ok_or_else(|| {
                         bad("neither 64 or 8 raw bytes nor an OCTET STRING of 64 or 8 bytes")

@@ -6,24 +6,22 @@
 //! the product: a bundle can supply the intermediate, never the root. Without a bundle the
 //! crate's built-in ASK/ASVK of the product are used.
 
+use crate::error::SnpError;
 use aws_lc_rs::signature::{self, UnparsedPublicKey};
 use const_oid::ObjectIdentifier;
 use der::Encode;
 use sha2::{Digest, Sha256};
-use x509_cert::ext::pkix::BasicConstraints;
 
 use super::certs::{AmdCert, SnpCert, read_certificates};
 use super::chain_cache::SnpChainCache;
 use super::report::{Product, SigningKey};
-use crate::x509::DerCrl;
+use crate::error::{CertCheck, CertError};
+use crate::x509::{DerCrl, Usage};
 use crate::{AttestationError, UnixTime};
 
 const RSA_ENCRYPTION: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.1");
 const RSASSA_PSS: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.10");
-const ID_EC_PUBLIC_KEY: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.2.1");
 const SECP384R1: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.132.0.34");
-const ID_CE_KEY_USAGE: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.29.15");
-const ID_CE_BASIC_CONSTRAINTS: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.29.19");
 
 /// Built-in AMD certificates, public material copied from virtee/sev's `builtin/` (ARK, ASK)
 /// and Trustee's `*_ask_ark_asvk.pem` (ASVK); see `roots/snp/README.md`.
@@ -125,29 +123,34 @@ pub(crate) fn verify_chain(
         "SEV-VCEK" => SigningKey::Vcek,
         "SEV-VLEK" => SigningKey::Vlek,
         other => {
-            return Err(AttestationError::SnpCertName {
-                cert: SnpCert::Vek,
-                expected: "SEV-VCEK or SEV-VLEK".to_owned(),
-                found: other.to_owned(),
-            });
+            return Err(CertError::new(
+                SnpCert::Vek,
+                CertCheck::Name {
+                    expected: "SEV-VCEK or SEV-VLEK".to_owned(),
+                    found: other.to_owned(),
+                },
+            )
+            .into());
         }
     };
     let issuer_product = product_in_cn(&vek.issuer_cn());
     let product = match (product, issuer_product) {
         (Some(p), Some(q)) if p != q => {
-            return Err(AttestationError::SnpProductMismatch {
+            return Err(SnpError::ProductMismatch {
                 expected: p.as_str(),
                 found: format!("a VCEK/VLEK issued by {}", vek.issuer_cn()),
-            });
+            }
+            .into());
         }
         (Some(p), _) | (None, Some(p)) => p,
         (None, None) => {
-            return Err(AttestationError::SnpProductUnknown {
+            return Err(SnpError::ProductUnknown {
                 reason: format!(
                     "the report has no CPUID (v2) and the VCEK/VLEK issuer {:?} names no product",
                     vek.issuer_cn()
                 ),
-            });
+            }
+            .into());
         }
     };
 
@@ -180,7 +183,7 @@ pub(crate) fn verify_chain(
     let ask = intermediates
         .into_iter()
         .find(|c| c.cert.tbs_certificate().subject() == vek_issuer)
-        .ok_or_else(|| AttestationError::SnpChainIncomplete {
+        .ok_or_else(|| SnpError::ChainIncomplete {
             missing: format!("the certificate named {vek_issuer} (the VCEK/VLEK's issuer)"),
         })?;
     // Every self-signed certificate a caller supplies must be the pinned ARK of this product:
@@ -191,13 +194,15 @@ pub(crate) fn verify_chain(
                 .into_iter()
                 .find(|p| pinned_ark_der(*p) == given.der);
             return Err(match pinned_for {
-                Some(other) => AttestationError::SnpProductMismatch {
+                Some(other) => SnpError::ProductMismatch {
                     expected: product.as_str(),
                     found: format!("a chain carrying ARK-{other}"),
-                },
-                None => AttestationError::SnpUntrustedArk {
+                }
+                .into(),
+                None => SnpError::UntrustedArk {
                     sha256: hex::encode(sha256(&given.der)),
-                },
+                }
+                .into(),
             });
         }
     }
@@ -209,11 +214,7 @@ pub(crate) fn verify_chain(
         if found == expected {
             Ok(())
         } else {
-            Err(AttestationError::SnpCertName {
-                cert: role,
-                expected,
-                found,
-            })
+            Err(CertError::new(role, CertCheck::Name { expected, found }))
         }
     };
     expect_cn(&ark, SnpCert::Ark, format!("ARK-{product}"))?;
@@ -239,9 +240,9 @@ pub(crate) fn verify_chain(
     }
     verify_issued_by(&vek, &ask, SnpCert::Vek)?;
     if !ca_cached {
-        for (cert, role) in [(&ark, SnpCert::Ark), (&ask, SnpCert::Ask)] {
-            check_extensions(cert, role, true)?;
-            check_validity(cert, role, now)?;
+        for (cert, role, below) in [(&ark, SnpCert::Ark, 1), (&ask, SnpCert::Ask, 0)] {
+            cert.check_extensions(role, Usage::Ca { below })?;
+            cert.check_validity(role, now)?;
         }
         if let (Some(c), Some(key)) = (cache, ca_key) {
             let (ark_nb, ark_na) = ark.validity();
@@ -249,8 +250,8 @@ pub(crate) fn verify_chain(
             c.insert(key, ark_nb.max(ask_nb), ark_na.min(ask_na));
         }
     }
-    check_extensions(&vek, SnpCert::Vek, false)?;
-    check_validity(&vek, SnpCert::Vek, now)?;
+    vek.check_extensions(SnpCert::Vek, Usage::Leaf)?;
+    vek.check_validity(SnpCert::Vek, now)?;
 
     if let Some(crl) = crl {
         check_revocation(crl, &ark, &ask, &vek, now)?;
@@ -277,62 +278,24 @@ fn check_revocation(
     crl.check(ark, now)?;
     for (cert, role) in [(ask, SnpCert::Ask), (vek, SnpCert::Vek)] {
         if crl.is_revoked(cert.serial()) {
-            return Err(AttestationError::SnpRevoked {
+            return Err(SnpError::Revoked {
                 cert: role,
                 serial: hex::encode(cert.serial()),
-            });
+            }
+            .into());
         }
     }
     Ok(())
 }
 
 /// `cert`'s signature by `issuer`'s RSA key, RSASSA-PSS SHA-384 salt 48, and name chaining.
-fn verify_issued_by(
-    cert: &AmdCert,
-    issuer: &AmdCert,
-    role: SnpCert,
-) -> Result<(), AttestationError> {
-    let tbs = cert.cert.tbs_certificate();
-    if tbs.issuer() != issuer.cert.tbs_certificate().subject() {
-        return Err(AttestationError::SnpCertName {
-            cert: role,
-            expected: format!("issuer {}", issuer.cert.tbs_certificate().subject()),
-            found: format!("issuer {}", tbs.issuer()),
-        });
-    }
-    if cert.cert.signature_algorithm() != tbs.signature() {
-        return Err(AttestationError::SnpCertMalformed {
-            cert: role,
-            reason: "signatureAlgorithm differs from tbsCertificate.signature".to_owned(),
-        });
-    }
-    let sig =
-        cert.cert
-            .signature()
-            .as_bytes()
-            .ok_or_else(|| AttestationError::SnpCertMalformed {
-                cert: role,
-                reason: "signature BIT STRING has unused bits".to_owned(),
-            })?;
-    verify_pss(
-        cert.cert.signature_algorithm(),
-        issuer,
-        cert.tbs(),
-        sig,
-        role,
-    )
-    .map_err(|e| match e {
-        PssError::Algorithm(algorithm) => AttestationError::SnpUnsupportedAlgorithm {
-            cert: role,
-            algorithm,
-        },
-        PssError::BadSignature => AttestationError::SnpCertBadSignature { cert: role },
-    })
-}
-
-enum PssError {
-    Algorithm(String),
-    BadSignature,
+fn verify_issued_by(cert: &AmdCert, issuer: &AmdCert, role: SnpCert) -> Result<(), CertError> {
+    let (alg, sig) = cert.check_issued_by(issuer, role)?;
+    let key = pss_key(alg, issuer)
+        .map_err(|algorithm| CertError::new(role, CertCheck::UnsupportedAlgorithm { algorithm }))?;
+    // aws-lc-rs takes the RSAPublicKey DER (the BIT STRING's content) and verifies PSS with the
+    // salt length equal to the digest length, 48 for SHA-384.
+    cert.verify_signature(&signature::RSA_PSS_2048_8192_SHA384, key, sig, role)
 }
 
 /// RSASSA-PSS-params for SHA-384 / MGF1-SHA-384 / salt 48 / trailer 1. AMD writes the hash
@@ -358,18 +321,16 @@ fn pss_params_ok(params_der: &[u8]) -> bool {
     accepted.contains(&found)
 }
 
-fn verify_pss(
+/// The issuer's RSA key, when `alg` is RSASSA-PSS with AMD's parameters; else what differs.
+fn pss_key<'a>(
     alg: &spki::AlgorithmIdentifierOwned,
-    issuer: &AmdCert,
-    message: &[u8],
-    sig: &[u8],
-    _role: SnpCert,
-) -> Result<(), PssError> {
+    issuer: &'a AmdCert,
+) -> Result<&'a [u8], String> {
     if alg.oid != RSASSA_PSS {
-        return Err(PssError::Algorithm(format!(
+        return Err(format!(
             "signature {}; AMD certificates use RSASSA-PSS",
             alg.oid
-        )));
+        ));
     }
     let params = alg
         .parameters
@@ -377,107 +338,31 @@ fn verify_pss(
         .and_then(|p| p.to_der().ok())
         .unwrap_or_default();
     if !pss_params_ok(&params) {
-        return Err(PssError::Algorithm(format!(
+        return Err(format!(
             "RSASSA-PSS parameters {} (expected SHA-384, MGF1-SHA-384, salt 48)",
             hex::encode(&params)
-        )));
+        ));
     }
     let spki = issuer.cert.tbs_certificate().subject_public_key_info();
     if spki.algorithm.oid != RSA_ENCRYPTION && spki.algorithm.oid != RSASSA_PSS {
-        return Err(PssError::Algorithm(format!(
-            "issuer key {}; expected RSA",
-            spki.algorithm.oid
-        )));
-    }
-    let key = spki
-        .subject_public_key
-        .as_bytes()
-        .ok_or_else(|| PssError::Algorithm("issuer key BIT STRING has unused bits".to_owned()))?;
-    // aws-lc-rs takes the RSAPublicKey DER (the BIT STRING's content) and verifies PSS with the
-    // salt length equal to the digest length, 48 for SHA-384.
-    UnparsedPublicKey::new(&signature::RSA_PSS_2048_8192_SHA384, key)
-        .verify(message, sig)
-        .map_err(|_| PssError::BadSignature)
-}
-
-fn check_validity(cert: &AmdCert, role: SnpCert, now: UnixTime) -> Result<(), AttestationError> {
-    let (not_before, not_after) = cert.validity();
-    let now = now.as_secs();
-    if now < not_before {
-        return Err(AttestationError::SnpCertNotYetValid {
-            cert: role,
-            not_before,
-            now,
-        });
-    }
-    if now > not_after {
-        return Err(AttestationError::SnpCertExpired {
-            cert: role,
-            not_after,
-            now,
-        });
-    }
-    Ok(())
-}
-
-/// CAs must say CA=true; the VEK must not. No critical extension other than basicConstraints
-/// and keyUsage (RFC 5280 §4.2).
-fn check_extensions(cert: &AmdCert, role: SnpCert, is_ca: bool) -> Result<(), AttestationError> {
-    let tbs = cert.cert.tbs_certificate();
-    for ext in tbs.extensions().map_or(&[][..], Vec::as_slice) {
-        if ext.critical && ext.extn_id != ID_CE_BASIC_CONSTRAINTS && ext.extn_id != ID_CE_KEY_USAGE
-        {
-            return Err(AttestationError::SnpUnsupportedAlgorithm {
-                cert: role,
-                algorithm: format!("critical extension {}", ext.extn_id),
-            });
-        }
-    }
-    let bc = tbs
-        .get_extension::<BasicConstraints>()
-        .map_err(|e| AttestationError::SnpCertMalformed {
-            cert: role,
-            reason: format!("basicConstraints: {e}"),
-        })?
-        .map(|(_, bc)| bc);
-    let ca = bc.is_some_and(|bc| bc.ca);
-    if ca != is_ca {
-        return Err(AttestationError::SnpCertMalformed {
-            cert: role,
-            reason: if is_ca {
-                "issues certificates but lacks basicConstraints CA=true".to_owned()
-            } else {
-                "is a CA but signs reports".to_owned()
-            },
-        });
-    }
-    Ok(())
-}
-
-fn ec_p384_point(cert: &AmdCert) -> Result<Vec<u8>, AttestationError> {
-    let spki = cert.cert.tbs_certificate().subject_public_key_info();
-    let unsupported = |algorithm: String| AttestationError::SnpUnsupportedAlgorithm {
-        cert: SnpCert::Vek,
-        algorithm,
-    };
-    if spki.algorithm.oid != ID_EC_PUBLIC_KEY {
-        return Err(unsupported(format!(
-            "key {}; expected id-ecPublicKey",
-            spki.algorithm.oid
-        )));
-    }
-    let curve = spki
-        .algorithm
-        .parameters
-        .as_ref()
-        .and_then(|p| p.to_ref().decode_as::<ObjectIdentifier>().ok());
-    if curve != Some(SECP384R1) {
-        return Err(unsupported("EC key not on P-384".to_owned()));
+        return Err(format!("issuer key {}; expected RSA", spki.algorithm.oid));
     }
     spki.subject_public_key
         .as_bytes()
-        .map(<[u8]>::to_vec)
-        .ok_or_else(|| unsupported("key BIT STRING has unused bits".to_owned()))
+        .ok_or_else(|| "issuer key BIT STRING has unused bits".to_owned())
+}
+
+fn ec_p384_point(cert: &AmdCert) -> Result<Vec<u8>, CertError> {
+    let (curve, point) = cert.ec_public_key(SnpCert::Vek)?;
+    if curve != SECP384R1 {
+        return Err(CertError::new(
+            SnpCert::Vek,
+            CertCheck::UnsupportedAlgorithm {
+                algorithm: format!("EC key on curve {curve}, not P-384"),
+            },
+        ));
+    }
+    Ok(point.to_vec())
 }
 
 /// An AMD certificate revocation list (KDS `…/crl`), signed by the ARK.
@@ -493,14 +378,14 @@ impl SnpCrl {
     ///
     /// `snp.crl.malformed`.
     pub fn from_pem_or_der(bytes: &[u8]) -> Result<Self, AttestationError> {
-        let malformed = |reason: String| AttestationError::SnpCrlMalformed { reason };
+        let malformed = |reason: String| SnpError::CrlMalformed { reason };
         let der = if bytes.first() == Some(&0x30) {
             bytes.to_vec()
         } else {
             let (label, der) =
                 der::pem::decode_vec(bytes).map_err(|e| malformed(format!("PEM: {e}")))?;
             if label != "X509 CRL" {
-                return Err(malformed(format!("PEM label {label:?}, expected X509 CRL")));
+                return Err(malformed(format!("PEM label {label:?}, expected X509 CRL")).into());
             }
             der
         };
@@ -519,48 +404,46 @@ impl SnpCrl {
         let crl = &self.crl.crl;
         let tbs = &crl.tbs_cert_list;
         if tbs.issuer != *ark.cert.tbs_certificate().subject() {
-            return Err(AttestationError::SnpCrlBadSignature {
+            return Err(SnpError::CrlBadSignature {
                 reason: format!(
                     "issued by {}, not by the chain's ARK {}",
                     tbs.issuer,
                     ark.cert.tbs_certificate().subject()
                 ),
-            });
+            }
+            .into());
         }
         if crl.signature_algorithm != tbs.signature {
-            return Err(AttestationError::SnpCrlMalformed {
+            return Err(SnpError::CrlMalformed {
                 reason: "signatureAlgorithm differs from tbsCertList.signature".to_owned(),
-            });
+            }
+            .into());
         }
         let sig = crl.signature.as_bytes().unwrap_or_default();
-        verify_pss(
-            &crl.signature_algorithm,
-            ark,
-            self.crl.tbs(),
-            sig,
-            SnpCert::Ark,
-        )
-        .map_err(|e| AttestationError::SnpCrlBadSignature {
-            reason: match e {
-                PssError::Algorithm(a) => a,
-                PssError::BadSignature => "signature does not verify with the ARK".to_owned(),
-            },
-        })?;
+        let key = pss_key(&crl.signature_algorithm, ark)
+            .map_err(|reason| SnpError::CrlBadSignature { reason })?;
+        UnparsedPublicKey::new(&signature::RSA_PSS_2048_8192_SHA384, key)
+            .verify(self.crl.tbs(), sig)
+            .map_err(|_| SnpError::CrlBadSignature {
+                reason: "signature does not verify with the ARK".to_owned(),
+            })?;
         let now_s = now.as_secs();
         let (this_update, next_update) = self.crl.window();
         if now_s < this_update {
-            return Err(AttestationError::SnpCrlOutdated {
+            return Err(SnpError::CrlOutdated {
                 reason: format!("thisUpdate {this_update} is after now {now_s}"),
-            });
+            }
+            .into());
         }
         if let Some(next_update) = next_update
             && now_s > next_update
         {
-            return Err(AttestationError::SnpCrlOutdated {
+            return Err(SnpError::CrlOutdated {
                 reason: format!(
                     "nextUpdate {next_update} is before now {now_s}; fetch a current CRL"
                 ),
-            });
+            }
+            .into());
         }
         Ok(())
     }
@@ -592,7 +475,8 @@ mod tests {
                     AmdCert::from_der(builtin_intermediate_der(product, signer), SnpCert::Ask)
                         .expect("ask");
                 verify_issued_by(&ask, &ark, SnpCert::Ask).expect("ark signs ask");
-                check_extensions(&ask, SnpCert::Ask, true).expect("ca");
+                ask.check_extensions(SnpCert::Ask, Usage::Ca { below: 0 })
+                    .expect("ca");
             }
         }
         // Pinned hashes of the built-in intermediates too (public, from AMD KDS).
@@ -650,7 +534,7 @@ mod tests {
         let revoked = AmdCert::from_der(revoked_der, SnpCert::Ask).expect("stand-in");
         let e = check_revocation(&crl, &ark, &revoked, &vek, now).expect_err("revoked");
         assert!(
-            matches!(&e, AttestationError::SnpRevoked { cert: SnpCert::Ask, serial } if serial == "020001"),
+            matches!(&e, AttestationError::Snp(SnpError::Revoked { cert: SnpCert::Ask, serial }) if serial == "020001"),
             "{e:?}"
         );
         // The Milan ARK did not sign this CRL.

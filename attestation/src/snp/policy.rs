@@ -22,6 +22,7 @@
 //! }
 //! ```
 
+use crate::error::{PolicyError, SnpError};
 use serde::{Deserialize, Serialize};
 
 use super::report::TcbVersion;
@@ -116,12 +117,12 @@ impl TryFrom<SnpPolicyFile> for SnpPolicy {
             name: &str,
             v: Option<Vec<u8>>,
         ) -> Result<Option<[u8; N]>, AttestationError> {
-            v.map(|v| {
-                <[u8; N]>::try_from(v.as_slice()).map_err(|_| AttestationError::PolicyInvalid {
+            Ok(v.map(|v| {
+                <[u8; N]>::try_from(v.as_slice()).map_err(|_| PolicyError::Invalid {
                     reason: format!("{name} is {} bytes, expected {N}", v.len()),
                 })
             })
-            .transpose()
+            .transpose()?)
         }
         let mut chip_ids = None;
         if let Some(ids) = f.chip_ids {
@@ -130,11 +131,12 @@ impl TryFrom<SnpPolicyFile> for SnpPolicy {
                 match hex::decode(&c) {
                     Ok(b) if b.len() == 64 || b.len() == 8 => out.push(b),
                     _ => {
-                        return Err(AttestationError::PolicyInvalid {
+                        return Err(PolicyError::Invalid {
                             reason: format!(
                                 "chip_ids entry {c:?} is not 128 (or, Turin, 16) hex digits"
                             ),
-                        });
+                        }
+                        .into());
                     }
                 }
             }
@@ -156,7 +158,7 @@ impl TryFrom<SnpPolicyFile> for SnpPolicy {
             any_workload: f.dangerous_any_workload,
         };
         p.check_workload_pinned()
-            .map_err(|e| AttestationError::PolicyInvalid {
+            .map_err(|e| PolicyError::Invalid {
                 reason: format!(
                     "{e}: pin \"measurement\", or say \"dangerous_any_workload\": true"
                 ),
@@ -232,9 +234,11 @@ impl SnpPolicy {
     ///
     /// `policy.invalid`.
     pub fn from_json(json: &[u8]) -> Result<Self, AttestationError> {
-        serde_json::from_slice(json).map_err(|e| AttestationError::PolicyInvalid {
-            reason: e.to_string(),
-        })
+        Ok(
+            serde_json::from_slice(json).map_err(|e| PolicyError::Invalid {
+                reason: e.to_string(),
+            })?,
+        )
     }
 
     /// The JSON file form.
@@ -331,10 +335,11 @@ impl SnpPolicy {
         if self.any_workload || self.measurement.is_some() {
             return Ok(());
         }
-        Err(AttestationError::NoWorkloadPinned {
+        Err(PolicyError::NoWorkloadPinned {
             platform: crate::Platform::SevSnp,
             required: "MEASUREMENT",
-        })
+        }
+        .into())
     }
 
     /// Accepts debug guests: the hypervisor can read their memory. Development only.
@@ -370,10 +375,11 @@ impl SnpPolicy {
         self.check_workload(report)?;
         let expected = ctx.binding().report_data();
         if report.report_data() != &expected {
-            return Err(AttestationError::BindingMismatch {
+            return Err(PolicyError::BindingMismatch {
                 expected: hex::encode(expected),
                 found: hex::encode(report.report_data()),
-            });
+            }
+            .into());
         }
         Ok(AppraisedSnpReport {
             claims: report.claims(),
@@ -402,29 +408,33 @@ impl SnpPolicy {
     fn check_workload(&self, report: &VerifiedSnpReport) -> Result<(), AttestationError> {
         self.check_workload_pinned()?;
         if report.is_debug() && !self.allow_debug {
-            return Err(AttestationError::SnpDebugForbidden {
+            return Err(SnpError::DebugForbidden {
                 policy: format!("{:#x}", report.policy()),
-            });
+            }
+            .into());
         }
         if report.migration_agent_allowed() && !self.allow_migration_agent {
-            return Err(AttestationError::SnpPolicyBit {
+            return Err(SnpError::PolicyBit {
                 bit: "MIGRATE_MA",
                 policy: format!("{:#x}", report.policy()),
-            });
+            }
+            .into());
         }
         if report.smt_allowed() && !self.allow_smt {
-            return Err(AttestationError::SnpPolicyBit {
+            return Err(SnpError::PolicyBit {
                 bit: "SMT",
                 policy: format!("{:#x}", report.policy()),
-            });
+            }
+            .into());
         }
         if let Some(vmpls) = &self.allowed_vmpls
             && !vmpls.contains(&report.vmpl())
         {
-            return Err(AttestationError::SnpVmplNotAllowed {
+            return Err(SnpError::VmplNotAllowed {
                 vmpl: report.vmpl(),
                 allowed: format!("{vmpls:?}"),
-            });
+            }
+            .into());
         }
         for (field, expected, found) in [
             (
@@ -451,22 +461,24 @@ impl SnpPolicy {
             if let Some(expected) = expected
                 && expected != found
             {
-                return Err(AttestationError::SnpFieldMismatch {
+                return Err(SnpError::FieldMismatch {
                     field,
                     expected: hex::encode(expected),
                     found: hex::encode(found),
-                });
+                }
+                .into());
             }
         }
         if let Some(min) = &self.min_tcb {
             check_min_tcb(min, report.reported_tcb())?;
         }
         if self.require_committed_tcb && report.current_tcb() != report.committed_tcb() {
-            return Err(AttestationError::SnpFieldMismatch {
+            return Err(SnpError::FieldMismatch {
                 field: "CURRENT_TCB",
                 expected: format!("COMMITTED_TCB {:?}", report.committed_tcb()),
                 found: format!("{:?}", report.current_tcb()),
-            });
+            }
+            .into());
         }
         if let Some(ids) = &self.chip_ids {
             let chip = report.chip_id();
@@ -474,13 +486,14 @@ impl SnpPolicy {
                 .iter()
                 .any(|id| chip.starts_with(id) && chip[id.len().min(64)..].iter().all(|&x| x == 0));
             if !listed {
-                return Err(AttestationError::SnpChipNotAllowed {
+                return Err(SnpError::ChipNotAllowed {
                     chip_id: hex::encode(chip),
-                });
+                }
+                .into());
             }
         }
         if self.require_crl && !report.crl_checked() {
-            return Err(AttestationError::SnpCrlRequired);
+            return Err(SnpError::CrlRequired.into());
         }
         Ok(())
     }
@@ -497,11 +510,12 @@ fn check_min_tcb(min: &MinTcb, tcb: TcbVersion) -> Result<(), AttestationError> 
         if let Some(minimum) = minimum
             && found < minimum
         {
-            return Err(AttestationError::SnpTcbBelowMinimum {
+            return Err(SnpError::TcbBelowMinimum {
                 component,
                 minimum,
                 found,
-            });
+            }
+            .into());
         }
     }
     Ok(())

@@ -10,6 +10,7 @@
 //! components and added FMC), which for a v2 report is known only after the chain is checked.
 //! [`TcbVersion::decode`] splits them once the product is known.
 
+use crate::error::SnpError;
 use std::fmt;
 
 use crate::AttestationError;
@@ -244,7 +245,7 @@ impl SnpReport {
             bytes
                 .try_into()
                 .map(Box::new)
-                .map_err(|_| AttestationError::SnpReportLength {
+                .map_err(|_| SnpError::ReportLength {
                     len: bytes.len(),
                     expected: REPORT_LEN,
                 })?;
@@ -252,40 +253,43 @@ impl SnpReport {
 
         let version = r.u32();
         if !(MIN_VERSION..=MAX_VERSION).contains(&version) {
-            return Err(AttestationError::SnpUnsupportedVersion { version });
+            return Err(SnpError::UnsupportedVersion { version }.into());
         }
         let guest_svn = r.u32();
         let policy = r.u64();
         if policy & policy_bits::RESERVED_MASK != 0 || policy & policy_bits::RESERVED_ONE == 0 {
-            return Err(AttestationError::SnpReservedField {
+            return Err(SnpError::ReservedField {
                 field: "POLICY",
                 offset: 0x08,
-            });
+            }
+            .into());
         }
         let family_id = r.array::<16>();
         let image_id = r.array::<16>();
         let vmpl = r.u32();
         let sig_algo = r.u32();
         if sig_algo != SIG_ALGO_ECDSA_P384_SHA384 {
-            return Err(AttestationError::SnpUnsupportedSignatureAlgorithm { algo: sig_algo });
+            return Err(SnpError::UnsupportedSignatureAlgorithm { algo: sig_algo }.into());
         }
         let current_tcb = r.u64();
         let platform_info = r.u64();
         let key_info = r.u32();
         if key_info >> 5 != 0 {
-            return Err(AttestationError::SnpReservedField {
+            return Err(SnpError::ReservedField {
                 field: "KEY_INFO",
                 offset: 0x48,
-            });
+            }
+            .into());
         }
         let signing_key = match (key_info >> 2) & 0b111 {
             0 => SigningKey::Vcek,
             1 => SigningKey::Vlek,
             other => {
-                return Err(AttestationError::SnpInvalidField {
+                return Err(SnpError::InvalidField {
                     field: "KEY_INFO.SIGNING_KEY",
                     reason: format!("{other} (only 0 = VCEK and 1 = VLEK sign reports)"),
-                });
+                }
+                .into());
             }
         };
         r.zeros("reserved", 4)?;
@@ -493,7 +497,7 @@ impl<'a> Cursor<'a> {
     fn zeros(&mut self, field: &'static str, n: usize) -> Result<(), AttestationError> {
         let offset = self.pos;
         if self.take(n).iter().any(|&b| b != 0) {
-            return Err(AttestationError::SnpReservedField { field, offset });
+            return Err(SnpError::ReservedField { field, offset }.into());
         }
         Ok(())
     }
@@ -511,10 +515,11 @@ impl<'a> Cursor<'a> {
 
     fn finish(&self) -> Result<(), AttestationError> {
         if self.overrun || self.pos != self.buf.len() {
-            return Err(AttestationError::SnpReportLength {
+            return Err(SnpError::ReportLength {
                 len: self.buf.len(),
                 expected: self.pos,
-            });
+            }
+            .into());
         }
         Ok(())
     }

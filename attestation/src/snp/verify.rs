@@ -5,6 +5,7 @@
 //! is the certificate's kind → report signature → the certificate's TCB extensions equal
 //! REPORTED_TCB → (VCEK) hwID equals CHIP_ID.
 
+use crate::error::SnpError;
 use std::sync::Arc;
 
 use aws_lc_rs::signature::{self, UnparsedPublicKey};
@@ -112,17 +113,19 @@ impl SnpVerifier {
         let cpuid_product = report.product_from_cpuid();
         let product = match (self.product, cpuid_product) {
             (Some(given), Some(cpuid)) if given != cpuid => {
-                return Err(AttestationError::SnpProductMismatch {
+                return Err(SnpError::ProductMismatch {
                     expected: given.as_str(),
                     found: format!("a report whose CPUID names {cpuid}"),
-                });
+                }
+                .into());
             }
             (Some(p), _) | (None, Some(p)) => Some(p),
             (None, None) => {
                 if let Some((family, model, _)) = report.cpuid {
-                    return Err(AttestationError::SnpProductUnknown {
+                    return Err(SnpError::ProductUnknown {
                         reason: format!("CPUID family {family:#x} model {model:#x}"),
-                    });
+                    }
+                    .into());
                 }
                 None
             }
@@ -138,53 +141,51 @@ impl SnpVerifier {
         let product = chain.product;
 
         if chain.signer != report.signing_key {
-            return Err(AttestationError::SnpSignerMismatch {
+            return Err(SnpError::SignerMismatch {
                 report: report.signing_key.as_str(),
                 cert: chain.signer.as_str(),
-            });
+            }
+            .into());
         }
 
         UnparsedPublicKey::new(&signature::ECDSA_P384_SHA384_FIXED, &chain.vek_point)
             .verify(report.signed_bytes(), &report.signature_be)
-            .map_err(|_| AttestationError::SnpBadSignature)?;
+            .map_err(|_| SnpError::BadSignature)?;
 
         let ext = VekExtensions::from_cert(&chain.vek.cert)?;
         let reported = TcbVersion::decode(report.reported_tcb, product);
-        let certified = ext
-            .tcb(product)
-            .ok_or_else(|| AttestationError::SnpCertExtension {
-                oid: "1.3.6.1.4.1.3704.1.3".to_owned(),
-                reason: format!("a TCB component {product} needs is missing"),
-            })?;
+        let certified = ext.tcb(product).ok_or_else(|| SnpError::CertExtension {
+            oid: "1.3.6.1.4.1.3704.1.3".to_owned(),
+            reason: format!("a TCB component {product} needs is missing"),
+        })?;
         for ((name, r), (_, c)) in reported
             .components(product)
             .into_iter()
             .zip(certified.components(product))
         {
             if r != c {
-                return Err(AttestationError::SnpTcbMismatch {
+                return Err(SnpError::TcbMismatch {
                     component: name,
                     report: r,
                     cert: c,
-                });
+                }
+                .into());
             }
         }
 
         if chain.signer == SigningKey::Vcek {
-            let hwid = ext
-                .hwid
-                .as_deref()
-                .ok_or_else(|| AttestationError::SnpCertExtension {
-                    oid: "1.3.6.1.4.1.3704.1.4".to_owned(),
-                    reason: "a VCEK must carry hwID".to_owned(),
-                })?;
+            let hwid = ext.hwid.as_deref().ok_or_else(|| SnpError::CertExtension {
+                oid: "1.3.6.1.4.1.3704.1.4".to_owned(),
+                reason: "a VCEK must carry hwID".to_owned(),
+            })?;
             let n = product.hwid_len();
             let (head, tail) = report.chip_id.split_at(n.min(64));
             if hwid.len() != n || hwid != head || tail.iter().any(|&b| b != 0) {
-                return Err(AttestationError::SnpChipIdMismatch {
+                return Err(SnpError::ChipIdMismatch {
                     report: hex::encode(report.chip_id),
                     cert: hex::encode(hwid),
-                });
+                }
+                .into());
             }
         }
 

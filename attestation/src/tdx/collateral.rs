@@ -13,6 +13,7 @@
 //! travel as raw strings and are never re-serialized. [`TdxCollateral::from_json`] only parses;
 //! [`TdxCollateral::verify`] checks every chain, signature, CRL and validity window at a time.
 
+use crate::error::TdxError;
 use std::borrow::Cow;
 use std::sync::OnceLock;
 
@@ -273,7 +274,7 @@ impl TdxCollateral {
         ] {
             let t = now.as_secs();
             if t < issue || t > next {
-                return Err(AttestationError::TdxCollateralOutdated {
+                return Err(TdxError::CollateralOutdated {
                     which: name,
                     reason: format!(
                         "valid from {} to {}, verification time {}",
@@ -281,7 +282,8 @@ impl TdxCollateral {
                         UnixTime::from_secs(next),
                         now
                     ),
-                });
+                }
+                .into());
             }
         }
         // The documents' and CRLs' own window, narrowed by every certificate checked.
@@ -307,13 +309,15 @@ fn check_json_signature(
     which: &'static str,
 ) -> Result<(), AttestationError> {
     let key = pki::p256_point(signer, TdxCert::TcbSigning)?;
-    UnparsedPublicKey::new(&signature::ECDSA_P256_SHA256_FIXED, key)
-        .verify(raw.as_bytes(), sig)
-        .map_err(|_| AttestationError::TdxCollateralBadSignature { which })
+    Ok(
+        UnparsedPublicKey::new(&signature::ECDSA_P256_SHA256_FIXED, key)
+            .verify(raw.as_bytes(), sig)
+            .map_err(|_| TdxError::CollateralBadSignature { which })?,
+    )
 }
 
 fn malformed(field: &'static str, reason: String) -> AttestationError {
-    AttestationError::TdxCollateralMalformed { field, reason }
+    TdxError::CollateralMalformed { field, reason }.into()
 }
 
 // ----- TCB Info and QE Identity (Intel PCS API v4 shapes) ---------------------------------------

@@ -6,6 +6,7 @@
 //! Intel SGX TCB Signing ← Intel SGX Root CA. A root certificate carried in a chain must be
 //! byte-equal to the pinned one; a chain may supply intermediates, never choose the root.
 
+use crate::error::TdxError;
 use std::fmt;
 
 use aws_lc_rs::signature::{self, UnparsedPublicKey};
@@ -13,9 +14,9 @@ use const_oid::ObjectIdentifier;
 use der::asn1::{Any, OctetStringRef};
 use der::{Decode, SliceReader, Tag, Tagged};
 use sha2::{Digest, Sha256};
-use x509_cert::ext::pkix::BasicConstraints;
 
-use crate::x509::{DerCert, DerCrl};
+use crate::error::{CertCheck, CertError};
+use crate::x509::{DerCert, DerCrl, Usage};
 use crate::{AttestationError, UnixTime};
 
 /// DER of the Intel SGX Root CA (see `roots/README.md`).
@@ -25,10 +26,7 @@ pub const INTEL_SGX_ROOT_CA_SHA256: &str =
     "44a0196b2b99f889b8e149e95b807a350e7424964399e885a7cbb8ccfab674d3";
 
 const ECDSA_WITH_SHA256: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.4.3.2");
-const ID_EC_PUBLIC_KEY: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.2.1");
 const PRIME256V1: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.3.1.7");
-const ID_CE_KEY_USAGE: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.29.15");
-const ID_CE_BASIC_CONSTRAINTS: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.29.19");
 const SGX_EXTENSIONS: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113741.1.13.1");
 const SGX_TCB: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113741.1.13.1.2");
 const SGX_PCE_ID: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113741.1.13.1.3");
@@ -112,8 +110,8 @@ pub struct PckIdentity {
 pub(crate) type IntelCert = DerCert;
 
 impl IntelCert {
-    pub(crate) fn intel(der: Vec<u8>, role: TdxCert) -> Result<Self, AttestationError> {
-        Self::parse(der).map_err(|reason| AttestationError::TdxCertMalformed { cert: role, reason })
+    pub(crate) fn intel(der: Vec<u8>, role: TdxCert) -> Result<Self, CertError> {
+        Self::parse(der, role)
     }
 }
 
@@ -129,15 +127,15 @@ pub(crate) fn read_chain(
     roles: &[TdxCert],
 ) -> Result<Vec<IntelCert>, AttestationError> {
     let ders = crate::x509::read_certificates(pem).map_err(|reason| {
-        AttestationError::TdxCertMalformed {
-            cert: roles.first().copied().unwrap_or(TdxCert::Chain(0)),
-            reason,
-        }
+        let role = roles.first().copied().unwrap_or(TdxCert::Chain(0));
+        CertError::new(role, CertCheck::Malformed { reason })
     })?;
-    ders.into_iter()
+    let chain = ders
+        .into_iter()
         .enumerate()
         .map(|(i, der)| IntelCert::intel(der, roles.get(i).copied().unwrap_or(TdxCert::Chain(i))))
-        .collect()
+        .collect::<Result<_, _>>()?;
+    Ok(chain)
 }
 
 /// Parses the PCK chain carried in a quote, strictly: the bytes must be exactly the canonical
@@ -161,19 +159,25 @@ pub(crate) fn read_quote_chain(pem: &[u8]) -> Result<Vec<IntelCert>, Attestation
     // Quote generators write LF; CRLF is encoded only when LF does not match.
     if text != canonical(der::pem::LineEnding::LF) && text != canonical(der::pem::LineEnding::CRLF)
     {
-        return Err(AttestationError::TdxCertMalformed {
-            cert: TdxCert::Pck,
-            reason: "the PCK chain is not canonical PEM (extra text, odd line breaks or \
-                     non-canonical base64)"
-                .to_owned(),
-        });
+        return Err(CertError::new(
+            TdxCert::Pck,
+            CertCheck::Malformed {
+                reason: "the PCK chain is not canonical PEM (extra text, odd line breaks or \
+                         non-canonical base64)"
+                    .to_owned(),
+            },
+        )
+        .into());
     }
     Ok(chain)
 }
 
 /// The pinned root, parsed.
 pub(crate) fn pinned_root() -> Result<IntelCert, AttestationError> {
-    IntelCert::intel(INTEL_SGX_ROOT_CA_DER.to_vec(), TdxCert::Root)
+    Ok(IntelCert::intel(
+        INTEL_SGX_ROOT_CA_DER.to_vec(),
+        TdxCert::Root,
+    )?)
 }
 
 /// A chain verified at a time: its leaf and the CA below the root (when there is one).
@@ -208,9 +212,10 @@ pub(crate) fn verify_chain(
     // Positions are fixed: the first certificate, then the CA (PCK chains), then optionally
     // the root, byte-equal to the pinned one. Nothing else may ride along unchecked.
     let Some(leaf) = chain.first() else {
-        return Err(AttestationError::TdxChainIncomplete {
+        return Err(TdxError::ChainIncomplete {
             missing: format!("the {leaf_role}"),
-        });
+        }
+        .into());
     };
     let below_root = if shape == ChainShape::LeafUnderCa {
         2
@@ -218,47 +223,53 @@ pub(crate) fn verify_chain(
         1
     };
     if chain.len() < below_root {
-        return Err(AttestationError::TdxChainIncomplete {
+        return Err(TdxError::ChainIncomplete {
             missing: format!("the issuer of the {leaf_role}"),
-        });
+        }
+        .into());
     }
     if chain.len() > below_root + 1 {
-        return Err(AttestationError::TdxCertMalformed {
-            cert: TdxCert::Chain(below_root + 1),
-            reason: format!(
-                "the chain has {} certificates; a {leaf_role} chain has at most {}",
-                chain.len(),
-                below_root + 1
-            ),
-        });
+        return Err(TdxError::ChainTooLong {
+            role: leaf_role,
+            len: chain.len(),
+            max: below_root + 1,
+        }
+        .into());
     }
     if let Some(given_root) = chain.get(below_root)
         && given_root.der != root.der
     {
-        return Err(AttestationError::TdxUntrustedRoot {
+        return Err(TdxError::UntrustedRoot {
             sha256: hex::encode(sha256(&given_root.der)),
             position: TdxCert::Chain(below_root),
-        });
+        }
+        .into());
     }
     let intermediate = if shape == ChainShape::LeafUnderCa {
         let ca = &chain[1];
         if ca.der == root.der {
-            return Err(AttestationError::TdxChainIncomplete {
+            return Err(TdxError::ChainIncomplete {
                 missing: format!("the PCK CA between the {leaf_role} and the root"),
-            });
+            }
+            .into());
         }
         verify_issued_by(ca, root, TdxCert::PckCa)?;
         verify_issued_by(leaf, ca, leaf_role)?;
-        check_ca(ca, TdxCert::PckCa, true)?;
-        check_validity(ca, TdxCert::PckCa, now)?;
+        ca.check_extensions(TdxCert::PckCa, Usage::Ca { below: 0 })?;
+        ca.check_validity(TdxCert::PckCa, now)?;
         Some(ca.clone())
     } else {
         verify_issued_by(leaf, root, leaf_role)?;
         None
     };
-    check_ca(leaf, leaf_role, shape == ChainShape::CaUnderRoot)?;
-    check_validity(leaf, leaf_role, now)?;
-    check_validity(root, TdxCert::Root, now)?;
+    let usage = if shape == ChainShape::CaUnderRoot {
+        Usage::Ca { below: 0 }
+    } else {
+        Usage::Leaf
+    };
+    leaf.check_extensions(leaf_role, usage)?;
+    leaf.check_validity(leaf_role, now)?;
+    root.check_validity(TdxCert::Root, now)?;
     Ok(VerifiedIntelChain {
         leaf: leaf.clone(),
         intermediate,
@@ -271,115 +282,49 @@ pub(crate) fn verify_issued_by(
     cert: &IntelCert,
     issuer: &IntelCert,
     role: TdxCert,
-) -> Result<(), AttestationError> {
-    let tbs = cert.cert.tbs_certificate();
-    if tbs.issuer() != issuer.cert.tbs_certificate().subject() {
-        return Err(AttestationError::TdxCertName {
-            cert: role,
-            expected: format!("issuer {}", issuer.cert.tbs_certificate().subject()),
-            found: format!("issuer {}", tbs.issuer()),
-        });
+) -> Result<(), CertError> {
+    let (alg, sig) = cert.check_issued_by(issuer, role)?;
+    if alg.oid != ECDSA_WITH_SHA256 {
+        return Err(CertError::new(
+            role,
+            CertCheck::UnsupportedAlgorithm {
+                algorithm: format!(
+                    "signature {}; Intel DCAP certificates use ecdsa-with-SHA256",
+                    alg.oid
+                ),
+            },
+        ));
     }
-    if cert.cert.signature_algorithm() != tbs.signature()
-        || cert.cert.signature_algorithm().oid != ECDSA_WITH_SHA256
-    {
-        return Err(AttestationError::TdxCertMalformed {
-            cert: role,
-            reason: format!(
-                "signature algorithm {} (tbs says {}); Intel DCAP certificates use ecdsa-with-SHA256",
-                cert.cert.signature_algorithm().oid,
-                tbs.signature().oid
-            ),
-        });
-    }
-    let sig = cert.cert.signature().as_bytes().unwrap_or_default();
     let key = p256_point(issuer, role)?;
-    UnparsedPublicKey::new(&signature::ECDSA_P256_SHA256_ASN1, key)
-        .verify(cert.tbs(), sig)
-        .map_err(|_| AttestationError::TdxCertBadSignature { cert: role })
+    cert.verify_signature(&signature::ECDSA_P256_SHA256_ASN1, key, sig, role)
 }
 
 /// The uncompressed SEC1 P-256 point of `cert`'s key.
-pub(crate) fn p256_point(cert: &IntelCert, role: TdxCert) -> Result<&[u8], AttestationError> {
-    let spki = cert.cert.tbs_certificate().subject_public_key_info();
-    let curve = spki
-        .algorithm
-        .parameters
-        .as_ref()
-        .and_then(|p| p.to_ref().decode_as::<ObjectIdentifier>().ok());
-    if spki.algorithm.oid != ID_EC_PUBLIC_KEY || curve != Some(PRIME256V1) {
-        return Err(AttestationError::TdxCertMalformed {
-            cert: role,
-            reason: format!("key {} is not an EC P-256 key", spki.algorithm.oid),
-        });
-    }
-    spki.subject_public_key
-        .as_bytes()
-        .ok_or_else(|| AttestationError::TdxCertMalformed {
-            cert: role,
-            reason: "key BIT STRING has unused bits".to_owned(),
-        })
-}
-
-fn check_validity(cert: &IntelCert, role: TdxCert, now: UnixTime) -> Result<(), AttestationError> {
-    let (not_before, not_after) = cert.validity();
-    let now = now.as_secs();
-    if now < not_before {
-        return Err(AttestationError::TdxCertNotYetValid {
-            cert: role,
-            not_before,
-            now,
-        });
-    }
-    if now > not_after {
-        return Err(AttestationError::TdxCertExpired {
-            cert: role,
-            not_after,
-            now,
-        });
-    }
-    Ok(())
-}
-
-/// CAs say CA=true and leaves do not; no unknown critical extension (RFC 5280 §4.2).
-fn check_ca(cert: &IntelCert, role: TdxCert, is_ca: bool) -> Result<(), AttestationError> {
-    let tbs = cert.cert.tbs_certificate();
-    for ext in tbs.extensions().map_or(&[][..], Vec::as_slice) {
-        if ext.critical && ext.extn_id != ID_CE_BASIC_CONSTRAINTS && ext.extn_id != ID_CE_KEY_USAGE
-        {
-            return Err(AttestationError::TdxCertMalformed {
-                cert: role,
-                reason: format!("unknown critical extension {}", ext.extn_id),
-            });
-        }
-    }
-    let ca = tbs
-        .get_extension::<BasicConstraints>()
-        .map_err(|e| AttestationError::TdxCertMalformed {
-            cert: role,
-            reason: format!("basicConstraints: {e}"),
-        })?
-        .is_some_and(|(_, bc)| bc.ca);
-    if ca != is_ca {
-        return Err(AttestationError::TdxCertMalformed {
-            cert: role,
-            reason: if is_ca {
-                "issues certificates but lacks basicConstraints CA=true".to_owned()
-            } else {
-                "is a CA but is used as an end-entity certificate".to_owned()
+pub(crate) fn p256_point(cert: &IntelCert, role: TdxCert) -> Result<&[u8], CertError> {
+    let (curve, point) = cert.ec_public_key(role)?;
+    if curve != PRIME256V1 {
+        return Err(CertError::new(
+            role,
+            CertCheck::UnsupportedAlgorithm {
+                algorithm: format!("EC key on curve {curve}, not P-256"),
             },
-        });
+        ));
     }
-    Ok(())
+    Ok(point)
 }
 
 /// Reads the SGX extension of a PCK certificate.
 pub(crate) fn pck_identity(pck: &IntelCert) -> Result<PckIdentity, AttestationError> {
-    let bad = |reason: String| AttestationError::TdxPckExtension { reason };
-    let ca = PckCa::from_cn(&pck.issuer_cn()).ok_or_else(|| AttestationError::TdxCertName {
-        cert: TdxCert::Pck,
-        expected: "issuer Intel SGX PCK Platform CA or Intel SGX PCK Processor CA".to_owned(),
-        found: format!("issuer {:?}", pck.issuer_cn()),
+    let bad = |reason: String| TdxError::PckExtension { reason };
+    let ca = PckCa::from_cn(&pck.issuer_cn()).ok_or_else(|| {
+        CertError::new(
+            TdxCert::Pck,
+            CertCheck::Name {
+                expected: "issuer Intel SGX PCK Platform CA or Intel SGX PCK Processor CA"
+                    .to_owned(),
+                found: format!("issuer {:?}", pck.issuer_cn()),
+            },
+        )
     })?;
     let ext = pck
         .cert
@@ -403,7 +348,7 @@ pub(crate) fn pck_identity(pck: &IntelCert) -> Result<PckIdentity, AttestationEr
     }
     let tcb = tcb.ok_or_else(|| bad("no TCB (….13.1.2)".to_owned()))?;
     if tcb.tag() != Tag::Sequence {
-        return Err(bad(format!("TCB is a {}, not a SEQUENCE", tcb.tag())));
+        return Err(bad(format!("TCB is a {}, not a SEQUENCE", tcb.tag())).into());
     }
     let mut comps: [Option<u8>; 16] = [None; 16];
     let mut pce_svn = None;
@@ -494,15 +439,15 @@ impl IntelCrl {
         let der = if der.first() == Some(&0x30) {
             der
         } else {
-            der::pem::decode_vec(&der).map(|(_, d)| d).map_err(|e| {
-                AttestationError::TdxCrlMalformed {
+            der::pem::decode_vec(&der)
+                .map(|(_, d)| d)
+                .map_err(|e| TdxError::CrlMalformed {
                     crl: name,
                     reason: format!("neither DER nor PEM: {e}"),
-                }
-            })?
+                })?
         };
-        let crl = DerCrl::parse(der)
-            .map_err(|reason| AttestationError::TdxCrlMalformed { crl: name, reason })?;
+        let crl =
+            DerCrl::parse(der).map_err(|reason| TdxError::CrlMalformed { crl: name, reason })?;
         Ok(Self { name, crl })
     }
 
@@ -511,49 +456,54 @@ impl IntelCrl {
         let list = &self.crl.crl;
         let tbs = &list.tbs_cert_list;
         if tbs.issuer != *issuer.cert.tbs_certificate().subject() {
-            return Err(AttestationError::TdxCrlBadSignature {
+            return Err(TdxError::CrlBadSignature {
                 crl: self.name,
                 reason: format!(
                     "issued by {}, expected {}",
                     tbs.issuer,
                     issuer.cert.tbs_certificate().subject()
                 ),
-            });
+            }
+            .into());
         }
         if list.signature_algorithm != tbs.signature
             || list.signature_algorithm.oid != ECDSA_WITH_SHA256
         {
-            return Err(AttestationError::TdxCrlMalformed {
+            return Err(TdxError::CrlMalformed {
                 crl: self.name,
                 reason: format!("signature algorithm {}", list.signature_algorithm.oid),
-            });
+            }
+            .into());
         }
         let sig = list.signature.as_bytes().unwrap_or_default();
         let key = p256_point(issuer, TdxCert::Root)?;
         UnparsedPublicKey::new(&signature::ECDSA_P256_SHA256_ASN1, key)
             .verify(self.crl.tbs(), sig)
-            .map_err(|_| AttestationError::TdxCrlBadSignature {
+            .map_err(|_| TdxError::CrlBadSignature {
                 crl: self.name,
                 reason: "signature does not verify with the issuer's key".to_owned(),
             })?;
         let now_s = now.as_secs();
         let (this_update, next_update) = self.crl.window();
         if now_s < this_update {
-            return Err(AttestationError::TdxCrlOutdated {
+            return Err(TdxError::CrlOutdated {
                 crl: self.name,
                 reason: format!("thisUpdate {this_update} is after now {now_s}"),
-            });
+            }
+            .into());
         }
         match next_update {
-            Some(next) if now_s > next => Err(AttestationError::TdxCrlOutdated {
+            Some(next) if now_s > next => Err(TdxError::CrlOutdated {
                 crl: self.name,
                 reason: format!("nextUpdate {next} is before now {now_s}"),
-            }),
+            }
+            .into()),
             Some(_) => Ok(()),
-            None => Err(AttestationError::TdxCrlMalformed {
+            None => Err(TdxError::CrlMalformed {
                 crl: self.name,
                 reason: "no nextUpdate: Intel CRLs always name one".to_owned(),
-            }),
+            }
+            .into()),
         }
     }
 
@@ -564,11 +514,12 @@ impl IntelCrl {
         role: TdxCert,
     ) -> Result<(), AttestationError> {
         if self.crl.is_revoked(cert.serial()) {
-            return Err(AttestationError::TdxRevoked {
+            return Err(TdxError::Revoked {
                 cert: role,
                 crl: self.name,
                 serial: hex::encode(cert.serial()),
-            });
+            }
+            .into());
         }
         Ok(())
     }

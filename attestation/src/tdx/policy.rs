@@ -20,6 +20,7 @@
 //! }
 //! ```
 
+use crate::error::{PolicyError, TdxError};
 use serde::{Deserialize, Serialize};
 
 use super::quote::td_attributes;
@@ -118,10 +119,11 @@ impl TryFrom<TdxPolicyFile> for TdxPolicy {
 
     fn try_from(f: TdxPolicyFile) -> Result<Self, Self::Error> {
         if f.accepted_tcb_statuses.contains(&TcbStatus::Revoked) {
-            return Err(AttestationError::PolicyInvalid {
+            return Err(PolicyError::Invalid {
                 reason: "accepted_tcb_statuses lists Revoked: a revoked TCB is never acceptable"
                     .to_owned(),
-            });
+            }
+            .into());
         }
         let p = Self {
             mr_td: f.mr_td,
@@ -140,7 +142,7 @@ impl TryFrom<TdxPolicyFile> for TdxPolicy {
             any_workload: f.dangerous_any_workload,
         };
         p.check_workload_pinned()
-            .map_err(|e| AttestationError::PolicyInvalid {
+            .map_err(|e| PolicyError::Invalid {
                 reason: format!(
                     "{e}: pin mr_td, rtmr0, rtmr1 and rtmr2, or say \"dangerous_any_workload\": true"
                 ),
@@ -211,9 +213,11 @@ impl TdxPolicy {
     ///
     /// `policy.invalid`, also when Revoked is among the accepted statuses.
     pub fn from_json(json: &[u8]) -> Result<Self, AttestationError> {
-        serde_json::from_slice(json).map_err(|e| AttestationError::PolicyInvalid {
-            reason: e.to_string(),
-        })
+        Ok(
+            serde_json::from_slice(json).map_err(|e| PolicyError::Invalid {
+                reason: e.to_string(),
+            })?,
+        )
     }
 
     /// The JSON file form.
@@ -332,10 +336,11 @@ impl TdxPolicy {
             ("RTMR2", &self.rtmr2),
         ] {
             if pin.is_none() {
-                return Err(AttestationError::NoWorkloadPinned {
+                return Err(PolicyError::NoWorkloadPinned {
                     platform: crate::Platform::Tdx,
                     required: name,
-                });
+                }
+                .into());
             }
         }
         Ok(())
@@ -371,10 +376,11 @@ impl TdxPolicy {
         let r = quote.report();
         let expected = ctx.binding().report_data();
         if *r.report_data() != expected {
-            return Err(AttestationError::BindingMismatch {
+            return Err(PolicyError::BindingMismatch {
                 expected: hex::encode(expected),
                 found: hex::encode(r.report_data()),
-            });
+            }
+            .into());
         }
         Ok(AppraisedTdxQuote {
             claims: quote.claims(),
@@ -409,19 +415,21 @@ impl TdxPolicy {
         let r = quote.report();
         let attributes = format!("{:016x}", r.td_attributes());
         if quote.is_debug() && !self.allow_debug {
-            return Err(AttestationError::TdxDebugForbidden { attributes });
+            return Err(TdxError::DebugForbidden { attributes }.into());
         }
         if r.td_attributes() & td_attributes::TUD_RESERVED != 0 {
-            return Err(AttestationError::TdxAttribute {
+            return Err(TdxError::Attribute {
                 attribute: "TUD reserved bits 1-7",
                 attributes,
-            });
+            }
+            .into());
         }
         if self.require_sept_ve_disable && r.td_attributes() & td_attributes::SEPT_VE_DISABLE == 0 {
-            return Err(AttestationError::TdxAttribute {
+            return Err(TdxError::Attribute {
                 attribute: "SEPT_VE_DISABLE unset",
                 attributes,
-            });
+            }
+            .into());
         }
         for (field, expected, found) in [
             ("MRTD", &self.mr_td, r.mr_td()),
@@ -435,32 +443,34 @@ impl TdxPolicy {
             if let Some(expected) = expected
                 && expected != found
             {
-                return Err(AttestationError::TdxFieldMismatch {
+                return Err(TdxError::FieldMismatch {
                     field,
                     expected: hex::encode(expected),
                     found: hex::encode(found),
-                });
+                }
+                .into());
             }
         }
         // TD 1.0 has no service TDs: MRSERVICETD is then all zero by definition.
         let service_td = r.mr_service_td().copied().unwrap_or([0; 48]);
         let expected_service_td = self.mr_service_td.unwrap_or([0; 48]);
         if service_td != expected_service_td {
-            return Err(AttestationError::TdxFieldMismatch {
+            return Err(TdxError::FieldMismatch {
                 field: "MRSERVICETD",
                 expected: hex::encode(expected_service_td),
                 found: hex::encode(service_td),
-            });
+            }
+            .into());
         }
         match quote.tcb() {
-            None if !self.allow_unknown_tcb => return Err(AttestationError::TdxTcbUnknown),
+            None if !self.allow_unknown_tcb => return Err(TdxError::TcbUnknown.into()),
             None => {}
             Some(tcb) => {
                 let accepted = |s: TcbStatus| {
                     s != TcbStatus::Revoked && self.accepted_tcb_statuses.contains(&s)
                 };
                 if !accepted(tcb.status) {
-                    return Err(AttestationError::TdxTcbStatusNotAccepted {
+                    return Err(TdxError::TcbStatusNotAccepted {
                         status: tcb.status,
                         tcb_date: tcb.tcb_date.clone(),
                         advisory_ids: tcb.advisory_ids.join(", "),
@@ -473,15 +483,17 @@ impl TdxPolicy {
                         needed: tcb.shortfall(accepted).unwrap_or_else(|| {
                             "no level of the current TCB Info is acceptable".to_owned()
                         }),
-                    });
+                    }
+                    .into());
                 }
                 if let Some(max) = self.max_collateral_age_secs {
                     let age = now.as_secs().saturating_sub(tcb.collateral_issued_at);
                     if age > max {
-                        return Err(AttestationError::TdxCollateralTooOld {
+                        return Err(TdxError::CollateralTooOld {
                             age_secs: age,
                             max_secs: max,
-                        });
+                        }
+                        .into());
                     }
                 }
             }

@@ -19,6 +19,7 @@
 //! dcap-qvl and go-tdx-guest do. Everything inside is parsed strictly: every nested length must
 //! add up exactly.
 
+use crate::error::TdxError;
 use std::fmt;
 
 use crate::AttestationError;
@@ -327,13 +328,13 @@ impl TdxQuote {
         let qe_vendor_id: [u8; 16] = c.array("header")?;
         let user_data: [u8; 20] = c.array("header")?;
         if version != 4 && version != 5 {
-            return Err(AttestationError::TdxUnsupportedVersion { version });
+            return Err(TdxError::UnsupportedVersion { version }.into());
         }
         if tee_type != TEE_TYPE_TDX {
-            return Err(AttestationError::TdxUnsupportedTeeType { tee_type });
+            return Err(TdxError::UnsupportedTeeType { tee_type }.into());
         }
         if key_type != ATT_KEY_TYPE_ECDSA_P256 {
-            return Err(AttestationError::TdxUnsupportedKeyType { key_type });
+            return Err(TdxError::UnsupportedKeyType { key_type }.into());
         }
         if qe_vendor_id != INTEL_QE_VENDOR_ID {
             return Err(invalid(
@@ -347,7 +348,7 @@ impl TdxQuote {
             let (kind, expected) = match body_type {
                 2 => (TdReportKind::Td10, TD10_BODY_LEN),
                 3 => (TdReportKind::Td15, TD15_BODY_LEN),
-                other => return Err(AttestationError::TdxUnsupportedBodyType { body_type: other }),
+                other => return Err(TdxError::UnsupportedBodyType { body_type: other }.into()),
             };
             if usize::try_from(body_size).ok() != Some(expected) {
                 return Err(invalid(
@@ -596,7 +597,7 @@ fn parse_qe_report(b: &[u8; QE_REPORT_LEN]) -> QeReport {
 }
 
 fn invalid(field: &'static str, reason: String) -> AttestationError {
-    AttestationError::TdxInvalidField { field, reason }
+    TdxError::InvalidField { field, reason }.into()
 }
 
 /// A bounds-checked reader; every read names what it was reading when the input ran out.
@@ -613,11 +614,12 @@ impl<'a> Cursor<'a> {
     fn take(&mut self, n: usize, what: &'static str) -> Result<&'a [u8], AttestationError> {
         let available = self.bytes.len() - self.pos;
         if n > available {
-            return Err(AttestationError::TdxQuoteTruncated {
+            return Err(TdxError::QuoteTruncated {
                 what,
                 needed: n,
                 available,
-            });
+            }
+            .into());
         }
         let out = &self.bytes[self.pos..self.pos + n];
         self.pos += n;

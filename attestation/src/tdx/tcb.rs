@@ -21,6 +21,7 @@
 //!
 //! No matching level anywhere is an error (Intel's STATUS_TCB_NOT_SUPPORTED), not a status.
 
+use crate::error::TdxError;
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
@@ -228,7 +229,7 @@ pub(crate) fn evaluate(
     let qe_level = qe_status(qe, qe_identity)?;
     let module = module_status(report, report.tee_tcb_svn(), tcb_info)?;
     let platform = platform_level(&levels, pck, report.tee_tcb_svn()).ok_or_else(|| {
-        AttestationError::TdxTcbNotSupported {
+        TdxError::NoMatchingTcbLevel {
             reason: no_level_reason(&levels, pck, report.tee_tcb_svn()),
         }
     })?;
@@ -298,11 +299,12 @@ fn check_collateral_kind(
     pck: &PckIdentity,
 ) -> Result<(), AttestationError> {
     let mismatch = |field: &'static str, quote: String, collateral: String| {
-        Err(AttestationError::TdxCollateralMismatch {
+        Err(TdxError::CollateralMismatch {
             field,
             quote,
             collateral,
-        })
+        }
+        .into())
     };
     if tcb_info.id != "TDX" || tcb_info.version < 3 {
         return mismatch(
@@ -334,7 +336,7 @@ fn requirement(level: &TcbLevel) -> Result<TcbLevelRequirement, AttestationError
     let sixteen = |what: &'static str, comps: &[super::collateral::TcbComponent]| {
         let mut out = [0u8; 16];
         if comps.len() != 16 {
-            return Err(AttestationError::TdxCollateralMalformed {
+            return Err(TdxError::CollateralMalformed {
                 field: "tcb_info",
                 reason: format!(
                     "a level of {} has {} {what} components, expected 16",
@@ -395,7 +397,7 @@ fn module_status<'a>(
     tcb_info: &'a TcbInfo,
 ) -> Result<Option<(String, &'a IsvTcbLevel)>, AttestationError> {
     let major = tee_tcb_svn[1];
-    let mismatch = |reason: String| AttestationError::TdxModuleMismatch { reason };
+    let mismatch = |reason: String| TdxError::ModuleMismatch { reason };
     let check = |m: &TdxModule, name: &str| {
         if m.mrsigner != report.mr_signer_seam() {
             return Err(mismatch(format!(
@@ -436,7 +438,7 @@ fn module_status<'a>(
         .tcb_levels
         .iter()
         .find(|l| isvsvn >= l.tcb.isvsvn)
-        .ok_or_else(|| AttestationError::TdxTcbNotSupported {
+        .ok_or_else(|| TdxError::NoMatchingTcbLevel {
             reason: format!(
                 "TDX module ISVSVN {isvsvn} is below every {id} level (lowest {})",
                 identity.tcb_levels.last().map_or(0, |l| l.tcb.isvsvn)
@@ -462,11 +464,12 @@ fn qe_status<'a>(
     identity: &'a QeIdentity,
 ) -> Result<&'a IsvTcbLevel, AttestationError> {
     let mismatch = |field: &'static str, expected: String, found: String| {
-        Err(AttestationError::TdxQeIdentityMismatch {
+        Err(TdxError::QeIdentityMismatch {
             field,
             expected,
             found,
-        })
+        }
+        .into())
     };
     if identity.mrsigner != qe.mr_signer() {
         return mismatch(
@@ -511,17 +514,17 @@ fn qe_status<'a>(
             return mismatch(field, hex::encode(&expected), hex::encode(found));
         }
     }
-    identity
+    Ok(identity
         .tcb_levels
         .iter()
         .find(|l| qe.isv_svn() >= l.tcb.isvsvn)
-        .ok_or_else(|| AttestationError::TdxTcbNotSupported {
+        .ok_or_else(|| TdxError::NoMatchingTcbLevel {
             reason: format!(
                 "QE ISVSVN {} is below every QE Identity level (lowest {})",
                 qe.isv_svn(),
                 identity.tcb_levels.last().map_or(0, |l| l.tcb.isvsvn)
             ),
-        })
+        })?)
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@
 //! Info and QE Identity chains and signatures, PCK CRL and its issuer, every validity window,
 //! then the TCB evaluation ([`tcb`](super::tcb)). Without collateral the TCB status is unknown.
 
+use crate::error::{CertCheck, CertError, TdxError};
 use aws_lc_rs::signature::{self, UnparsedPublicKey};
 
 use super::collateral::TdxCollateral;
@@ -84,29 +85,31 @@ impl TdxVerifier {
         collateral: Option<&TdxCollateral>,
         now: UnixTime,
     ) -> Result<VerifiedTdxQuote, AttestationError> {
-        let root = self
-            .root
-            .as_ref()
-            .map_err(|reason| AttestationError::TdxCertMalformed {
-                cert: TdxCert::Root,
-                reason: reason.clone(),
-            })?;
+        let root = self.root.as_ref().map_err(|reason| {
+            CertError::new(
+                TdxCert::Root,
+                CertCheck::Malformed {
+                    reason: reason.clone(),
+                },
+            )
+        })?;
         let chain = pki::read_quote_chain(quote.pck_chain_pem())?;
         let pck_chain =
             pki::verify_chain(&chain, root, TdxCert::Pck, ChainShape::LeafUnderCa, now)?;
         let pck_key = pki::p256_point(&pck_chain.leaf, TdxCert::Pck)?;
         UnparsedPublicKey::new(&signature::ECDSA_P256_SHA256_FIXED, pck_key)
             .verify(quote.qe_report_bytes(), quote.qe_report_signature())
-            .map_err(|_| AttestationError::TdxBadQeReportSignature)?;
+            .map_err(|_| TdxError::BadQeReportSignature)?;
 
         let mut bound =
             pki::sha256(&[&quote.attestation_key()[..], quote.qe_auth_data()].concat()).to_vec();
         bound.resize(64, 0);
         if quote.qe_report().report_data()[..] != bound[..] {
-            return Err(AttestationError::TdxQeBindingMismatch {
+            return Err(TdxError::QeBindingMismatch {
                 expected: hex::encode(&bound),
                 found: hex::encode(quote.qe_report().report_data()),
-            });
+            }
+            .into());
         }
 
         let mut att_key = [0u8; 65];
@@ -114,44 +117,46 @@ impl TdxVerifier {
         att_key[1..].copy_from_slice(quote.attestation_key());
         UnparsedPublicKey::new(&signature::ECDSA_P256_SHA256_FIXED, &att_key[..])
             .verify(quote.signed_bytes(), quote.signature())
-            .map_err(|_| AttestationError::TdxBadQuoteSignature)?;
+            .map_err(|_| TdxError::BadQuoteSignature)?;
 
         let pck = pki::pck_identity(&pck_chain.leaf)?;
 
-        let tcb = match collateral {
-            None => None,
-            Some(c) => {
-                let verified = c.verify(root, now)?;
-                let pck_ca = pck_chain.intermediate.as_ref().ok_or_else(|| {
-                    AttestationError::TdxChainIncomplete {
-                        missing: "the PCK CA".to_owned(),
+        let tcb =
+            match collateral {
+                None => None,
+                Some(c) => {
+                    let verified = c.verify(root, now)?;
+                    let pck_ca = pck_chain.intermediate.as_ref().ok_or_else(|| {
+                        TdxError::ChainIncomplete {
+                            missing: "the PCK CA".to_owned(),
+                        }
+                    })?;
+                    // The PCK CRL must be the one of the CA that issued this PCK.
+                    let issuer: &IntelCert = &verified.pck_crl_issuer;
+                    if issuer.cert.tbs_certificate().subject()
+                        != pck_ca.cert.tbs_certificate().subject()
+                        || pki::p256_point(issuer, TdxCert::PckCa)?
+                            != pki::p256_point(pck_ca, TdxCert::PckCa)?
+                    {
+                        return Err(TdxError::CollateralMismatch {
+                            field: "PCK CRL issuer",
+                            quote: pck_ca.subject_cn(),
+                            collateral: issuer.subject_cn(),
+                        }
+                        .into());
                     }
-                })?;
-                // The PCK CRL must be the one of the CA that issued this PCK.
-                let issuer: &IntelCert = &verified.pck_crl_issuer;
-                if issuer.cert.tbs_certificate().subject()
-                    != pck_ca.cert.tbs_certificate().subject()
-                    || pki::p256_point(issuer, TdxCert::PckCa)?
-                        != pki::p256_point(pck_ca, TdxCert::PckCa)?
-                {
-                    return Err(AttestationError::TdxCollateralMismatch {
-                        field: "PCK CRL issuer",
-                        quote: pck_ca.subject_cn(),
-                        collateral: issuer.subject_cn(),
-                    });
+                    let c = verified.collateral;
+                    c.root_ca_crl.check_not_revoked(pck_ca, TdxCert::PckCa)?;
+                    c.pck_crl.check_not_revoked(&pck_chain.leaf, TdxCert::Pck)?;
+                    Some(tcb::evaluate(
+                        quote.report(),
+                        quote.qe_report(),
+                        &pck,
+                        &c.tcb_info,
+                        &c.qe_identity,
+                    )?)
                 }
-                let c = verified.collateral;
-                c.root_ca_crl.check_not_revoked(pck_ca, TdxCert::PckCa)?;
-                c.pck_crl.check_not_revoked(&pck_chain.leaf, TdxCert::Pck)?;
-                Some(tcb::evaluate(
-                    quote.report(),
-                    quote.qe_report(),
-                    &pck,
-                    &c.tcb_info,
-                    &c.qe_identity,
-                )?)
-            }
-        };
+            };
         Ok(VerifiedTdxQuote {
             quote,
             pck,
@@ -310,11 +315,9 @@ impl TdxQuote {
     /// `tdx.cert.*` when the PCK certificate is missing or malformed.
     pub fn pck_identity(&self) -> Result<PckIdentity, AttestationError> {
         let chain = pki::read_chain(self.pck_chain_pem(), &[TdxCert::Pck])?;
-        let leaf = chain
-            .first()
-            .ok_or_else(|| AttestationError::TdxChainIncomplete {
-                missing: "the PCK certificate".to_owned(),
-            })?;
+        let leaf = chain.first().ok_or_else(|| TdxError::ChainIncomplete {
+            missing: "the PCK certificate".to_owned(),
+        })?;
         pki::pck_identity(leaf)
     }
 }
