@@ -1,7 +1,16 @@
 //! Request parsing and the response shape: hand-written serde visitors, so no serde message
 //! (which would quote a submitted value) ever reaches an error, and parsed values are wiped.
 
-use super::*;
+use std::fmt;
+use std::io::Read;
+use std::path::Path;
+
+use serde::de::{Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::ser::{SerializeMap, Serializer};
+use serde::{Deserialize, Serialize, de};
+use zeroize::Zeroize;
+
+use super::ModelError;
 
 /// Parsed feature values in graph order, wiped when dropped (on every return path).
 pub(super) struct Slots(pub(super) Vec<Option<f64>>);

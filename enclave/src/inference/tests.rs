@@ -1,7 +1,10 @@
 #![allow(clippy::unwrap_used)]
 
 use super::*;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use sha2::{Digest, Sha384};
 
 /// Values printed by `scripts/make-model.py` (ONNX reference evaluator, float32).
 const EXPECTED_SAMPLE: f64 = 0.157_118_529;
