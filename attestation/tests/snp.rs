@@ -2,6 +2,10 @@
 //! accept case inside and outside its certificate window, the debug and VLEK cases, wrong and
 //! crafted certificates, single-byte flips, the AMD CRLs, and a property test that no input
 //! panics the parser.
+#![allow(
+    clippy::expect_used,
+    reason = "integration tests: a helper outside a #[test] fn panicking is the calling test failing"
+)]
 
 use std::path::PathBuf;
 

@@ -2,6 +2,10 @@
 //! never copied): the UpToDate quotes at the edges of their windows, the negative quotes with
 //! their specific errors, the wrong root, and every single-byte flip of a quote and of the
 //! collateral signatures.
+#![allow(
+    clippy::expect_used,
+    reason = "integration tests: a helper outside a #[test] fn panicking is the calling test failing"
+)]
 
 use std::path::PathBuf;
 

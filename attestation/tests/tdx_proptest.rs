@@ -4,6 +4,10 @@
 //! Real inputs: Phala's `tdx_quote` and its collateral in `shared/fixtures/tdx` (read by path,
 //! never copied), UpToDate at 2025-07-01. The quote is 5006 bytes; its signature data ends at
 //! 4936, and the 70 zero bytes after it are the driver's buffer padding, not part of the quote.
+#![allow(
+    clippy::expect_used,
+    reason = "integration tests: a helper outside a #[test] fn panicking is the calling test failing"
+)]
 
 use std::path::PathBuf;
 use std::sync::OnceLock;
