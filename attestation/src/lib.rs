@@ -80,7 +80,7 @@ mod x509;
 pub use claims::{Claims, Platform, SnpClaims, SnpTcbClaims, TdxClaims};
 pub use error::{
     AttestationError, CertCheck, CertError, CertRole, ChainCodes, ChainPosition, CodeDoc,
-    EvidenceError, MockError, NitroError, PolicyError, SnpError, TdxError,
+    CrlWindow, EvidenceError, MockError, NitroError, PolicyError, SnpError, TdxError,
 };
 pub use evidence::{AppraisedEvidence, EvidenceVerifier, VerifiedEvidence};
 pub use nitro::{NitroVerifier, TrustAnchor, UnverifiedNitroDocument, VerifiedNitroDocument};

@@ -82,11 +82,7 @@ impl NitroPolicy {
     /// `policy.invalid` for bad JSON, unknown fields, a PCR index outside 0..31, a value that
     /// is not 96 hex digits, or no PCR0 pin without `dangerous_any_workload`.
     pub fn from_json(json: &[u8]) -> Result<Self, AttestationError> {
-        Ok(
-            serde_json::from_slice(json).map_err(|e| PolicyError::Invalid {
-                reason: e.to_string(),
-            })?,
-        )
+        crate::error::policy_from_json(json)
     }
 
     /// The JSON file form (pretty-printed).

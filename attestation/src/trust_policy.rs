@@ -77,11 +77,7 @@ impl TrustPolicy {
     ///
     /// `policy.invalid` naming the entry and what is wrong with it.
     pub fn from_json(json: &[u8]) -> Result<Self, AttestationError> {
-        Ok(
-            serde_json::from_slice(json).map_err(|e| PolicyError::Invalid {
-                reason: e.to_string(),
-            })?,
-        )
+        crate::error::policy_from_json(json)
     }
 
     /// The JSON file form (pretty-printed).

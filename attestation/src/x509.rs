@@ -20,7 +20,7 @@ use x509_cert::der::oid::db::rfc4519::COMMON_NAME;
 use x509_cert::ext::pkix::{BasicConstraints, KeyUsage};
 
 use crate::UnixTime;
-use crate::error::{CertCheck, CertError, CertRole};
+use crate::error::{CertCheck, CertError, CertRole, CrlWindow};
 
 const ID_EC_PUBLIC_KEY: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.2.1");
 const ID_CE_KEY_USAGE: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.29.15");
@@ -302,6 +302,44 @@ impl DerCrl {
     /// The TBSCertList bytes as received.
     pub(crate) fn tbs(&self) -> &[u8] {
         self.der.get(self.tbs_range.clone()).unwrap_or_default()
+    }
+
+    /// The CRL names `issuer` as its issuer; else the two names.
+    pub(crate) fn check_issuer(&self, issuer: &DerCert) -> Result<(), String> {
+        let subject = issuer.cert.tbs_certificate().subject();
+        let named = &self.crl.tbs_cert_list.issuer;
+        if named == subject {
+            Ok(())
+        } else {
+            Err(format!("issued by {named}, not by {subject}"))
+        }
+    }
+
+    /// The signature algorithm (the outer one, equal to the one inside the signed part, RFC 5280
+    /// §5.1.1.2) and the signature; else what is malformed.
+    pub(crate) fn signature(&self) -> Result<(&spki::AlgorithmIdentifierOwned, &[u8]), String> {
+        let list = &self.crl;
+        if list.signature_algorithm != list.tbs_cert_list.signature {
+            return Err("signatureAlgorithm differs from tbsCertList.signature".to_owned());
+        }
+        let sig = list
+            .signature
+            .as_bytes()
+            .ok_or_else(|| "signature BIT STRING has unused bits".to_owned())?;
+        Ok((&list.signature_algorithm, sig))
+    }
+
+    /// thisUpdate <= now <= nextUpdate (when the CRL names one).
+    pub(crate) fn check_current(&self, now: UnixTime) -> Result<(), CrlWindow> {
+        let now = now.as_secs();
+        let (this_update, next_update) = self.window();
+        if now < this_update {
+            return Err(CrlWindow::NotYetIssued { this_update, now });
+        }
+        match next_update {
+            Some(next_update) if now > next_update => Err(CrlWindow::Expired { next_update, now }),
+            _ => Ok(()),
+        }
     }
 
     /// True when `serial` (big-endian, no leading zeros) is listed.

@@ -144,6 +144,27 @@ impl From<TdxCert> for CertRole {
     }
 }
 
+/// Why a CRL is not current at the verification time (epoch seconds).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum CrlWindow {
+    /// thisUpdate is after the verification time.
+    #[error("thisUpdate {this_update} is after now {now}")]
+    NotYetIssued {
+        /// The CRL's thisUpdate.
+        this_update: u64,
+        /// The verification time.
+        now: u64,
+    },
+    /// nextUpdate is before the verification time.
+    #[error("nextUpdate {next_update} is before now {now}; fetch a current CRL")]
+    Expired {
+        /// The CRL's nextUpdate.
+        next_update: u64,
+        /// The verification time.
+        now: u64,
+    },
+}
+
 const FORMAT: &str = "the certificate is not one its vendor issues (AWS Nitro NSM, AMD KDS, Intel PCS): pass the certificates exactly as the platform or the vendor serves them (for SEV-SNP the VCEK/VLEK and, with --chain, the ASK/ASVK and ARK), or request fresh evidence";
 const TIME: &str = "verify at a time inside every certificate's validity (Nitro certificates live about 3 hours, VCEKs 7 years, VLEKs about 1): request fresh evidence or current certificates, check this machine's clock, or verify stored evidence at the time it was produced (--at)";
 const FORGED: &str =

@@ -89,11 +89,12 @@ mod policy;
 mod snp;
 mod tdx;
 
-pub use cert::{CertCheck, CertError, CertRole, ChainCodes, ChainPosition};
+pub use cert::{CertCheck, CertError, CertRole, ChainCodes, ChainPosition, CrlWindow};
 pub use evidence::EvidenceError;
 pub use mock::MockError;
 pub use nitro::NitroError;
 pub use policy::PolicyError;
+pub(crate) use policy::policy_from_json;
 pub use snp::SnpError;
 pub use tdx::TdxError;
 

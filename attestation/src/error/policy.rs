@@ -125,3 +125,16 @@ error_enum! {
         } => "policy.model_digest_mismatch", MODEL_NOT_PINNED;
     }
 }
+
+/// Parses a policy's JSON file form; `policy.invalid` with the parser's message (which names
+/// the line, the column and the field).
+pub(crate) fn policy_from_json<T: serde::de::DeserializeOwned>(
+    json: &[u8],
+) -> Result<T, crate::AttestationError> {
+    serde_json::from_slice(json).map_err(|e| {
+        PolicyError::Invalid {
+            reason: e.to_string(),
+        }
+        .into()
+    })
+}

@@ -133,10 +133,10 @@ error_enum! {
             reason: String,
         } => "snp.crl.bad_signature", CRL_MALFORMED;
         /// A CRL is not current at `now`.
-        #[error("CRL is not current: {reason}")]
+        #[error("CRL is not current: {window}")]
         CrlOutdated {
-            /// Why.
-            reason: String,
+            /// The window and the time compared.
+            window: crate::error::CrlWindow,
         } => "snp.crl.outdated",
             "fetch a current CRL from AMD KDS, or verify at a time inside the CRL's window";
         /// A certificate of the chain is revoked.

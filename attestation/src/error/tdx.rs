@@ -132,12 +132,12 @@ error_enum! {
             reason: String,
         } => "tdx.crl.bad_signature", CRL_MALFORMED;
         /// A CRL is not current.
-        #[error("{crl} is not current: {reason}")]
+        #[error("{crl} is not current: {window}")]
         CrlOutdated {
             /// Which CRL.
             crl: &'static str,
-            /// Why.
-            reason: String,
+            /// The window and the time compared.
+            window: crate::error::CrlWindow,
         } => "tdx.crl.outdated", CRL_OUTDATED;
         /// The collateral document does not parse.
         #[error("collateral {field}: {reason}")]

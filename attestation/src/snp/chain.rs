@@ -400,52 +400,20 @@ impl SnpCrl {
     }
 
     /// The issuer's signature, the issuer name and thisUpdate ≤ now ≤ nextUpdate.
-    pub(crate) fn check(&self, ark: &AmdCert, now: UnixTime) -> Result<(), AttestationError> {
-        let crl = &self.crl.crl;
-        let tbs = &crl.tbs_cert_list;
-        if tbs.issuer != *ark.cert.tbs_certificate().subject() {
-            return Err(SnpError::CrlBadSignature {
-                reason: format!(
-                    "issued by {}, not by the chain's ARK {}",
-                    tbs.issuer,
-                    ark.cert.tbs_certificate().subject()
-                ),
-            }
-            .into());
-        }
-        if crl.signature_algorithm != tbs.signature {
-            return Err(SnpError::CrlMalformed {
-                reason: "signatureAlgorithm differs from tbsCertList.signature".to_owned(),
-            }
-            .into());
-        }
-        let sig = crl.signature.as_bytes().unwrap_or_default();
-        let key = pss_key(&crl.signature_algorithm, ark)
-            .map_err(|reason| SnpError::CrlBadSignature { reason })?;
+    pub(crate) fn check(&self, ark: &AmdCert, now: UnixTime) -> Result<(), SnpError> {
+        let bad_signature = |reason: String| SnpError::CrlBadSignature { reason };
+        self.crl.check_issuer(ark).map_err(bad_signature)?;
+        let (alg, sig) = self
+            .crl
+            .signature()
+            .map_err(|reason| SnpError::CrlMalformed { reason })?;
+        let key = pss_key(alg, ark).map_err(bad_signature)?;
         UnparsedPublicKey::new(&signature::RSA_PSS_2048_8192_SHA384, key)
             .verify(self.crl.tbs(), sig)
-            .map_err(|_| SnpError::CrlBadSignature {
-                reason: "signature does not verify with the ARK".to_owned(),
-            })?;
-        let now_s = now.as_secs();
-        let (this_update, next_update) = self.crl.window();
-        if now_s < this_update {
-            return Err(SnpError::CrlOutdated {
-                reason: format!("thisUpdate {this_update} is after now {now_s}"),
-            }
-            .into());
-        }
-        if let Some(next_update) = next_update
-            && now_s > next_update
-        {
-            return Err(SnpError::CrlOutdated {
-                reason: format!(
-                    "nextUpdate {next_update} is before now {now_s}; fetch a current CRL"
-                ),
-            }
-            .into());
-        }
-        Ok(())
+            .map_err(|_| bad_signature("signature does not verify with the ARK".to_owned()))?;
+        self.crl
+            .check_current(now)
+            .map_err(|window| SnpError::CrlOutdated { window })
     }
 }
 

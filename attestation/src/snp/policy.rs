@@ -234,11 +234,7 @@ impl SnpPolicy {
     ///
     /// `policy.invalid`.
     pub fn from_json(json: &[u8]) -> Result<Self, AttestationError> {
-        Ok(
-            serde_json::from_slice(json).map_err(|e| PolicyError::Invalid {
-                reason: e.to_string(),
-            })?,
-        )
+        crate::error::policy_from_json(json)
     }
 
     /// The JSON file form.

@@ -453,58 +453,25 @@ impl IntelCrl {
 
     /// Signed by `issuer` (name and ECDSA-P256-SHA256 signature) and current at `now`.
     pub(crate) fn check(&self, issuer: &IntelCert, now: UnixTime) -> Result<(), AttestationError> {
-        let list = &self.crl.crl;
-        let tbs = &list.tbs_cert_list;
-        if tbs.issuer != *issuer.cert.tbs_certificate().subject() {
-            return Err(TdxError::CrlBadSignature {
-                crl: self.name,
-                reason: format!(
-                    "issued by {}, expected {}",
-                    tbs.issuer,
-                    issuer.cert.tbs_certificate().subject()
-                ),
-            }
-            .into());
+        let crl = self.name;
+        let bad_signature = |reason: String| TdxError::CrlBadSignature { crl, reason };
+        let malformed = |reason: String| TdxError::CrlMalformed { crl, reason };
+        self.crl.check_issuer(issuer).map_err(bad_signature)?;
+        let (alg, sig) = self.crl.signature().map_err(malformed)?;
+        if alg.oid != ECDSA_WITH_SHA256 {
+            return Err(malformed(format!("signature algorithm {}", alg.oid)).into());
         }
-        if list.signature_algorithm != tbs.signature
-            || list.signature_algorithm.oid != ECDSA_WITH_SHA256
-        {
-            return Err(TdxError::CrlMalformed {
-                crl: self.name,
-                reason: format!("signature algorithm {}", list.signature_algorithm.oid),
-            }
-            .into());
-        }
-        let sig = list.signature.as_bytes().unwrap_or_default();
         let key = p256_point(issuer, TdxCert::Root)?;
         UnparsedPublicKey::new(&signature::ECDSA_P256_SHA256_ASN1, key)
             .verify(self.crl.tbs(), sig)
-            .map_err(|_| TdxError::CrlBadSignature {
-                crl: self.name,
-                reason: "signature does not verify with the issuer's key".to_owned(),
-            })?;
-        let now_s = now.as_secs();
-        let (this_update, next_update) = self.crl.window();
-        if now_s < this_update {
-            return Err(TdxError::CrlOutdated {
-                crl: self.name,
-                reason: format!("thisUpdate {this_update} is after now {now_s}"),
-            }
-            .into());
+            .map_err(|_| bad_signature("signature does not verify with the issuer's key".into()))?;
+        self.crl
+            .check_current(now)
+            .map_err(|window| TdxError::CrlOutdated { crl, window })?;
+        if self.crl.window().1.is_none() {
+            return Err(malformed("no nextUpdate: Intel CRLs always name one".to_owned()).into());
         }
-        match next_update {
-            Some(next) if now_s > next => Err(TdxError::CrlOutdated {
-                crl: self.name,
-                reason: format!("nextUpdate {next} is before now {now_s}"),
-            }
-            .into()),
-            Some(_) => Ok(()),
-            None => Err(TdxError::CrlMalformed {
-                crl: self.name,
-                reason: "no nextUpdate: Intel CRLs always name one".to_owned(),
-            }
-            .into()),
-        }
+        Ok(())
     }
 
     /// Fails when `cert` is listed.
