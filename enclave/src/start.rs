@@ -87,6 +87,7 @@ impl StartError {
             Self::CurrentExe(_) | Self::AsyncRuntime(_) => {
                 "check the enclave's /proc and resource limits, then restart"
             }
+            Self::Platform(PlatformError::MockCa(e) | PlatformError::MockBoot(e)) => e.hint(),
             Self::Platform(e) if e.is_setup() => {
                 "check --platform, and that the platform's device or configfs-tsm is there \
                  (use --platform mock outside an enclave); check the files the flags name"
@@ -104,13 +105,17 @@ impl StartError {
         }
     }
 
-    /// The message with every source below it, `outer: inner: ...`.
+    /// The message with every source below it, `outer: inner: ...` (a source whose text a
+    /// message above already quotes is not repeated).
     pub fn chain(&self) -> String {
         let mut msg = self.to_string();
         let mut source = std::error::Error::source(self);
         while let Some(s) = source {
-            msg.push_str(": ");
-            msg.push_str(&s.to_string());
+            let text = s.to_string();
+            if !msg.contains(&text) {
+                msg.push_str(": ");
+                msg.push_str(&text);
+            }
             source = s.source();
         }
         msg

@@ -24,7 +24,7 @@ impl MockPlatform {
     /// [`PlatformError::MockCa`], [`PlatformError::ReadExecutable`] or
     /// [`PlatformError::MockBoot`] if the CA or the executable cannot be read.
     pub fn boot(ca_dir: &Path, executable: &Path, now: UnixTime) -> Result<Self, PlatformError> {
-        let ca = MockCa::load_dir(ca_dir).map_err(PlatformError::MockCa)?;
+        let ca = MockCa::load_dir(ca_dir).map_err(|e| PlatformError::MockCa(Box::new(e)))?;
         let image = std::fs::read(executable).map_err(|source| PlatformError::ReadExecutable {
             path: executable.to_owned(),
             source,
@@ -32,7 +32,8 @@ impl MockPlatform {
         let mut pcrs = BTreeMap::new();
         pcrs.insert(0u16, nitro_measure(&image));
         let module_id = format!("mock-{}-enc{:016x}", std::process::id(), now.as_secs());
-        let nsm = MockNsm::boot(&ca, pcrs, module_id, now).map_err(PlatformError::MockBoot)?;
+        let nsm = MockNsm::boot(&ca, pcrs, module_id, now)
+            .map_err(|e| PlatformError::MockBoot(Box::new(e)))?;
         Ok(Self { nsm })
     }
 }
@@ -46,7 +47,7 @@ impl AttestationPlatform for MockPlatform {
         let evidence = self
             .nsm
             .attest(Some(binding), Some(nonce), None, UnixTime::now())
-            .map_err(PlatformError::MockAttest)?;
+            .map_err(|e| PlatformError::MockAttest(Box::new(e)))?;
         Ok(PlatformEvidence {
             evidence,
             collateral: Vec::new(),

@@ -30,15 +30,16 @@ pub struct PlatformEvidence {
 }
 
 /// A backend could not be set up, or failed to produce evidence: one variant, and one stable
-/// code, per check. Errors of the attestation crate and of configfs-tsm travel as sources, so
+/// code, per check. (Attestation errors are boxed: they are large, and this one is returned on
+/// every path.) Errors of the attestation crate and of configfs-tsm travel as sources, so
 /// their own codes stay readable ([`PlatformError::cause_code`]).
 #[derive(Debug, Error)]
 #[non_exhaustive]
 pub enum PlatformError {
     // ---------------------------------------------------------------------------- setup
     /// The mock CA directory could not be loaded.
-    #[error("loading the mock CA [{code}]: {hint}", code = .0.code(), hint = .0.hint())]
-    MockCa(#[source] AttestationError),
+    #[error("loading the mock CA [{code}]", code = .0.code())]
+    MockCa(#[source] Box<AttestationError>),
     /// The enclave's own executable (measured into the mock PCR0) could not be read.
     #[error("reading the enclave executable {}", path.display())]
     ReadExecutable {
@@ -49,8 +50,8 @@ pub enum PlatformError {
         source: std::io::Error,
     },
     /// The mock NSM could not be booted from the CA.
-    #[error("booting the mock NSM [{code}]: {hint}", code = .0.code(), hint = .0.hint())]
-    MockBoot(#[source] AttestationError),
+    #[error("booting the mock NSM [{code}]", code = .0.code())]
+    MockBoot(#[source] Box<AttestationError>),
     /// `/dev/nsm` could not be opened: not inside a Nitro enclave.
     #[error(
         "opening /dev/nsm failed: --platform nitro runs only inside an AWS Nitro enclave \
@@ -115,7 +116,7 @@ pub enum PlatformError {
         path: PathBuf,
         /// The parser's error.
         #[source]
-        source: AttestationError,
+        source: Box<AttestationError>,
     },
     /// The `--snp-vcek` file is neither a DER certificate nor a PEM CERTIFICATE block.
     #[error("--snp-vcek {}: neither a DER certificate nor a PEM CERTIFICATE block", path.display())]
@@ -127,7 +128,7 @@ pub enum PlatformError {
     // ---------------------------------------------------------------------------- attest
     /// The mock NSM refused to attest.
     #[error("mock attestation failed [{code}]", code = .0.code())]
-    MockAttest(#[source] AttestationError),
+    MockAttest(#[source] Box<AttestationError>),
     /// configfs-tsm failed to produce a report or quote.
     #[error("configfs-tsm report failed [{code}]", code = .0.code())]
     Tsm(#[source] TsmError),
@@ -143,7 +144,7 @@ pub enum PlatformError {
         len: usize,
         /// The parser's error.
         #[source]
-        source: AttestationError,
+        source: Box<AttestationError>,
     },
     /// The evidence's report data is not what was asked (the key binding, then zeros).
     #[error(

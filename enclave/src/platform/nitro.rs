@@ -271,7 +271,7 @@ fn check_document(
         UnverifiedNitroDocument::parse(document).map_err(|source| PlatformError::Malformed {
             kind: "Nitro attestation document",
             len: document.len(),
-            source,
+            source: Box::new(source),
         })?;
     let expected_nonce = (!nonce.is_empty()).then_some(nonce);
     let echoed = [

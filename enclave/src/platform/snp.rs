@@ -153,7 +153,7 @@ impl SnpPlatform {
         cloister_attestation::snp::SnpCrl::from_pem_or_der(&bytes).map_err(|source| {
             PlatformError::NotACrl {
                 path: path.to_owned(),
-                source,
+                source: Box::new(source),
             }
         })?;
         self.crl = Some(bytes);
@@ -207,7 +207,7 @@ impl AttestationPlatform for SnpPlatform {
         let report = SnpReport::parse(&outblob).map_err(|source| PlatformError::Malformed {
             kind: "SEV-SNP report",
             len: outblob.len(),
-            source,
+            source: Box::new(source),
         })?;
         if report.report_data() != &asked {
             return Err(PlatformError::ReportDataMismatch {

@@ -83,7 +83,7 @@ impl AttestationPlatform for TdxPlatform {
         let quote = TdxQuote::parse(&outblob).map_err(|source| PlatformError::Malformed {
             kind: "TDX quote",
             len: outblob.len(),
-            source,
+            source: Box::new(source),
         })?;
         let found = *quote.report().report_data();
         if found != asked {
