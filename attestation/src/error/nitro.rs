@@ -2,10 +2,10 @@
 //! the chain checks that are not plain X.509 (the pinned root, the chain length). X.509 checks
 //! of the chain are [`CertError`](super::CertError)s.
 
-const DOCUMENT_TOO_LARGE: &str = "pass the raw COSE_Sign1 bytes the NSM returned (decode base64/hex first); the input is truncated, corrupted or not an attestation document";
-const COSE_UNSUPPORTED_ALGORITHM: &str = "only AWS Nitro documents signed with ES384 are supported; this document was not produced by an NSM";
-const COSE_SIGNATURE_LENGTH: &str = "the document was altered after the enclave signed it, or was signed by another key; request fresh evidence and do not trust this one";
-const MISSING_FIELD: &str = "the attestation document does not follow the AWS NSM format; it was not produced by a genuine NSM (or a current mock)";
+const NOT_A_DOCUMENT: &str = "pass the raw COSE_Sign1 bytes the NSM returned (decode base64/hex first); the input is truncated, corrupted or not an attestation document";
+const NOT_ES384: &str = "only AWS Nitro documents signed with ES384 are supported; this document was not produced by an NSM";
+const ALTERED: &str = "the document was altered after the enclave signed it, or was signed by another key; request fresh evidence and do not trust this one";
+const NOT_NSM_FORMAT: &str = "the attestation document does not follow the AWS NSM format; it was not produced by a genuine NSM (or a current mock)";
 
 error_enum! {
     /// Why a Nitro attestation document was not accepted.
@@ -17,58 +17,58 @@ error_enum! {
             len: usize,
             /// The limit.
             max: usize,
-        } => "nitro.cose.too_large", DOCUMENT_TOO_LARGE;
+        } => "nitro.cose.too_large", NOT_A_DOCUMENT;
         /// The input is not a well-formed COSE_Sign1 structure.
         #[error("malformed COSE_Sign1: {reason}")]
         CoseMalformed {
             /// What the decoder found.
             reason: String,
-        } => "nitro.cose.malformed", DOCUMENT_TOO_LARGE;
+        } => "nitro.cose.malformed", NOT_A_DOCUMENT;
         /// The protected header does not name ES384.
         #[error("COSE protected header algorithm is {found}, expected ES384 (-35)")]
         CoseUnsupportedAlgorithm {
             /// The algorithm found (or "none").
             found: String,
-        } => "nitro.cose.unsupported_algorithm", COSE_UNSUPPORTED_ALGORITHM;
+        } => "nitro.cose.unsupported_algorithm", NOT_ES384;
         /// The protected header lists critical parameters this verifier does not understand.
         #[error("COSE protected header marks {count} parameter(s) critical; none are supported")]
         CoseCriticalHeader {
             /// Number of critical labels.
             count: usize,
-        } => "nitro.cose.critical_header", COSE_UNSUPPORTED_ALGORITHM;
+        } => "nitro.cose.critical_header", NOT_ES384;
         /// The COSE signature is not a raw 96-byte `r‖s` ES384 signature.
         #[error("COSE signature is {len} bytes, expected 96 (raw r||s for ES384)")]
         CoseSignatureLength {
             /// Length found.
             len: usize,
-        } => "nitro.cose.bad_signature_length", COSE_SIGNATURE_LENGTH;
+        } => "nitro.cose.bad_signature_length", ALTERED;
         /// The COSE signature does not verify under the leaf certificate's key.
         #[error("COSE_Sign1 signature does not verify with the leaf certificate's P-384 key")]
-        CoseBadSignature => "nitro.cose.bad_signature", COSE_SIGNATURE_LENGTH;
+        CoseBadSignature => "nitro.cose.bad_signature", ALTERED;
         /// The payload is not a well-formed CBOR map.
         #[error("malformed attestation document payload: {reason}")]
         PayloadMalformed {
             /// What the decoder found.
             reason: String,
-        } => "nitro.payload.malformed", DOCUMENT_TOO_LARGE;
+        } => "nitro.payload.malformed", NOT_A_DOCUMENT;
         /// Bytes follow the payload's CBOR map.
         #[error("{count} trailing byte(s) after the payload map")]
         PayloadTrailingBytes {
             /// Number of bytes left over.
             count: usize,
-        } => "nitro.payload.trailing_bytes", DOCUMENT_TOO_LARGE;
+        } => "nitro.payload.trailing_bytes", NOT_A_DOCUMENT;
         /// A mandatory field is absent (or null).
         #[error("attestation document lacks the mandatory field `{field}`")]
         MissingField {
             /// The field name.
             field: &'static str,
-        } => "nitro.payload.missing_field", MISSING_FIELD;
+        } => "nitro.payload.missing_field", NOT_NSM_FORMAT;
         /// A map key occurs twice.
         #[error("attestation document has the key `{field}` more than once")]
         DuplicateField {
             /// The repeated key.
             field: String,
-        } => "nitro.payload.duplicate_field", MISSING_FIELD;
+        } => "nitro.payload.duplicate_field", NOT_NSM_FORMAT;
         /// A field has the wrong CBOR type.
         #[error("field `{field}` is {found}, expected {expected}")]
         WrongType {
@@ -78,7 +78,7 @@ error_enum! {
             expected: &'static str,
             /// The CBOR type found.
             found: &'static str,
-        } => "nitro.payload.wrong_type", MISSING_FIELD;
+        } => "nitro.payload.wrong_type", NOT_NSM_FORMAT;
         /// A field is longer than the NSM ever produces.
         #[error("field `{field}` is {len} bytes, more than the {max}-byte limit")]
         FieldTooLarge {
@@ -88,7 +88,7 @@ error_enum! {
             len: usize,
             /// The limit.
             max: usize,
-        } => "nitro.payload.field_too_large", MISSING_FIELD;
+        } => "nitro.payload.field_too_large", NOT_NSM_FORMAT;
         /// A field has the right type but an impossible value.
         #[error("field `{field}` is invalid: {reason}")]
         InvalidField {
@@ -96,13 +96,13 @@ error_enum! {
             field: &'static str,
             /// What is wrong with it.
             reason: String,
-        } => "nitro.payload.invalid_field", MISSING_FIELD;
+        } => "nitro.payload.invalid_field", NOT_NSM_FORMAT;
         /// The document uses a digest other than SHA384.
         #[error("document digest is {found:?}, only \"SHA384\" is supported")]
         UnsupportedDigest {
             /// The digest name found.
             found: String,
-        } => "nitro.payload.unsupported_digest", MISSING_FIELD;
+        } => "nitro.payload.unsupported_digest", NOT_NSM_FORMAT;
         /// A PCR entry is malformed.
         #[error("PCR {index}: {reason}")]
         BadPcr {
@@ -110,7 +110,7 @@ error_enum! {
             index: u64,
             /// What is wrong with it.
             reason: String,
-        } => "nitro.payload.bad_pcr", MISSING_FIELD;
+        } => "nitro.payload.bad_pcr", NOT_NSM_FORMAT;
         /// `cabundle[0]` is not byte-equal to any pinned trust anchor.
         #[error("cabundle[0] (SHA-256 {root_sha256}) is not a pinned trust anchor")]
         UntrustedRoot {

@@ -1,10 +1,10 @@
 //! Errors of the appraisal policy that apply to any platform (trust policy, binding, freshness,
 //! pinned models) and of the Nitro policy.
 
-const BINDING_MISMATCH: &str = "the evidence is not bound to these keys and this nonce: it may be replayed; request new evidence with a fresh nonce";
-const TOO_OLD: &str =
+const NOT_BOUND: &str = "the evidence is not bound to these keys and this nonce: it may be replayed; request new evidence with a fresh nonce";
+const NOT_FRESH: &str =
     "request fresh evidence, or check the clocks of this machine and the enclave host";
-const MODEL_NOT_PINNED: &str = "the enclave does not serve the model your policy pins: do not send it input; update the policy's models only for a model you have reviewed";
+const MODEL_NOT_SERVED: &str = "the enclave does not serve the model your policy pins: do not send it input; update the policy's models only for a model you have reviewed";
 
 error_enum! {
     /// Why the appraisal policy refused verified evidence, or why a policy is invalid.
@@ -47,7 +47,7 @@ error_enum! {
             expected: String,
             /// user_data in the document, hex, or "absent".
             found: String,
-        } => "policy.binding_mismatch", BINDING_MISMATCH;
+        } => "policy.binding_mismatch", NOT_BOUND;
         /// The document's nonce is not the verifier's nonce.
         #[error("nonce is {found}, expected {expected}")]
         NonceMismatch {
@@ -55,7 +55,7 @@ error_enum! {
             expected: String,
             /// Nonce in the document, hex, or "absent".
             found: String,
-        } => "policy.nonce_mismatch", BINDING_MISMATCH;
+        } => "policy.nonce_mismatch", NOT_BOUND;
         /// The document is older than the policy's maximum age.
         #[error("document is {age_secs} s old, policy allows at most {max_age_secs} s")]
         TooOld {
@@ -63,7 +63,7 @@ error_enum! {
             age_secs: u64,
             /// The policy's bound.
             max_age_secs: u64,
-        } => "policy.too_old", TOO_OLD;
+        } => "policy.too_old", NOT_FRESH;
         /// The document's timestamp is further in the future than the allowed clock skew.
         #[error(
             "document timestamp {timestamp_ms} ms is more than {skew_secs} s after now ({now_secs} s)"
@@ -75,7 +75,7 @@ error_enum! {
             now_secs: u64,
             /// The tolerated skew.
             skew_secs: u64,
-        } => "policy.timestamp_in_future", TOO_OLD;
+        } => "policy.timestamp_in_future", NOT_FRESH;
         /// A policy file is not valid.
         #[error("invalid policy: {reason}")]
         Invalid {
@@ -111,7 +111,7 @@ error_enum! {
             model_id: String,
             /// The pinned model ids.
             pinned: String,
-        } => "policy.model_not_pinned", MODEL_NOT_PINNED;
+        } => "policy.model_not_pinned", MODEL_NOT_SERVED;
         /// The enclave serves a model whose digest differs from the trust policy's pin, or does not
         /// say that it serves the model at all.
         #[error("model {model_id:?} has digest {found}, the trust policy pins {expected}")]
@@ -122,7 +122,7 @@ error_enum! {
             expected: String,
             /// What the enclave signed, hex, or "absent".
             found: String,
-        } => "policy.model_digest_mismatch", MODEL_NOT_PINNED;
+        } => "policy.model_digest_mismatch", MODEL_NOT_SERVED;
     }
 }
 

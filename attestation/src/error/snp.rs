@@ -1,12 +1,12 @@
 //! Errors of AMD SEV-SNP: the report, the VCEK/VLEK extensions, the ARK pin, the CRL, and the
 //! SEV-SNP appraisal policy. X.509 checks of the AMD chain are [`CertError`](super::CertError)s.
 
-const REPORT_LENGTH: &str = "pass the 1184-byte ATTESTATION_REPORT (raw, hex or base64) as the firmware returned it; this input is truncated, altered or not an SEV-SNP report";
-const PRODUCT_UNKNOWN: &str = "the VCEK/VLEK and chain must be those of the report's product (Milan, Genoa, Turin); fetch them for this report from AMD KDS";
-const SIGNER_MISMATCH: &str = "the certificate is for another chip or TCB than this report: fetch the VCEK for the report's CHIP_ID and REPORTED_TCB (or the provider's VLEK)";
-const CRL_MALFORMED: &str =
+const NOT_A_REPORT: &str = "pass the 1184-byte ATTESTATION_REPORT (raw, hex or base64) as the firmware returned it; this input is truncated, altered or not an SEV-SNP report";
+const WRONG_PRODUCT: &str = "the VCEK/VLEK and chain must be those of the report's product (Milan, Genoa, Turin); fetch them for this report from AMD KDS";
+const WRONG_CHIP_OR_TCB: &str = "the certificate is for another chip or TCB than this report: fetch the VCEK for the report's CHIP_ID and REPORTED_TCB (or the provider's VLEK)";
+const PASS_AMD_CRL: &str =
     "pass the CRL AMD KDS serves for this product (…/vcek/v1/<product>/crl), PEM or DER";
-const POLICY_BIT: &str = "the guest or platform does not match the policy: update the firmware or the launch configuration, or the policy if the change is expected";
+const GUEST_DIFFERS: &str = "the guest or platform does not match the policy: update the firmware or the launch configuration, or the policy if the change is expected";
 
 error_enum! {
     /// Why an SEV-SNP report was not accepted.
@@ -22,19 +22,19 @@ error_enum! {
             len: usize,
             /// The only valid length.
             expected: usize,
-        } => "snp.report.length", REPORT_LENGTH;
+        } => "snp.report.length", NOT_A_REPORT;
         /// A report version other than 2 to 5.
         #[error("SEV-SNP report version {version} is not supported (2 to 5 are)")]
         UnsupportedVersion {
             /// The version found.
             version: u32,
-        } => "snp.report.unsupported_version", REPORT_LENGTH;
+        } => "snp.report.unsupported_version", NOT_A_REPORT;
         /// SIGNATURE_ALGO is not ECDSA P-384 with SHA-384 (1).
         #[error("SEV-SNP report signature algorithm {algo}, expected 1 (ECDSA P-384 with SHA-384)")]
         UnsupportedSignatureAlgorithm {
             /// The value found.
             algo: u32,
-        } => "snp.report.unsupported_signature_algorithm", REPORT_LENGTH;
+        } => "snp.report.unsupported_signature_algorithm", NOT_A_REPORT;
         /// A reserved field or bit is not as the ABI requires.
         #[error(
             "SEV-SNP report: reserved field {field} at offset {offset:#x} is not as the ABI requires (zero; POLICY bit 17 one)"
@@ -44,7 +44,7 @@ error_enum! {
             field: &'static str,
             /// Byte offset in the report.
             offset: usize,
-        } => "snp.report.reserved_field", REPORT_LENGTH;
+        } => "snp.report.reserved_field", NOT_A_REPORT;
         /// A report field holds an impossible value.
         #[error("SEV-SNP report field {field} is invalid: {reason}")]
         InvalidField {
@@ -52,7 +52,7 @@ error_enum! {
             field: &'static str,
             /// What is wrong.
             reason: String,
-        } => "snp.report.invalid_field", REPORT_LENGTH;
+        } => "snp.report.invalid_field", NOT_A_REPORT;
         /// The report signature does not verify with the VCEK/VLEK.
         #[error("SEV-SNP report signature does not verify with the VCEK/VLEK's P-384 key")]
         BadSignature => "snp.report.bad_signature",
@@ -85,7 +85,7 @@ error_enum! {
         ProductUnknown {
             /// Why.
             reason: String,
-        } => "snp.chain.product_unknown", PRODUCT_UNKNOWN;
+        } => "snp.chain.product_unknown", WRONG_PRODUCT;
         /// The report, the caller and the chain disagree about the product.
         #[error("product {expected} expected, but found {found}")]
         ProductMismatch {
@@ -93,7 +93,7 @@ error_enum! {
             expected: &'static str,
             /// What disagrees.
             found: String,
-        } => "snp.chain.product_mismatch", PRODUCT_UNKNOWN;
+        } => "snp.chain.product_mismatch", WRONG_PRODUCT;
         /// The report names one signing key (KEY_INFO) and the certificate is the other kind.
         #[error("the report says it is signed by the {report}, but the certificate is a {cert}")]
         SignerMismatch {
@@ -101,7 +101,7 @@ error_enum! {
             report: &'static str,
             /// vcek or vlek, from the certificate's CN.
             cert: &'static str,
-        } => "snp.binding.signer_mismatch", SIGNER_MISMATCH;
+        } => "snp.binding.signer_mismatch", WRONG_CHIP_OR_TCB;
         /// The certificate's TCB extension differs from REPORTED_TCB.
         #[error("REPORTED_TCB {component} is {report}, the VCEK/VLEK certifies {cert}")]
         TcbMismatch {
@@ -111,7 +111,7 @@ error_enum! {
             report: u8,
             /// Value in the certificate.
             cert: u8,
-        } => "snp.binding.tcb_mismatch", SIGNER_MISMATCH;
+        } => "snp.binding.tcb_mismatch", WRONG_CHIP_OR_TCB;
         /// The VCEK's hwID differs from the report's CHIP_ID.
         #[error("CHIP_ID {report} differs from the VCEK's hwID {cert}")]
         ChipIdMismatch {
@@ -119,19 +119,19 @@ error_enum! {
             report: String,
             /// hwID, hex.
             cert: String,
-        } => "snp.binding.chip_id_mismatch", SIGNER_MISMATCH;
+        } => "snp.binding.chip_id_mismatch", WRONG_CHIP_OR_TCB;
         /// A CRL does not parse.
         #[error("CRL is malformed: {reason}")]
         CrlMalformed {
             /// What the parser found.
             reason: String,
-        } => "snp.crl.malformed", CRL_MALFORMED;
+        } => "snp.crl.malformed", PASS_AMD_CRL;
         /// A CRL is not signed by the chain's ARK.
         #[error("CRL is not signed by the chain's ARK: {reason}")]
         CrlBadSignature {
             /// Why.
             reason: String,
-        } => "snp.crl.bad_signature", CRL_MALFORMED;
+        } => "snp.crl.bad_signature", PASS_AMD_CRL;
         /// A CRL is not current at `now`.
         #[error("CRL is not current: {window}")]
         CrlOutdated {
@@ -162,7 +162,7 @@ error_enum! {
             bit: &'static str,
             /// Guest POLICY, hex.
             policy: String,
-        } => "policy.snp.policy_bit", POLICY_BIT;
+        } => "policy.snp.policy_bit", GUEST_DIFFERS;
         /// The report's VMPL is not allowed.
         #[error("report VMPL {vmpl} is not in the allowed set {allowed}")]
         VmplNotAllowed {
@@ -170,7 +170,7 @@ error_enum! {
             vmpl: u32,
             /// The allowed VMPLs.
             allowed: String,
-        } => "policy.snp.vmpl_not_allowed", POLICY_BIT;
+        } => "policy.snp.vmpl_not_allowed", GUEST_DIFFERS;
         /// A pinned report field differs.
         #[error("{field} is {found}, policy expects {expected}")]
         FieldMismatch {
@@ -180,7 +180,7 @@ error_enum! {
             expected: String,
             /// Value in the report.
             found: String,
-        } => "policy.snp.field_mismatch", POLICY_BIT;
+        } => "policy.snp.field_mismatch", GUEST_DIFFERS;
         /// REPORTED_TCB is below the policy's minimum.
         #[error("REPORTED_TCB {component} is {found}, policy requires at least {minimum}")]
         TcbBelowMinimum {
@@ -190,12 +190,12 @@ error_enum! {
             minimum: u8,
             /// Value in the report.
             found: u8,
-        } => "policy.snp.tcb_below_minimum", POLICY_BIT;
+        } => "policy.snp.tcb_below_minimum", GUEST_DIFFERS;
         /// The chip is not on the policy's allowlist.
         #[error("CHIP_ID {chip_id} is not on the policy's allowlist")]
         ChipNotAllowed {
             /// CHIP_ID, hex.
             chip_id: String,
-        } => "policy.snp.chip_not_allowed", POLICY_BIT;
+        } => "policy.snp.chip_not_allowed", GUEST_DIFFERS;
     }
 }

@@ -276,12 +276,9 @@ impl TdxCollateral {
             if t < issue || t > next {
                 return Err(TdxError::CollateralOutdated {
                     which: name,
-                    reason: format!(
-                        "valid from {} to {}, verification time {}",
-                        UnixTime::from_secs(issue),
-                        UnixTime::from_secs(next),
-                        now
-                    ),
+                    issue_date: issue,
+                    next_update: next,
+                    now: t,
                 }
                 .into());
             }

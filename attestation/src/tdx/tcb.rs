@@ -397,22 +397,29 @@ fn module_status<'a>(
     tcb_info: &'a TcbInfo,
 ) -> Result<Option<(String, &'a IsvTcbLevel)>, AttestationError> {
     let major = tee_tcb_svn[1];
-    let mismatch = |reason: String| TdxError::ModuleMismatch { reason };
+    let mismatch = |field, expected, found| TdxError::ModuleMismatch {
+        field,
+        expected,
+        found,
+    };
     let check = |m: &TdxModule, name: &str| {
         if m.mrsigner != report.mr_signer_seam() {
-            return Err(mismatch(format!(
-                "MRSIGNERSEAM {} is not {name}'s signer {}",
+            return Err(mismatch(
+                "MRSIGNERSEAM",
+                format!("{} ({name}'s signer)", hex::encode(&m.mrsigner)),
                 hex::encode(report.mr_signer_seam()),
-                hex::encode(&m.mrsigner)
-            )));
+            ));
         }
         if !masked_equal(report.seam_attributes(), &m.attributes, &m.attributes_mask) {
-            return Err(mismatch(format!(
-                "SEAMATTRIBUTES {} do not match {name}'s {} under mask {}",
+            return Err(mismatch(
+                "SEAMATTRIBUTES",
+                format!(
+                    "{} under mask {} ({name})",
+                    hex::encode(&m.attributes),
+                    hex::encode(&m.attributes_mask)
+                ),
                 hex::encode(report.seam_attributes()),
-                hex::encode(&m.attributes),
-                hex::encode(&m.attributes_mask)
-            )));
+            ));
         }
         Ok(())
     };
@@ -428,9 +435,11 @@ fn module_status<'a>(
         .iter()
         .find(|m| m.id == id)
         .ok_or_else(|| {
-            mismatch(format!(
-                "the quote's TDX module major version {major} ({id}) is not in the TCB Info"
-            ))
+            mismatch(
+                "major version",
+                "one the TCB Info lists".to_owned(),
+                format!("{major} ({id})"),
+            )
         })?;
     check(&identity.module, &id)?;
     let isvsvn = u16::from(tee_tcb_svn[0]);
