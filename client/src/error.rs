@@ -7,12 +7,13 @@ use thiserror::Error;
 #[non_exhaustive]
 pub enum ClientError {
     /// A local file could not be read.
-    #[error("reading {path}: {detail}")]
+    #[error("reading {}: {source}", path.display())]
     Io {
         /// The file.
-        path: String,
+        path: std::path::PathBuf,
         /// The OS error.
-        detail: String,
+        #[source]
+        source: std::io::Error,
     },
     /// The host URL is not an http(s) URL.
     #[error("--host {url:?} must start with http:// or https://")]
@@ -21,7 +22,7 @@ pub enum ClientError {
         url: String,
     },
     /// The HTTP client could not be built (TLS backend).
-    #[error("building the HTTP client")]
+    #[error("building the HTTP client: {0}")]
     HttpClient(#[source] reqwest::Error),
     /// The operating system gave no randomness for the nonce.
     /// (getrandom's error is no `std::error::Error` without its `std` feature, so it is shown,
@@ -166,10 +167,11 @@ impl ClientError {
         )
     }
 
-    pub(crate) fn io(path: &std::path::Path, e: std::io::Error) -> Self {
+    /// [`ClientError::Io`] for reading `path`.
+    pub fn io(path: &std::path::Path, source: std::io::Error) -> Self {
         Self::Io {
-            path: path.display().to_string(),
-            detail: e.to_string(),
+            path: path.to_owned(),
+            source,
         }
     }
 }

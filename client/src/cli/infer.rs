@@ -98,10 +98,7 @@ async fn infer(args: &InferArgs) -> Result<(), Failure> {
     } else {
         let p = PathBuf::from(&args.input);
         std::fs::read(&p)
-            .map_err(|e| ClientError::Io {
-                path: p.display().to_string(),
-                detail: e.to_string(),
-            })
+            .map_err(|e| ClientError::io(&p, e))
             .map_err(before_sending)?
     };
     let trust =
