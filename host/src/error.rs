@@ -112,6 +112,70 @@ impl HostError {
     }
 }
 
+/// Why `cloister-host` could not start or stopped serving.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum StartError {
+    /// The async runtime could not be started.
+    #[error("starting the async runtime: {0}")]
+    AsyncRuntime(#[source] std::io::Error),
+    /// The collateral configuration (`--pccs-url`, `--root-ca-crl-url`) is unusable.
+    #[error("DCAP collateral: {0}")]
+    Collateral(#[from] crate::collateral::CollateralError),
+    /// `--listen` could not be bound.
+    #[error("binding {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: std::net::SocketAddr,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The bound address could not be read back.
+    #[error("reading the bound address: {0}")]
+    LocalAddr(#[source] std::io::Error),
+    /// `--addr-file` could not be written.
+    #[error("writing {}: {source}", path.display())]
+    AddrFile {
+        /// The file.
+        path: std::path::PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Serving stopped with an error.
+    #[error("serving: {0}")]
+    Serve(#[source] std::io::Error),
+}
+
+impl StartError {
+    /// Stable code: the host's own, or the collateral's for its configuration.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::AsyncRuntime(_) => "host.async_runtime",
+            Self::Collateral(e) => e.code(),
+            Self::Bind { .. } => "host.bind",
+            Self::LocalAddr(_) => "host.local_addr",
+            Self::AddrFile { .. } => "host.addr_file",
+            Self::Serve(_) => "host.serve",
+        }
+    }
+
+    /// What to do about it.
+    pub fn hint(&self) -> &'static str {
+        match self {
+            Self::AsyncRuntime(_) | Self::LocalAddr(_) | Self::Serve(_) => {
+                "check the host's resource limits, then restart"
+            }
+            Self::Collateral(_) => {
+                "give --pccs-url (and --root-ca-crl-url) as http(s) URLs with a host"
+            }
+            Self::Bind { .. } => "choose a free --listen address (127.0.0.1:0 picks a port)",
+            Self::AddrFile { .. } => "check that --addr-file's directory exists and is writable",
+        }
+    }
+}
+
 impl IntoResponse for HostError {
     fn into_response(self) -> Response {
         let status = self.status();

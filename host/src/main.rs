@@ -7,6 +7,7 @@ use std::sync::Arc;
 use clap::Parser;
 use cloister_host::api::{AppState, app};
 use cloister_host::collateral::{CollateralCache, CollateralConfig, INTEL_PCS_URL};
+use cloister_host::error::StartError;
 use cloister_host::link::EnclaveLink;
 use cloister_host::transport::EnclaveAddr;
 
@@ -42,47 +43,44 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let args = Args::parse();
-    let rt = match tokio::runtime::Builder::new_multi_thread()
+    let result = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("cloister-host: starting the async runtime: {e}");
-            return ExitCode::from(2);
-        }
-    };
-    match rt.block_on(run(args)) {
+        .map_err(StartError::AsyncRuntime)
+        .and_then(|rt| rt.block_on(run(args)));
+    match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(msg) => {
-            eprintln!("cloister-host: {msg}");
+        Err(e) => {
+            eprintln!("cloister-host: error [{}]: {e}", e.code());
+            eprintln!("  hint: {}", e.hint());
             ExitCode::from(2)
         }
     }
 }
 
-async fn run(args: Args) -> Result<(), String> {
+async fn run(args: Args) -> Result<(), StartError> {
     let link = Arc::new(EnclaveLink::new(args.enclave.clone()));
-    let collateral = Arc::new(
-        CollateralCache::new(&CollateralConfig {
-            pccs_url: args.pccs_url.clone(),
-            root_ca_crl_url: args.root_ca_crl_url.clone(),
-            ..CollateralConfig::default()
-        })
-        .map_err(|e| format!("{e} [{}]", e.code()))?,
-    );
+    let collateral = Arc::new(CollateralCache::new(&CollateralConfig {
+        pccs_url: args.pccs_url.clone(),
+        root_ca_crl_url: args.root_ca_crl_url.clone(),
+        ..CollateralConfig::default()
+    })?);
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
-        .map_err(|e| format!("binding {}: {e}", args.listen))?;
-    let bound = listener
-        .local_addr()
-        .map_err(|e| format!("reading the bound address: {e}"))?;
+        .map_err(|source| StartError::Bind {
+            addr: args.listen,
+            source,
+        })?;
+    let bound = listener.local_addr().map_err(StartError::LocalAddr)?;
     if let Some(path) = &args.addr_file {
         // Write then rename, so a watcher never reads a half-written address.
         let tmp = path.with_extension("tmp");
         std::fs::write(&tmp, bound.to_string())
             .and_then(|()| std::fs::rename(&tmp, path))
-            .map_err(|e| format!("writing {}: {e}", path.display()))?;
+            .map_err(|source| StartError::AddrFile {
+                path: path.clone(),
+                source,
+            })?;
     }
     tracing::info!(listen = %bound, enclave = %args.enclave, pccs = %args.pccs_url, "host proxy serving");
     axum::serve(listener, app(AppState { link, collateral }))
@@ -90,5 +88,5 @@ async fn run(args: Args) -> Result<(), String> {
             let _ = tokio::signal::ctrl_c().await;
         })
         .await
-        .map_err(|e| format!("serving: {e}"))
+        .map_err(StartError::Serve)
 }
