@@ -1,5 +1,7 @@
 //! Arbitrary bytes through the Nitro document parser and verifier (with and without the
-//! certificate-chain cache) and, when a document verifies, through appraisal.
+//! certificate-chain cache) and, when a document verifies, through appraisal: a default policy
+//! (pins nothing) must refuse it, `dangerous_any_workload` appraisal without a binding must not
+//! panic, and appraisal for use with a key binding the document does not carry must fail.
 //!
 //! The verifier must never panic, whatever the input. Seeds: the real documents in
 //! `shared/fixtures/nitro` (see `fuzz/README.md`).
@@ -7,6 +9,7 @@
 
 use std::sync::OnceLock;
 
+use cloister_attestation::binding::KeyBinding;
 use cloister_attestation::nitro::ChainCache;
 use cloister_attestation::{
     AppraisalContext, NitroPolicy, NitroVerifier, UnixTime, UnverifiedNitroDocument,
@@ -35,7 +38,19 @@ fuzz_target!(|data: &[u8]| {
         with_cache.as_ref().map_err(|e| e.code())
     );
     if let Ok(doc) = plain {
-        let _ = NitroPolicy::default().appraise(&doc, &AppraisalContext::at(now));
         let _ = doc.claims();
+        let unbound = AppraisalContext::new(now, KeyBinding::default());
+        // A policy that pins nothing accepts nothing.
+        let refused = NitroPolicy::default()
+            .appraise(&doc, &unbound)
+            .expect_err("a default policy accepted a document");
+        assert_eq!(refused.code(), "policy.no_workload_pinned");
+        let any = NitroPolicy::default().dangerous_any_workload();
+        let _ = any.dangerous_appraise_without_binding(&doc, now);
+        // No AWS-signed document binds the empty keys and nonce.
+        assert!(
+            any.appraise(&doc, &unbound).is_err(),
+            "appraised with a binding the document does not carry"
+        );
     }
 });

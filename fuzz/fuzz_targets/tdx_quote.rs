@@ -9,7 +9,8 @@
 //! `shared/fixtures/tdx`, alone and prefixed by their collateral (`scripts/seed.sh`).
 #![no_main]
 
-use cloister_attestation::tdx::{TdxCollateral, TdxPolicy, TdxQuote, TdxVerifier};
+use cloister_attestation::tdx::{TdxCollateral, TdxPolicy, TdxQuote, TdxVerifier, VerifiedTdxQuote};
+use cloister_attestation::binding::KeyBinding;
 use cloister_attestation::{AppraisalContext, UnixTime};
 use libfuzzer_sys::fuzz_target;
 
@@ -24,7 +25,25 @@ fn quote_alone(quote: &[u8], now: UnixTime) {
     }
     if let Ok(v) = TdxVerifier::new().verify(quote, None, now) {
         let _ = (v.claims(), v.tdx_claims());
+        appraise(&v, now);
     }
+}
+
+/// A default policy (pins nothing) must refuse; `dangerous_any_workload` appraisal without a
+/// binding must not panic; appraisal for use with a binding the quote does not carry must fail.
+fn appraise(v: &VerifiedTdxQuote, now: UnixTime) {
+    let unbound = AppraisalContext::new(now, KeyBinding::default());
+    let refused = TdxPolicy::default()
+        .appraise(v, &unbound)
+        .expect_err("a default policy accepted a quote");
+    assert_eq!(refused.code(), "policy.no_workload_pinned");
+    let any = TdxPolicy::default().dangerous_any_workload();
+    let _ = any.dangerous_appraise_without_binding(v, now);
+    // No Intel-signed quote binds the empty keys and nonce.
+    assert!(
+        any.appraise(v, &unbound).is_err(),
+        "appraised with a binding the quote does not carry"
+    );
 }
 
 fuzz_target!(|data: &[u8]| {
@@ -52,6 +71,6 @@ fuzz_target!(|data: &[u8]| {
             without.err()
         );
         let _ = (v.claims(), v.tdx_claims());
-        let _ = TdxPolicy::default().appraise(&v, &AppraisalContext::at(now));
+        appraise(&v, now);
     }
 });
