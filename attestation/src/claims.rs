@@ -1,210 +1,180 @@
-//! Normalized claims: what policy reads and what the CLI prints.
+//! Normalized claims: what a policy engine reads and what `cloister attest verify --json` prints.
 //!
-//! [`Claims`] is plain data (hex strings, no raw bytes) so it serializes the same way everywhere.
-//! It is built from a [`VerifiedNitroDocument`](crate::nitro::VerifiedNitroDocument), never from
-//! unverified bytes; deserializing a `Claims` from JSON gives a value to display or compare, not
-//! evidence.
-
-use std::collections::BTreeMap;
-use std::fmt;
+//! [`Claims`] is one common core that means the same on every platform (the workload
+//! measurement a policy pins, the key binding, debug, the TCB status as an enum, the root) plus
+//! [`PlatformClaims`], the platform's own fields with their own types. It is plain data (hex
+//! strings, enums, no raw bytes) built only from verified evidence
+//! ([`VerifiedEvidence::claims`](crate::VerifiedEvidence::claims),
+//! [`AppraisedEvidence::claims`](crate::AppraisedEvidence::claims)); deserializing a `Claims`
+//! from JSON gives a value to display or compare, not evidence.
+//!
+//! The JSON form (documented field by field in `docs/claims.md`):
+//!
+//! ```json
+//! {
+//!   "platform": "sev-snp",
+//!   "workload_measurement": "<96 hex digits>",
+//!   "key_binding": "<128 hex digits>",
+//!   "debug": false,
+//!   "tcb_status": "vendor_certified",
+//!   "root_sha256": "<64 hex digits>",
+//!   "platform_claims": { "sev-snp": { "version": 3, "product": "Milan", "...": "..." } }
+//! }
+//! ```
+//!
+//! This module sits above the platforms: it reads their verified types and their claims, and no
+//! platform module reads it.
 
 use serde::{Deserialize, Serialize};
 
-/// Which root of trust vouched for a document.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Platform {
-    /// AWS Nitro Enclaves, chained to the AWS Nitro Enclaves Root G1.
-    Nitro,
-    /// The mock platform used by CI and the demo, chained to a locally generated mock root.
-    Mock,
-    /// AMD SEV-SNP, chained to a pinned AMD ARK (Milan, Genoa or Turin).
-    #[serde(rename = "sev-snp")]
-    SevSnp,
-    /// Intel TDX, a DCAP quote chained to the Intel SGX Root CA.
-    Tdx,
-}
+use crate::Platform;
+use crate::nitro::{NitroClaims, VerifiedNitroDocument};
+use crate::snp::{SnpClaims, VerifiedSnpReport};
+use crate::tdx::{TdxClaims, VerifiedTdxQuote};
 
-impl Platform {
-    /// The lowercase name used in JSON: `"nitro"`, `"mock"`, `"sev-snp"` or `"tdx"`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Nitro => "nitro",
-            Self::Mock => "mock",
-            Self::SevSnp => "sev-snp",
-            Self::Tdx => "tdx",
-        }
-    }
-}
-
-impl fmt::Display for Platform {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// The normalized content of verified evidence.
+/// The normalized content of verified evidence, the same shape on every platform.
 ///
 /// ```
-/// # use cloister_attestation::{Claims, Platform};
-/// let json = r#"{"platform":"mock","module_id":"m","timestamp_ms":1,"pcrs":{"0":"00"},
-///   "user_data":null,"nonce":null,"public_key":null,"debug":true,"root_sha256":"ab"}"#;
+/// # use cloister_attestation::{Claims, Platform, PlatformClaims, TcbStatus};
+/// let json = r#"{"platform":"mock","workload_measurement":"11","key_binding":null,
+///   "debug":false,"tcb_status":"not_reported","root_sha256":"ab",
+///   "platform_claims":{"nitro":{"module_id":"m","timestamp_ms":1,"pcrs":{"0":"11"},
+///   "user_data":null,"nonce":null,"public_key":null}}}"#;
 /// let claims: Claims = serde_json::from_str(json).unwrap();
 /// assert_eq!(claims.platform, Platform::Mock);
+/// assert_eq!(claims.tcb_status, TcbStatus::NotReported);
+/// assert!(matches!(claims.platform_claims, PlatformClaims::Nitro(_)));
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Claims {
-    /// The root of trust.
+    /// The platform whose root the evidence chains to.
     pub platform: Platform,
-    /// The NSM module id (`i-…-enc…` on AWS).
-    pub module_id: String,
-    /// When the NSM produced the document, milliseconds since the epoch.
-    pub timestamp_ms: u64,
-    /// PCR index → lowercase hex value.
-    pub pcrs: BTreeMap<u16, String>,
-    /// `user_data` as lowercase hex (the key binding, for Cloister enclaves).
-    pub user_data: Option<String>,
-    /// `nonce` as lowercase hex.
-    pub nonce: Option<String>,
-    /// `public_key` as lowercase hex.
-    pub public_key: Option<String>,
-    /// True for a debug-mode enclave (PCR0, PCR1 and PCR2 all zero).
+    /// The launched workload's measurement, the value a trust policy pins first, lowercase hex:
+    /// PCR0 on Nitro and mock (the enclave image), MEASUREMENT on SEV-SNP (the launch digest),
+    /// MRTD on TDX (the TD's initial contents). Empty for a Nitro document without PCR0.
+    pub workload_measurement: String,
+    /// The bytes that carry the key binding, lowercase hex: `user_data` on Nitro and mock
+    /// (absent if the document has none), REPORT_DATA on SEV-SNP, REPORTDATA on TDX.
+    pub key_binding: Option<String>,
+    /// True when the platform lets the host read the guest's memory: all-zero PCR0-2 on Nitro,
+    /// POLICY.DEBUG on SEV-SNP, TD_ATTRIBUTES.DEBUG on TDX.
     pub debug: bool,
+    /// What is known about the platform's trusted computing base.
+    pub tcb_status: TcbStatus,
     /// SHA-256 of the DER root certificate the chain ends in, lowercase hex.
     pub root_sha256: String,
+    /// The platform's own fields.
+    pub platform_claims: PlatformClaims,
 }
 
-/// The SEV-SNP claims: every appraisable report field, hex-encoded. They travel next to the
-/// common [`Claims`] (where, for SEV-SNP, `module_id` is the CHIP_ID, `user_data` the
-/// REPORT_DATA, `timestamp_ms` 0 because reports carry no time, and `pcrs` empty).
+/// The platform's own claims, tagged by platform in JSON (`{"sev-snp": {...}}`). Mock evidence
+/// is a Nitro-format document, so it carries [`PlatformClaims::Nitro`].
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SnpClaims {
-    /// Report version (2-5).
-    pub version: u32,
-    /// `Milan`, `Genoa` or `Turin`: the pinned ARK the chain ends in.
-    pub product: String,
-    /// The VCEK/VLEK productName extension, e.g. `Milan-B0`.
-    pub product_name: Option<String>,
-    /// `vcek` or `vlek`.
-    pub signer: String,
-    /// Guest POLICY, hex.
-    pub policy: String,
-    /// POLICY allows SMT.
-    pub smt_allowed: bool,
-    /// POLICY allows a migration agent.
-    pub migration_agent_allowed: bool,
-    /// VMPL the report was requested at.
-    pub vmpl: u32,
-    /// GUEST_SVN.
-    pub guest_svn: u32,
-    /// MEASUREMENT.
-    pub measurement: String,
-    /// HOST_DATA.
-    pub host_data: String,
-    /// ID_KEY_DIGEST.
-    pub id_key_digest: String,
-    /// AUTHOR_KEY_DIGEST.
-    pub author_key_digest: String,
-    /// FAMILY_ID.
-    pub family_id: String,
-    /// IMAGE_ID.
-    pub image_id: String,
-    /// REPORT_ID.
-    pub report_id: String,
-    /// REPORT_ID_MA.
-    pub report_id_ma: String,
-    /// KEY_INFO.AUTHOR_KEY_EN.
-    pub author_key_en: bool,
-    /// KEY_INFO.MASK_CHIP_KEY.
-    pub mask_chip_key: bool,
-    /// CHIP_ID.
-    pub chip_id: String,
-    /// PLATFORM_INFO, hex.
-    pub platform_info: String,
-    /// REPORTED_TCB (equal to the VCEK/VLEK's TCB extensions).
-    pub reported_tcb: SnpTcbClaims,
-    /// CURRENT_TCB.
-    pub current_tcb: SnpTcbClaims,
-    /// COMMITTED_TCB.
-    pub committed_tcb: SnpTcbClaims,
-    /// LAUNCH_TCB.
-    pub launch_tcb: SnpTcbClaims,
-    /// Current firmware `major.minor.build`.
-    pub current_version: String,
-    /// Committed firmware `major.minor.build`.
-    pub committed_version: String,
-    /// LAUNCH_MIT_VECTOR (v5), hex.
-    pub launch_mit_vector: Option<String>,
-    /// CURRENT_MIT_VECTOR (v5), hex.
-    pub current_mit_vector: Option<String>,
+pub enum PlatformClaims {
+    /// An AWS Nitro or mock attestation document.
+    #[serde(rename = "nitro")]
+    Nitro(NitroClaims),
+    /// An AMD SEV-SNP report.
+    #[serde(rename = "sev-snp")]
+    Snp(Box<SnpClaims>),
+    /// An Intel TDX quote.
+    #[serde(rename = "tdx")]
+    Tdx(Box<TdxClaims>),
 }
 
-/// A TCB_VERSION in [`SnpClaims`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SnpTcbClaims {
-    /// FMC SPL (Turin only).
-    pub fmc: Option<u8>,
-    /// Boot loader SPL.
-    pub bootloader: u8,
-    /// TEE SPL.
-    pub tee: u8,
-    /// SNP firmware SPL.
-    pub snp: u8,
-    /// Microcode SPL.
-    pub microcode: u8,
+/// What the evidence says about the platform's trusted computing base, on one scale for every
+/// platform. The TDX values are Intel's statuses; the others say why there is no such verdict.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TcbStatus {
+    /// Nitro and mock: AWS operates the hypervisor and the NSM; documents carry no TCB level.
+    NotReported,
+    /// SEV-SNP: REPORTED_TCB is the level the VCEK/VLEK certifies (checked by verification).
+    /// AMD publishes no verdict on it; a policy's minimum TCB decides.
+    VendorCertified,
+    /// TDX without collateral: nothing says how current the platform is.
+    Unknown,
+    /// TDX: patched to the latest TCB.
+    UpToDate,
+    /// TDX: patched, but software mitigations are needed.
+    SwHardeningNeeded,
+    /// TDX: patched, but the platform configuration must change.
+    ConfigurationNeeded,
+    /// TDX: both of the above.
+    ConfigurationAndSwHardeningNeeded,
+    /// TDX 1.5: launched on an out-of-date TDX module; the current one is up to date.
+    TdRelaunchAdvised,
+    /// TDX 1.5: as above, with configuration needed.
+    TdRelaunchAdvisedConfigurationNeeded,
+    /// TDX: a TCB recovery happened and the platform is not patched.
+    OutOfDate,
+    /// TDX: out of date, and configuration needed.
+    OutOfDateConfigurationNeeded,
+    /// TDX: Intel revoked this TCB level.
+    Revoked,
 }
 
-/// The TDX claims: every appraisable quote field, hex-encoded, and the TCB verdict. They travel
-/// next to the common [`Claims`] (where, for TDX, `module_id` is the FMSPC, `user_data` the
-/// REPORTDATA, `timestamp_ms` 0 because quotes carry no time, and `pcrs` empty).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TdxClaims {
-    /// Quote version (4 or 5).
-    pub quote_version: u16,
-    /// `TD 1.0` or `TD 1.5`.
-    pub body: String,
-    /// TEE_TCB_SVN.
-    pub tee_tcb_svn: String,
-    /// MRSEAM.
-    pub mr_seam: String,
-    /// MRSIGNERSEAM.
-    pub mr_signer_seam: String,
-    /// SEAMATTRIBUTES.
-    pub seam_attributes: String,
-    /// TD_ATTRIBUTES as a 64-bit hex number.
-    pub td_attributes: String,
-    /// XFAM.
-    pub xfam: String,
-    /// MRTD.
-    pub mr_td: String,
-    /// MRCONFIGID.
-    pub mr_config_id: String,
-    /// MROWNER.
-    pub mr_owner: String,
-    /// MROWNERCONFIG.
-    pub mr_owner_config: String,
-    /// RTMR0..3.
-    pub rtmr: Vec<String>,
-    /// REPORTDATA.
-    pub report_data: String,
-    /// TEE_TCB_SVN2 (TD 1.5).
-    pub tee_tcb_svn2: Option<String>,
-    /// MRSERVICETD (TD 1.5).
-    pub mr_service_td: Option<String>,
-    /// FMSPC from the PCK certificate.
-    pub fmspc: String,
-    /// PCESVN from the PCK certificate.
-    pub pce_svn: u16,
-    /// TD_ATTRIBUTES.SEPT_VE_DISABLE.
-    pub sept_ve_disable: bool,
-    /// The TCB status (Intel's name), or `Unknown` without collateral.
-    pub tcb_status: String,
-    /// The matched TCB level's date.
-    pub tcb_date: Option<String>,
-    /// Advisory IDs of the matched levels.
-    pub advisory_ids: Vec<String>,
+impl From<crate::tdx::TcbStatus> for TcbStatus {
+    fn from(status: crate::tdx::TcbStatus) -> Self {
+        use crate::tdx::TcbStatus as Intel;
+        match status {
+            Intel::UpToDate => Self::UpToDate,
+            Intel::SWHardeningNeeded => Self::SwHardeningNeeded,
+            Intel::ConfigurationNeeded => Self::ConfigurationNeeded,
+            Intel::ConfigurationAndSWHardeningNeeded => Self::ConfigurationAndSwHardeningNeeded,
+            Intel::TdRelaunchAdvised => Self::TdRelaunchAdvised,
+            Intel::TdRelaunchAdvisedConfigurationNeeded => {
+                Self::TdRelaunchAdvisedConfigurationNeeded
+            }
+            Intel::OutOfDate => Self::OutOfDate,
+            Intel::OutOfDateConfigurationNeeded => Self::OutOfDateConfigurationNeeded,
+            Intel::Revoked => Self::Revoked,
+        }
+    }
+}
+
+impl Claims {
+    /// The claims of a verified Nitro or mock document.
+    pub(crate) fn of_nitro(doc: &VerifiedNitroDocument) -> Self {
+        Self {
+            platform: doc.platform(),
+            workload_measurement: doc.pcr(0).map(hex::encode).unwrap_or_default(),
+            key_binding: doc.user_data().map(hex::encode),
+            debug: doc.is_debug(),
+            tcb_status: TcbStatus::NotReported,
+            root_sha256: hex::encode(doc.root_sha256()),
+            platform_claims: PlatformClaims::Nitro(doc.nitro_claims()),
+        }
+    }
+
+    /// The claims of a verified SEV-SNP report.
+    pub(crate) fn of_snp(report: &VerifiedSnpReport) -> Self {
+        let r = report.report();
+        Self {
+            platform: Platform::SevSnp,
+            workload_measurement: hex::encode(r.measurement),
+            key_binding: Some(hex::encode(r.report_data)),
+            debug: report.is_debug(),
+            tcb_status: TcbStatus::VendorCertified,
+            root_sha256: hex::encode(report.ark_sha256()),
+            platform_claims: PlatformClaims::Snp(Box::new(report.snp_claims())),
+        }
+    }
+
+    /// The claims of a verified TDX quote.
+    pub(crate) fn of_tdx(quote: &VerifiedTdxQuote) -> Self {
+        let r = quote.quote().report();
+        Self {
+            platform: Platform::Tdx,
+            workload_measurement: hex::encode(r.mr_td()),
+            key_binding: Some(hex::encode(r.report_data())),
+            debug: quote.is_debug(),
+            tcb_status: quote
+                .tcb()
+                .map_or(TcbStatus::Unknown, |t| TcbStatus::from(t.status)),
+            root_sha256: hex::encode(quote.root_sha256()),
+            platform_claims: PlatformClaims::Tdx(Box::new(quote.tdx_claims())),
+        }
+    }
 }

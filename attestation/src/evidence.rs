@@ -19,8 +19,10 @@
 
 use crate::binding::KeyBinding;
 use crate::error::EvidenceError;
-use crate::nitro::{NitroVerifier, TrustAnchor, UnverifiedNitroDocument, VerifiedNitroDocument};
-use crate::policy::AppraisedNitroDocument;
+use crate::nitro::{
+    AppraisedNitroDocument, NitroVerifier, TrustAnchor, UnverifiedNitroDocument,
+    VerifiedNitroDocument,
+};
 use crate::snp::{AppraisedSnpReport, SnpCrl, SnpReport, SnpVerifier, VerifiedSnpReport};
 use crate::tdx::{AppraisedTdxQuote, TdxCollateral, TdxQuote, TdxVerifier, VerifiedTdxQuote};
 use crate::{AttestationError, Claims, Platform, UnixTime};
@@ -194,6 +196,15 @@ impl VerifiedEvidence {
         }
     }
 
+    /// The normalized claims.
+    pub fn claims(&self) -> Claims {
+        match self {
+            Self::Nitro(d) => Claims::of_nitro(d),
+            Self::Snp(r) => Claims::of_snp(r),
+            Self::Tdx(q) => Claims::of_tdx(q),
+        }
+    }
+
     /// SHA-384 over the signed extent of the evidence only (Nitro: the COSE_Sign1's protected
     /// header, payload and signature; SEV-SNP: the 1184-byte report; TDX: header through
     /// signature data), so re-encoding or padding by the host changes no digest that a result
@@ -222,17 +233,21 @@ pub enum AppraisedEvidence {
 
 impl AppraisedEvidence {
     /// The normalized claims.
-    pub fn claims(&self) -> &Claims {
+    pub fn claims(&self) -> Claims {
         match self {
-            Self::Nitro(d) => d.claims(),
-            Self::Snp(r) => r.claims(),
-            Self::Tdx(q) => q.claims(),
+            Self::Nitro(d) => Claims::of_nitro(d.verified()),
+            Self::Snp(r) => Claims::of_snp(r.verified()),
+            Self::Tdx(q) => Claims::of_tdx(q.verified()),
         }
     }
 
     /// The platform that verified.
     pub fn platform(&self) -> Platform {
-        self.claims().platform
+        match self {
+            Self::Nitro(d) => d.verified().platform(),
+            Self::Snp(_) => Platform::SevSnp,
+            Self::Tdx(_) => Platform::Tdx,
+        }
     }
 
     /// The key binding that was checked: the keys and nonce this evidence vouches for.
@@ -247,9 +262,9 @@ impl AppraisedEvidence {
     /// The evidence digest (see [`VerifiedEvidence::evidence_digest`]).
     pub fn evidence_digest(&self) -> [u8; EVIDENCE_DIGEST_LEN] {
         match self {
-            Self::Nitro(d) => d.document().evidence_digest(),
-            Self::Snp(r) => r.report().evidence_digest(),
-            Self::Tdx(q) => q.quote().evidence_digest(),
+            Self::Nitro(d) => d.verified().evidence_digest(),
+            Self::Snp(r) => r.verified().evidence_digest(),
+            Self::Tdx(q) => q.verified().evidence_digest(),
         }
     }
 }

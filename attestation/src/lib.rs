@@ -6,8 +6,11 @@
 //! 2. [`VerifiedNitroDocument`]: built only by [`NitroVerifier::verify`], after the COSE
 //!    signature and the certificate chain to a pinned root were checked at an explicit time.
 //! 3. [`AppraisedNitroDocument`]: built only by [`NitroPolicy::appraise`], after PCR pins, debug
-//!    mode, mock trust, freshness and the [key binding](binding) were checked. Its [`Claims`] are
-//!    the normalized form the CLI prints.
+//!    mode, mock trust, freshness and the [key binding](binding) were checked.
+//!
+//! [`EvidenceVerifier`] and [`TrustPolicy`] do the same for every platform at once, and
+//! [`Claims`] are the normalized form, one shape for all of them, that the CLI prints and policy
+//! engines read.
 //!
 //! AMD SEV-SNP follows the same three steps: [`snp::SnpReport`], [`snp::VerifiedSnpReport`]
 //! (built by [`snp::SnpVerifier`]) and [`snp::AppraisedSnpReport`] (built by [`snp::SnpPolicy`]).
@@ -51,7 +54,7 @@
 //!     .dangerous_trust_mock_root(ca.root_sha256());
 //! let ctx = AppraisalContext::new(now, binding);
 //! let appraised = policy.appraise(&verified, &ctx)?;
-//! assert_eq!(appraised.claims().platform.as_str(), "mock");
+//! assert_eq!(appraised.verified().platform().as_str(), "mock");
 //!
 //! // A policy that does not trust that mock root refuses mock evidence…
 //! let err = NitroPolicy::default().with_pcr(0, [0x11; 48])?.appraise(&verified, &ctx).unwrap_err();
@@ -63,13 +66,13 @@
 //! # }
 //! ```
 
+pub mod appraisal;
 pub mod binding;
 mod claims;
 mod error;
 pub mod evidence;
-pub mod mock;
 pub mod nitro;
-pub mod policy;
+mod platform;
 pub mod snp;
 pub mod tdx;
 mod time;
@@ -77,16 +80,21 @@ pub mod trust_policy;
 mod window_cache;
 mod x509;
 
-pub use claims::{Claims, Platform, SnpClaims, SnpTcbClaims, TdxClaims};
+pub use appraisal::{AppraisalContext, Appraised};
+pub use claims::{Claims, PlatformClaims, TcbStatus};
 pub use error::{
     AttestationError, CertCheck, CertError, CertRole, ChainCodes, ChainPosition, CodeDoc,
     CrlWindow, EvidenceError, MockError, NitroError, PolicyError, SnpError, TdxError,
 };
 pub use evidence::{AppraisedEvidence, EvidenceVerifier, VerifiedEvidence};
-pub use nitro::{NitroVerifier, TrustAnchor, UnverifiedNitroDocument, VerifiedNitroDocument};
-pub use policy::{AppraisalContext, AppraisedNitroDocument, NitroPolicy};
-pub use snp::{SnpPolicy, SnpVerifier, VerifiedSnpReport};
-pub use tdx::{TdxPolicy, TdxVerifier, VerifiedTdxQuote};
+pub use nitro::mock;
+pub use nitro::{
+    AppraisedNitroDocument, NitroClaims, NitroPolicy, NitroVerifier, TrustAnchor,
+    UnverifiedNitroDocument, VerifiedNitroDocument,
+};
+pub use platform::Platform;
+pub use snp::{SnpClaims, SnpPolicy, SnpTcbClaims, SnpVerifier, VerifiedSnpReport};
+pub use tdx::{TdxClaims, TdxPolicy, TdxVerifier, VerifiedTdxQuote};
 pub use time::UnixTime;
 pub use trust_policy::TrustPolicy;
 pub use window_cache::CacheStats;

@@ -48,8 +48,9 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::appraisal::AppraisalContext;
 use crate::evidence::{AppraisedEvidence, EVIDENCE_DIGEST_LEN, VerifiedEvidence};
-use crate::policy::{AppraisalContext, NitroPolicy};
+use crate::nitro::NitroPolicy;
 use crate::snp::SnpPolicy;
 use crate::tdx::TdxPolicy;
 use crate::{AttestationError, Claims, Platform, UnixTime};
@@ -257,14 +258,15 @@ impl TrustPolicy {
         match evidence {
             VerifiedEvidence::Nitro(doc) => self
                 .nitro_entry(doc.platform())?
-                .dangerous_appraise_without_binding(doc, now),
+                .dangerous_appraise_without_binding(doc, now)?,
             VerifiedEvidence::Snp(report) => self
                 .snp_entry()?
-                .dangerous_appraise_without_binding(report, now),
+                .dangerous_appraise_without_binding(report, now)?,
             VerifiedEvidence::Tdx(quote) => self
                 .tdx_entry()?
-                .dangerous_appraise_without_binding(quote, now),
+                .dangerous_appraise_without_binding(quote, now)?,
         }
+        Ok(evidence.claims())
     }
 
     /// Checks that the caller may send input to `model_id`, served with the digest `served`

@@ -7,6 +7,9 @@
     reason = "integration tests: a helper outside a #[test] fn panicking is the calling test failing"
 )]
 
+#[path = "common/claims_doc.rs"]
+mod claims_doc;
+
 use std::path::PathBuf;
 
 use cloister_attestation::binding::KeyBinding;
@@ -14,7 +17,10 @@ use cloister_attestation::snp::{
     MinTcb, PINNED_ARK_SHA256, Product, SigningKey, SnpCrl, SnpPolicy, SnpReport, SnpVerifier,
     VekExtensions, pinned_ark_der,
 };
-use cloister_attestation::{AppraisalContext, AttestationError, Platform, UnixTime};
+use cloister_attestation::{
+    AppraisalContext, AttestationError, Platform, PlatformClaims, TcbStatus, UnixTime,
+    VerifiedEvidence,
+};
 use der::Decode;
 use proptest::prelude::*;
 use sha2::{Digest, Sha256};
@@ -214,9 +220,15 @@ fn every_accept_fixture_verifies_inside_its_window_and_not_outside() {
         assert_eq!(ok.product(), case.product, "{}", case.name);
         assert_eq!(ok.signer(), case.signer, "{}", case.name);
         assert_eq!(ok.version(), case.version, "{}", case.name);
-        let claims = ok.claims();
+        let claims = VerifiedEvidence::Snp(Box::new(ok.clone())).claims();
         assert_eq!(claims.platform, Platform::SevSnp);
-        assert!(claims.pcrs.is_empty());
+        assert_eq!(claims.tcb_status, TcbStatus::VendorCertified);
+        assert_eq!(
+            claims.workload_measurement,
+            hex::encode(ok.report().measurement())
+        );
+        assert!(matches!(claims.platform_claims, PlatformClaims::Snp(_)));
+        claims_doc::assert_documented(&serde_json::to_value(&claims).expect("json"));
         let pinned = PINNED_ARK_SHA256
             .iter()
             .find(|(p, _)| *p == case.product)

@@ -7,6 +7,9 @@
     reason = "integration tests: a helper outside a #[test] fn panicking is the calling test failing"
 )]
 
+#[path = "common/claims_doc.rs"]
+mod claims_doc;
+
 use std::path::PathBuf;
 
 use cloister_attestation::binding::KeyBinding;
@@ -14,7 +17,9 @@ use cloister_attestation::tdx::{
     INTEL_SGX_ROOT_CA_SHA256, PckCa, TcbStatus, TdReportKind, TdxCollateral, TdxPolicy, TdxQuote,
     TdxVerifier, VerifiedTdxQuote,
 };
-use cloister_attestation::{AppraisalContext, AttestationError, Platform, UnixTime};
+use cloister_attestation::{
+    AppraisalContext, AttestationError, Platform, UnixTime, VerifiedEvidence,
+};
 
 fn tdx_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures/tdx")
@@ -120,12 +125,16 @@ fn up_to_date_quotes_verify_inside_their_windows_and_not_a_second_outside() {
             assert_eq!(v.quote().version(), case.version);
             assert_eq!(v.report().kind(), case.kind);
             assert_eq!(hex::encode(v.root_sha256()), INTEL_SGX_ROOT_CA_SHA256);
-            assert_eq!(v.claims().platform, Platform::Tdx);
-            let _claims = TdxPolicy::default()
+            let claims = VerifiedEvidence::Tdx(Box::new(v.clone())).claims();
+            assert_eq!(claims.platform, Platform::Tdx);
+            assert_eq!(claims.tcb_status, cloister_attestation::TcbStatus::UpToDate);
+            assert_eq!(claims.workload_measurement, hex::encode(v.report().mr_td()));
+            claims_doc::assert_documented(&serde_json::to_value(&claims).expect("json"));
+            TdxPolicy::default()
                 .dangerous_any_workload()
                 .dangerous_appraise_without_binding(&v, t)
                 .unwrap_or_else(|e| panic!("{}: {e}", case.quote));
-            assert_eq!(v.tdx_claims().tcb_status, "UpToDate");
+            assert_eq!(v.tdx_claims().tcb_status, Some(TcbStatus::UpToDate));
         }
         for t in [from.as_secs() - 1, until.as_secs() + 1] {
             let err = verifier
@@ -222,12 +231,12 @@ fn a_debug_td_is_refused_unless_allowed() {
         code(policy.clone().dangerous_appraise_without_binding(&v, now)),
         "policy.tdx.debug_forbidden"
     );
-    let ok = policy
+    policy
         .dangerous_allow_debug()
         .dangerous_any_workload()
         .dangerous_appraise_without_binding(&v, now)
         .expect("debug allowed");
-    assert!(ok.debug);
+    assert!(VerifiedEvidence::Tdx(Box::new(v)).claims().debug);
 }
 
 #[test]
@@ -236,7 +245,13 @@ fn without_collateral_the_tcb_is_unknown_and_refused_by_default() {
     let v = TdxVerifier::new()
         .verify(&read("Phala-Network-dcap-qvl/tdx-quote.hex"), None, now)
         .expect("verify");
-    assert_eq!(v.tdx_claims().tcb_status, "Unknown");
+    assert_eq!(v.tdx_claims().tcb_status, None);
+    assert_eq!(
+        VerifiedEvidence::Tdx(Box::new(v.clone()))
+            .claims()
+            .tcb_status,
+        cloister_attestation::TcbStatus::Unknown
+    );
     assert_eq!(
         code(
             TdxPolicy::default()

@@ -13,7 +13,7 @@ use std::path::PathBuf;
 use std::sync::OnceLock;
 
 use cloister_attestation::tdx::{TcbEvaluation, TcbStatus, TdxCollateral, TdxQuote, TdxVerifier};
-use cloister_attestation::{AttestationError, UnixTime};
+use cloister_attestation::{AttestationError, UnixTime, VerifiedEvidence};
 use proptest::prelude::*;
 
 /// 2025-07-01T00:00:00Z: inside the Phala quote's collateral window.
@@ -79,7 +79,7 @@ fn exercise_without_collateral(bytes: &[u8]) -> bool {
     }
     match TdxVerifier::new().verify(bytes, None, NOW) {
         Ok(v) => {
-            let _ = (v.claims(), v.tdx_claims());
+            let _ = serde_json::to_string(&VerifiedEvidence::Tdx(Box::new(v)).claims());
             true
         }
         Err(e) => {

@@ -79,7 +79,7 @@ impl VerifiedEnclave {
     }
 
     /// The normalized claims.
-    pub fn claims(&self) -> &Claims {
+    pub fn claims(&self) -> Claims {
         self.appraised.claims()
     }
 

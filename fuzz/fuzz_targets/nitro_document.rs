@@ -38,7 +38,7 @@ fuzz_target!(|data: &[u8]| {
         with_cache.as_ref().map_err(|e| e.code())
     );
     if let Ok(doc) = plain {
-        let _ = doc.claims();
+        let _ = doc.nitro_claims();
         let unbound = AppraisalContext::new(now, KeyBinding::default());
         // A policy that pins nothing accepts nothing.
         let refused = NitroPolicy::default()

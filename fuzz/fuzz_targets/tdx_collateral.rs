@@ -120,8 +120,8 @@ fuzz_target!(|data: &[u8]| {
     }
     let second = verifier.verify(&case.quote, Some(&collateral), case.now);
     assert_eq!(
-        first.as_ref().map(|v| v.claims()).map_err(|e| e.code()),
-        second.as_ref().map(|v| v.claims()).map_err(|e| e.code()),
+        first.as_ref().map(|v| v.tdx_claims()).map_err(|e| e.code()),
+        second.as_ref().map(|v| v.tdx_claims()).map_err(|e| e.code()),
         "the remembered collateral window changed the verdict"
     );
 });

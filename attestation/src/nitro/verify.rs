@@ -15,7 +15,7 @@ use super::chain;
 use super::chain_cache::{CachedPath, ChainCache};
 use super::cose;
 use super::document::UnverifiedNitroDocument;
-use crate::{AttestationError, Claims, Platform, UnixTime};
+use crate::{AttestationError, Platform, UnixTime};
 
 /// Verifies Nitro attestation documents against a set of pinned roots.
 ///
@@ -219,24 +219,5 @@ impl VerifiedNitroDocument {
     /// counts as zero, so a document that omits them is never taken for a production enclave.
     pub fn is_debug(&self) -> bool {
         (0..3).all(|i| self.pcr(i).is_none_or(|v| v.iter().all(|&b| b == 0)))
-    }
-
-    /// The normalized claims.
-    pub fn claims(&self) -> Claims {
-        Claims {
-            platform: self.platform,
-            module_id: self.module_id.clone(),
-            timestamp_ms: self.timestamp_ms,
-            pcrs: self
-                .pcrs
-                .iter()
-                .map(|(i, v)| (*i, hex::encode(v)))
-                .collect(),
-            user_data: self.user_data.as_deref().map(hex::encode),
-            nonce: self.nonce.as_deref().map(hex::encode),
-            public_key: self.public_key.as_deref().map(hex::encode),
-            debug: self.is_debug(),
-            root_sha256: hex::encode(self.root_sha256),
-        }
     }
 }

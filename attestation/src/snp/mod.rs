@@ -6,6 +6,7 @@
 //! - [`chain_cache`]: the opt-in [`SnpChainCache`] of validated ARK → ASK/ASVK pairs.
 //! - [`verify`]: [`SnpVerifier`] and [`VerifiedSnpReport`].
 //! - [`policy`]: [`SnpPolicy`] and [`AppraisedSnpReport`].
+//! - [`claims`]: [`SnpClaims`], the report's fields for display and policy engines.
 //!
 //! Sources: AMD SEV-SNP ABI specification (ATTESTATION_REPORT, TCB_VERSION), AMD "VCEK
 //! Certificate and KDS Interface Specification", `shared/research/snp_tdx.md` and the real
@@ -14,6 +15,7 @@
 pub mod certs;
 pub mod chain;
 pub mod chain_cache;
+pub mod claims;
 pub mod policy;
 pub mod report;
 pub mod verify;
@@ -21,6 +23,7 @@ pub mod verify;
 pub use certs::{SnpCert, VekExtensions};
 pub use chain::{PINNED_ARK_SHA256, SnpCrl, pinned_ark_der};
 pub use chain_cache::{SnpChainCache, SnpChainCacheStats};
+pub use claims::{SnpClaims, SnpTcbClaims};
 pub use policy::{AppraisedSnpReport, MinTcb, SnpPolicy};
 pub use report::{FirmwareVersion, Product, SigningKey, SnpReport, TcbVersion};
 pub use verify::{SnpVerifier, VerifiedSnpReport};

@@ -27,9 +27,8 @@ use serde::{Deserialize, Serialize};
 
 use super::report::TcbVersion;
 use super::verify::VerifiedSnpReport;
-use crate::binding::KeyBinding;
-use crate::policy::AppraisalContext;
-use crate::{AttestationError, Claims, SnpClaims};
+use crate::AttestationError;
+use crate::appraisal::{AppraisalContext, Appraised, check_report_data};
 
 /// What to require of a verified SEV-SNP report. Every construction path (builders, JSON,
 /// direct deserialization) goes through the same checks.
@@ -369,25 +368,13 @@ impl SnpPolicy {
         ctx: &AppraisalContext,
     ) -> Result<AppraisedSnpReport, AttestationError> {
         self.check_workload(report)?;
-        let expected = ctx.binding().report_data();
-        if report.report_data() != &expected {
-            return Err(PolicyError::BindingMismatch {
-                expected: hex::encode(expected),
-                found: hex::encode(report.report_data()),
-            }
-            .into());
-        }
-        Ok(AppraisedSnpReport {
-            claims: report.claims(),
-            snp_claims: report.snp_claims(),
-            report: report.clone(),
-            binding: ctx.binding().clone(),
-        })
+        check_report_data(report.report_data(), ctx)?;
+        Ok(Appraised::new(report.clone(), ctx.binding().clone()))
     }
 
     /// Checks everything [`appraise`](Self::appraise) checks except the key binding, for tools
-    /// that inspect evidence whose keys they do not know. Returns claims, not an
-    /// [`AppraisedSnpReport`]: nothing that sends input or releases a key accepts them.
+    /// that inspect evidence whose keys they do not know. Success is not an
+    /// [`AppraisedSnpReport`]: nothing that sends input or releases a key accepts it.
     ///
     /// # Errors
     ///
@@ -396,9 +383,8 @@ impl SnpPolicy {
         &self,
         report: &VerifiedSnpReport,
         _now: crate::UnixTime,
-    ) -> Result<Claims, AttestationError> {
-        self.check_workload(report)?;
-        Ok(report.claims())
+    ) -> Result<(), AttestationError> {
+        self.check_workload(report)
     }
 
     fn check_workload(&self, report: &VerifiedSnpReport) -> Result<(), AttestationError> {
@@ -517,45 +503,13 @@ fn check_min_tcb(min: &MinTcb, tcb: TcbVersion) -> Result<(), AttestationError> 
     Ok(())
 }
 
-/// A verified report that satisfied an [`SnpPolicy`]. Only [`SnpPolicy::appraise`] builds one.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct AppraisedSnpReport {
-    report: VerifiedSnpReport,
-    binding: KeyBinding,
-    claims: Claims,
-    snp_claims: SnpClaims,
-}
-
-impl AppraisedSnpReport {
-    /// The key binding that was checked: the keys this report vouches for.
-    pub fn binding(&self) -> &KeyBinding {
-        &self.binding
-    }
-
-    /// The verified report.
-    pub fn report(&self) -> &VerifiedSnpReport {
-        &self.report
-    }
-
-    /// Its normalized claims.
-    pub fn claims(&self) -> &Claims {
-        &self.claims
-    }
-
-    /// The SEV-SNP claims.
-    pub fn snp_claims(&self) -> &SnpClaims {
-        &self.snp_claims
-    }
-
-    /// The claims, consuming `self`.
-    pub fn into_claims(self) -> Claims {
-        self.claims
-    }
-}
+/// A verified report that satisfied a [`SnpPolicy`]. Only [`SnpPolicy::appraise`] builds one.
+pub type AppraisedSnpReport = Appraised<VerifiedSnpReport>;
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::binding::KeyBinding;
 
     #[test]
     fn default_is_empty_object_and_round_trips() {
@@ -606,7 +560,6 @@ mod tests {
     use super::super::report::{REPORT_LEN, SnpReport, policy_bits};
     use super::super::{Product, VerifiedSnpReport};
     use crate::UnixTime;
-    use crate::binding::KeyBinding;
 
     fn synthetic(policy: u64, report_data: [u8; 64], chip: [u8; 64]) -> VerifiedSnpReport {
         let mut b = vec![0u8; REPORT_LEN];

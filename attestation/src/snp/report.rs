@@ -10,8 +10,11 @@
 //! components and added FMC), which for a v2 report is known only after the chain is checked.
 //! [`TcbVersion::decode`] splits them once the product is known.
 
-use crate::error::SnpError;
 use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::SnpError;
 
 use crate::AttestationError;
 
@@ -44,7 +47,7 @@ pub mod policy_bits {
 }
 
 /// An AMD EPYC generation, each with its own ARK.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum Product {
     /// 3rd generation EPYC (Zen 3, family 19h models 00h-0Fh).
     Milan,
@@ -102,7 +105,8 @@ impl fmt::Display for Product {
 }
 
 /// Which key signed the report (`KEY_INFO.SIGNING_KEY`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum SigningKey {
     /// The Versioned Chip Endorsement Key, derived per chip and TCB.
     Vcek,

@@ -14,8 +14,7 @@ use super::certs::{SnpCert, VekExtensions, read_certificates};
 use super::chain::{self, SnpCrl};
 use super::chain_cache::SnpChainCache;
 use super::report::{FirmwareVersion, Product, SigningKey, SnpReport, TcbVersion, policy_bits};
-use crate::claims::SnpClaims;
-use crate::{AttestationError, Claims, Platform, UnixTime};
+use crate::{AttestationError, UnixTime};
 
 /// Verifies SEV-SNP reports against the pinned AMD roots.
 ///
@@ -208,16 +207,16 @@ impl SnpVerifier {
 /// checked. Only [`SnpVerifier`] builds one.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct VerifiedSnpReport {
-    report: SnpReport,
-    crl_checked: bool,
-    product: Product,
-    signer: SigningKey,
-    ark_sha256: [u8; 32],
-    product_name: Option<String>,
-    reported_tcb: TcbVersion,
-    current_tcb: TcbVersion,
-    committed_tcb: TcbVersion,
-    launch_tcb: TcbVersion,
+    pub(super) report: SnpReport,
+    pub(super) crl_checked: bool,
+    pub(super) product: Product,
+    pub(super) signer: SigningKey,
+    pub(super) ark_sha256: [u8; 32],
+    pub(super) product_name: Option<String>,
+    pub(super) reported_tcb: TcbVersion,
+    pub(super) current_tcb: TcbVersion,
+    pub(super) committed_tcb: TcbVersion,
+    pub(super) launch_tcb: TcbVersion,
 }
 
 impl VerifiedSnpReport {
@@ -340,66 +339,6 @@ impl VerifiedSnpReport {
     /// The raw report.
     pub fn report(&self) -> &SnpReport {
         &self.report
-    }
-
-    /// The common claims: `module_id` = CHIP_ID, `user_data` = REPORT_DATA, no PCRs, no
-    /// timestamp (reports carry none); the rest is in [`VerifiedSnpReport::snp_claims`].
-    pub fn claims(&self) -> Claims {
-        let r = &self.report;
-        Claims {
-            platform: Platform::SevSnp,
-            module_id: hex::encode(r.chip_id),
-            timestamp_ms: 0,
-            pcrs: Default::default(),
-            user_data: Some(hex::encode(r.report_data)),
-            nonce: None,
-            public_key: None,
-            debug: self.is_debug(),
-            root_sha256: hex::encode(self.ark_sha256),
-        }
-    }
-
-    /// Every report field, for display and policy engines.
-    pub fn snp_claims(&self) -> SnpClaims {
-        let tcb = |t: TcbVersion| crate::claims::SnpTcbClaims {
-            fmc: (self.product == Product::Turin).then_some(t.fmc),
-            bootloader: t.bootloader,
-            tee: t.tee,
-            snp: t.snp,
-            microcode: t.microcode,
-        };
-        let r = &self.report;
-        SnpClaims {
-            version: r.version,
-            product: self.product.as_str().to_owned(),
-            product_name: self.product_name.clone(),
-            signer: self.signer.as_str().to_owned(),
-            policy: format!("{:#x}", r.policy),
-            smt_allowed: self.smt_allowed(),
-            migration_agent_allowed: self.migration_agent_allowed(),
-            vmpl: r.vmpl,
-            guest_svn: r.guest_svn,
-            measurement: hex::encode(r.measurement),
-            host_data: hex::encode(r.host_data),
-            id_key_digest: hex::encode(r.id_key_digest),
-            author_key_digest: hex::encode(r.author_key_digest),
-            family_id: hex::encode(r.family_id),
-            image_id: hex::encode(r.image_id),
-            report_id: hex::encode(r.report_id),
-            report_id_ma: hex::encode(r.report_id_ma),
-            author_key_en: r.author_key_en,
-            mask_chip_key: r.mask_chip_key,
-            chip_id: hex::encode(r.chip_id),
-            platform_info: format!("{:#x}", r.platform_info),
-            reported_tcb: tcb(self.reported_tcb),
-            current_tcb: tcb(self.current_tcb),
-            committed_tcb: tcb(self.committed_tcb),
-            launch_tcb: tcb(self.launch_tcb),
-            current_version: r.current_version.to_string(),
-            committed_version: r.committed_version.to_string(),
-            launch_mit_vector: r.launch_mit_vector.map(|v| format!("{v:#x}")),
-            current_mit_vector: r.current_mit_vector.map(|v| format!("{v:#x}")),
-        }
     }
 }
 

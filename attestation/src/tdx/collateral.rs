@@ -23,7 +23,7 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use super::pki::{self, ChainShape, IntelCert, IntelCrl, TdxCert};
-use super::tcb::TcbStatus;
+use super::status::TcbStatus;
 use crate::{AttestationError, UnixTime};
 
 /// Largest collateral document accepted (real ones are 10-20 KiB).

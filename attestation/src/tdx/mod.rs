@@ -5,7 +5,9 @@
 //!   extension ([`PckIdentity`]).
 //! - [`collateral`]: TCB Info, QE Identity and CRLs in the `QuoteCollateralV3` JSON shape
 //!   ([`TdxCollateral`]).
-//! - [`tcb`]: the TCB level, chosen as Intel's QVL does ([`TcbStatus`], [`TcbEvaluation`]).
+//! - [`status`]: Intel's TCB status names ([`TcbStatus`]).
+//! - [`tcb`]: the TCB level, chosen as Intel's QVL does ([`TcbEvaluation`]).
+//! - [`claims`]: [`TdxClaims`], the quote's fields and TCB verdict for display and policy engines.
 //! - [`verify`]: [`TdxVerifier`] and [`VerifiedTdxQuote`].
 //! - [`policy`]: [`TdxPolicy`] and [`AppraisedTdxQuote`].
 //!
@@ -26,21 +28,25 @@
 //! // The keys and nonce the quote must bind (from the evidence bundle and your challenge).
 //! let binding = KeyBinding { kem_pub: vec![], sig_pub: vec![], nonce: vec![] };
 //! let appraised = policy.appraise(&verified, &AppraisalContext::new(now, binding))?;
-//! println!("{}", appraised.tdx_claims().tcb_status);
+//! println!("{:?}", appraised.verified().tdx_claims().tcb_status);
 //! # Ok(())
 //! # }
 //! ```
 
+pub mod claims;
 pub mod collateral;
 pub mod pki;
 pub mod policy;
 pub mod quote;
+pub mod status;
 pub mod tcb;
 pub mod verify;
 
+pub use claims::TdxClaims;
 pub use collateral::TdxCollateral;
 pub use pki::{INTEL_SGX_ROOT_CA_DER, INTEL_SGX_ROOT_CA_SHA256, PckCa, PckIdentity, TdxCert};
 pub use policy::{AppraisedTdxQuote, TdxPolicy};
 pub use quote::{QeReport, TdReport, TdReportKind, TdxQuote};
-pub use tcb::{TcbEvaluation, TcbLevelRequirement, TcbStatus};
+pub use status::TcbStatus;
+pub use tcb::{TcbEvaluation, TcbLevelRequirement};
 pub use verify::{TdxVerifier, VerifiedTdxQuote};

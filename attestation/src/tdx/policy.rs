@@ -24,12 +24,10 @@ use crate::error::{PolicyError, TdxError};
 use serde::{Deserialize, Serialize};
 
 use super::quote::td_attributes;
-use super::tcb::TcbStatus;
+use super::status::TcbStatus;
 use super::verify::VerifiedTdxQuote;
-use crate::binding::KeyBinding;
-use crate::claims::TdxClaims;
-use crate::policy::AppraisalContext;
-use crate::{AttestationError, Claims, UnixTime};
+use crate::appraisal::{AppraisalContext, Appraised, check_report_data};
+use crate::{AttestationError, UnixTime};
 
 /// What to require of a verified TDX quote. Every construction path (builders, JSON, direct
 /// deserialization) goes through the same checks.
@@ -369,26 +367,13 @@ impl TdxPolicy {
         ctx: &AppraisalContext,
     ) -> Result<AppraisedTdxQuote, AttestationError> {
         self.check_workload(quote, ctx.now())?;
-        let r = quote.report();
-        let expected = ctx.binding().report_data();
-        if *r.report_data() != expected {
-            return Err(PolicyError::BindingMismatch {
-                expected: hex::encode(expected),
-                found: hex::encode(r.report_data()),
-            }
-            .into());
-        }
-        Ok(AppraisedTdxQuote {
-            claims: quote.claims(),
-            tdx_claims: quote.tdx_claims(),
-            quote: quote.clone(),
-            binding: ctx.binding().clone(),
-        })
+        check_report_data(quote.report().report_data(), ctx)?;
+        Ok(Appraised::new(quote.clone(), ctx.binding().clone()))
     }
 
     /// Checks everything [`appraise`](Self::appraise) checks except the key binding, for tools
-    /// that inspect evidence whose keys they do not know. Returns claims, not an
-    /// [`AppraisedTdxQuote`]: nothing that sends input or releases a key accepts them.
+    /// that inspect evidence whose keys they do not know. Success is not an
+    /// [`AppraisedTdxQuote`]: nothing that sends input or releases a key accepts it.
     ///
     /// # Errors
     ///
@@ -397,9 +382,8 @@ impl TdxPolicy {
         &self,
         quote: &VerifiedTdxQuote,
         now: UnixTime,
-    ) -> Result<Claims, AttestationError> {
-        self.check_workload(quote, now)?;
-        Ok(quote.claims())
+    ) -> Result<(), AttestationError> {
+        self.check_workload(quote, now)
     }
 
     fn check_workload(
@@ -499,32 +483,4 @@ impl TdxPolicy {
 }
 
 /// A verified quote that satisfied a [`TdxPolicy`]. Only [`TdxPolicy::appraise`] builds one.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct AppraisedTdxQuote {
-    quote: VerifiedTdxQuote,
-    binding: KeyBinding,
-    claims: Claims,
-    tdx_claims: TdxClaims,
-}
-
-impl AppraisedTdxQuote {
-    /// The key binding that was checked: the keys this quote vouches for.
-    pub fn binding(&self) -> &KeyBinding {
-        &self.binding
-    }
-
-    /// The verified quote.
-    pub fn quote(&self) -> &VerifiedTdxQuote {
-        &self.quote
-    }
-
-    /// Its normalized claims.
-    pub fn claims(&self) -> &Claims {
-        &self.claims
-    }
-
-    /// The TDX claims.
-    pub fn tdx_claims(&self) -> &TdxClaims {
-        &self.tdx_claims
-    }
-}
+pub type AppraisedTdxQuote = Appraised<VerifiedTdxQuote>;

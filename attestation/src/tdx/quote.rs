@@ -19,8 +19,11 @@
 //! dcap-qvl and go-tdx-guest do. Everything inside is parsed strictly: every nested length must
 //! add up exactly.
 
-use crate::error::TdxError;
 use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::TdxError;
 
 use crate::AttestationError;
 
@@ -65,11 +68,13 @@ pub mod td_attributes {
 }
 
 /// Which TD report body a quote carries.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum TdReportKind {
     /// TDX 1.0 (584 bytes).
+    #[serde(rename = "TD 1.0")]
     Td10,
     /// TDX 1.5 (648 bytes: adds TEE_TCB_SVN2 and MRSERVICETD).
+    #[serde(rename = "TD 1.5")]
     Td15,
 }
 

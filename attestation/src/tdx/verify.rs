@@ -13,8 +13,7 @@ use super::collateral::TdxCollateral;
 use super::pki::{self, ChainShape, IntelCert, PckIdentity, TdxCert};
 use super::quote::{TdReport, TdxQuote, td_attributes};
 use super::tcb::{self, TcbEvaluation};
-use crate::claims::TdxClaims;
-use crate::{AttestationError, Claims, Platform, UnixTime};
+use crate::{AttestationError, UnixTime};
 
 /// Verifies TDX quotes against the pinned Intel SGX Root CA.
 ///
@@ -210,10 +209,10 @@ impl TdxVerifier {
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct VerifiedTdxQuote {
-    quote: TdxQuote,
-    pck: PckIdentity,
-    tcb: Option<TcbEvaluation>,
-    root_sha256: [u8; 32],
+    pub(super) quote: TdxQuote,
+    pub(super) pck: PckIdentity,
+    pub(super) tcb: Option<TcbEvaluation>,
+    pub(super) root_sha256: [u8; 32],
 }
 
 impl VerifiedTdxQuote {
@@ -251,57 +250,6 @@ impl VerifiedTdxQuote {
     /// SHA-256 of the root the PCK chain ends in.
     pub fn root_sha256(&self) -> [u8; 32] {
         self.root_sha256
-    }
-
-    /// The normalized claims (`module_id` = FMSPC, `user_data` = REPORTDATA).
-    pub fn claims(&self) -> Claims {
-        Claims {
-            platform: Platform::Tdx,
-            module_id: hex::encode(self.pck.fmspc),
-            timestamp_ms: 0,
-            pcrs: Default::default(),
-            user_data: Some(hex::encode(self.quote.report().report_data())),
-            nonce: None,
-            public_key: None,
-            debug: self.is_debug(),
-            root_sha256: hex::encode(self.root_sha256),
-        }
-    }
-
-    /// The TDX claims.
-    pub fn tdx_claims(&self) -> TdxClaims {
-        let r = self.quote.report();
-        TdxClaims {
-            quote_version: self.quote.version(),
-            body: r.kind().to_string(),
-            tee_tcb_svn: hex::encode(r.tee_tcb_svn()),
-            mr_seam: hex::encode(r.mr_seam()),
-            mr_signer_seam: hex::encode(r.mr_signer_seam()),
-            seam_attributes: hex::encode(r.seam_attributes()),
-            td_attributes: format!("{:016x}", r.td_attributes()),
-            xfam: hex::encode(r.xfam()),
-            mr_td: hex::encode(r.mr_td()),
-            mr_config_id: hex::encode(r.mr_config_id()),
-            mr_owner: hex::encode(r.mr_owner()),
-            mr_owner_config: hex::encode(r.mr_owner_config()),
-            rtmr: r.rtmr().iter().map(hex::encode).collect(),
-            report_data: hex::encode(r.report_data()),
-            tee_tcb_svn2: r.tee_tcb_svn2().map(hex::encode),
-            mr_service_td: r.mr_service_td().map(hex::encode),
-            fmspc: hex::encode(self.pck.fmspc),
-            pce_svn: self.pck.pce_svn,
-            sept_ve_disable: r.td_attributes() & td_attributes::SEPT_VE_DISABLE != 0,
-            tcb_status: self
-                .tcb
-                .as_ref()
-                .map_or_else(|| "Unknown".to_owned(), |t| t.status.to_string()),
-            tcb_date: self.tcb.as_ref().map(|t| t.tcb_date.clone()),
-            advisory_ids: self
-                .tcb
-                .as_ref()
-                .map(|t| t.advisory_ids.clone())
-                .unwrap_or_default(),
-        }
     }
 }
 

@@ -5,6 +5,8 @@
     reason = "integration tests: a helper outside a #[test] fn panicking is the calling test failing"
 )]
 
+#[path = "../common/claims_doc.rs"]
+mod claims_doc;
 mod fixtures;
 mod mock_round_trip;
 mod mutations;

@@ -6,7 +6,10 @@ use std::collections::BTreeMap;
 use cloister_attestation::binding::KeyBinding;
 use cloister_attestation::mock::{MockCa, MockIntermediate, MockNsm};
 use cloister_attestation::nitro::pcr::nitro_measure;
-use cloister_attestation::{AppraisalContext, NitroPolicy, NitroVerifier, Platform, UnixTime};
+use cloister_attestation::{
+    AppraisalContext, AppraisedEvidence, NitroPolicy, NitroVerifier, Platform, PlatformClaims,
+    TcbStatus, UnixTime,
+};
 
 const NOW: UnixTime = UnixTime::from_secs(1_760_000_000);
 
@@ -64,18 +67,29 @@ fn round_trip_with_binding_passes_a_policy_that_trusts_the_mock_root() {
         .dangerous_trust_mock_root(s.ca.root_sha256());
     let ctx = AppraisalContext::new(NOW.saturating_add_secs(5), b.clone());
     let appraised = policy.appraise(&verified, &ctx).expect("appraised");
-    let claims = appraised.claims();
+    let claims = AppraisedEvidence::Nitro(Box::new(appraised.clone())).claims();
     assert_eq!(claims.platform, Platform::Mock);
-    assert_eq!(claims.module_id, "mock-i-0-enc0");
+    assert_eq!(claims.workload_measurement, hex::encode(s.pcr0));
+    assert_eq!(claims.tcb_status, TcbStatus::NotReported);
+    let PlatformClaims::Nitro(nitro) = &claims.platform_claims else {
+        panic!("mock evidence carries Nitro claims");
+    };
+    assert_eq!(nitro.module_id, "mock-i-0-enc0");
     assert_eq!(
-        claims.user_data.as_deref(),
+        claims.key_binding.as_deref(),
         Some(hex::encode(b.digest()).as_str())
     );
     assert_eq!(claims.root_sha256, hex::encode(s.ca.root_sha256()));
     assert!(!claims.debug);
     let json = serde_json::to_value(claims).expect("json");
+    crate::claims_doc::assert_documented(&json);
     assert_eq!(json["platform"], "mock");
-    assert_eq!(json["pcrs"]["0"], hex::encode(s.pcr0));
+    assert_eq!(json["workload_measurement"], hex::encode(s.pcr0));
+    assert_eq!(json["tcb_status"], "not_reported");
+    assert_eq!(
+        json["platform_claims"]["nitro"]["pcrs"]["0"],
+        hex::encode(s.pcr0)
+    );
 }
 
 #[test]

@@ -26,7 +26,7 @@ fn exercise(bytes: &[u8], now: UnixTime) -> bool {
             let _ = NitroPolicy::default()
                 .dangerous_any_workload()
                 .dangerous_appraise_without_binding(&doc, now);
-            let _ = doc.claims();
+            let _ = doc.nitro_claims();
             true
         }
         Err(e) => {

@@ -3,10 +3,12 @@
 use std::path::PathBuf;
 
 use cloister_attestation::nitro::{NitroVerifier, TrustAnchor};
-use cloister_attestation::policy::NitroPolicy;
 use cloister_attestation::snp::{Product, SnpCrl, SnpPolicy, SnpVerifier};
 use cloister_attestation::tdx::TdxPolicy;
-use cloister_attestation::{AttestationError, Platform, TrustPolicy, UnixTime, VerifiedEvidence};
+use cloister_attestation::{
+    AttestationError, Claims, NitroClaims, NitroPolicy, Platform, PlatformClaims, SnpClaims,
+    TrustPolicy, UnixTime, VerifiedEvidence,
+};
 
 use super::{Outcome, parse_time};
 
@@ -214,23 +216,17 @@ fn appraise(args: &VerifyArgs, verified: &VerifiedEvidence, now: UnixTime) -> Ou
     };
     let digest = hex::encode(verified.evidence_digest());
     if args.json {
-        let mut out = serde_json::json!({
+        print_json(&serde_json::json!({
             "verdict": "accepted", "at": now.as_secs(), "claims": claims,
             "workload_pinned": pinned, "evidence_sha384": digest,
-        });
-        match verified {
-            VerifiedEvidence::Nitro(_) => {}
-            VerifiedEvidence::Snp(r) => out["snp"] = serde_json::json!(r.snp_claims()),
-            VerifiedEvidence::Tdx(q) => out["tdx"] = serde_json::json!(q.tdx_claims()),
-        }
-        print_json(&out);
+        }));
         return Outcome::Ok;
     }
     println!("accepted at {}", now.as_secs());
-    match verified {
-        VerifiedEvidence::Nitro(_) => print_claims_text(&claims),
-        VerifiedEvidence::Snp(r) => print_snp_text(&claims, &r.snp_claims()),
-        VerifiedEvidence::Tdx(q) => tdx::print_text(&claims, &q.tdx_claims()),
+    match &claims.platform_claims {
+        PlatformClaims::Nitro(nitro) => print_nitro_text(&claims, nitro),
+        PlatformClaims::Snp(snp) => print_snp_text(&claims, snp),
+        PlatformClaims::Tdx(tdx) => tdx::print_text(&claims, tdx),
     }
     println!("  evidence:   sha384 {digest}");
     println!("  workload:   {workload}");
@@ -291,11 +287,13 @@ fn run_snp(args: &VerifyArgs, evidence: &[u8], now: UnixTime) -> Outcome {
     }
 }
 
-fn print_snp_text(claims: &cloister_attestation::Claims, snp: &cloister_attestation::SnpClaims) {
+fn print_snp_text(claims: &Claims, snp: &SnpClaims) {
     println!("  platform:     {}", claims.platform.as_str());
     println!(
         "  product:      {} (report v{}, signed by {})",
-        snp.product, snp.version, snp.signer
+        snp.product,
+        snp.version,
+        snp.signer.as_str()
     );
     println!("  debug:        {}", claims.debug);
     println!("  policy:       {}", snp.policy);
@@ -304,7 +302,7 @@ fn print_snp_text(claims: &cloister_attestation::Claims, snp: &cloister_attestat
     println!("  host_data:    {}", snp.host_data);
     println!(
         "  report_data:  {}",
-        claims.user_data.as_deref().unwrap_or("")
+        claims.key_binding.as_deref().unwrap_or("")
     );
     println!("  chip_id:      {}", snp.chip_id);
     let t = &snp.reported_tcb;
@@ -320,20 +318,20 @@ fn print_snp_text(claims: &cloister_attestation::Claims, snp: &cloister_attestat
     println!("  root:         sha256 {}", claims.root_sha256);
 }
 
-fn print_claims_text(claims: &cloister_attestation::Claims) {
+fn print_nitro_text(claims: &Claims, nitro: &NitroClaims) {
     println!("  platform:   {}", claims.platform.as_str());
-    println!("  module_id:  {}", claims.module_id);
-    println!("  timestamp:  {} ms", claims.timestamp_ms);
+    println!("  module_id:  {}", nitro.module_id);
+    println!("  timestamp:  {} ms", nitro.timestamp_ms);
     println!("  debug:      {}", claims.debug);
-    for (i, v) in &claims.pcrs {
+    for (i, v) in &nitro.pcrs {
         if v.chars().any(|c| c != '0') {
             println!("  PCR{i:<2}      {v}");
         }
     }
     for (name, v) in [
-        ("user_data", &claims.user_data),
-        ("nonce", &claims.nonce),
-        ("public_key", &claims.public_key),
+        ("user_data", &nitro.user_data),
+        ("nonce", &nitro.nonce),
+        ("public_key", &nitro.public_key),
     ] {
         if let Some(v) = v {
             println!("  {name:<11} {v}");

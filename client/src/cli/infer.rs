@@ -129,8 +129,8 @@ async fn infer(args: &InferArgs) -> Result<(), Failure> {
             "result": output,
             "verified": {
                 "platform": claims.platform.as_str(),
-                "module_id": claims.module_id,
-                "pcr0": claims.pcrs.get(&0),
+                "workload_measurement": claims.workload_measurement,
+                "tcb_status": claims.tcb_status,
                 "evidence_sha384": hex::encode(enclave.evidence_digest()),
                 "kem_pub": hex::encode(enclave.kem_pub()),
                 "sig_pub": hex::encode(enclave.sig_pub()),
@@ -145,14 +145,14 @@ async fn infer(args: &InferArgs) -> Result<(), Failure> {
         println!("result: {}", String::from_utf8_lossy(result.output()));
         println!("verified:");
         println!(
-            "  evidence    {} document, module {}, chain to pinned root sha256 {}",
+            "  evidence    {} evidence, chain to pinned root sha256 {}",
             claims.platform.as_str(),
-            claims.module_id,
             claims.root_sha256
         );
-        if let Some(pcr0) = claims.pcrs.get(&0) {
-            println!("  PCR0        {pcr0} (pinned by the trust policy)");
-        }
+        println!(
+            "  workload    {} (pinned by the trust policy)",
+            claims.workload_measurement
+        );
         println!(
             "  binding     kem_pub {} and sig_pub {} bound to our nonce",
             hex::encode(enclave.kem_pub()),

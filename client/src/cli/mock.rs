@@ -2,11 +2,11 @@
 
 use std::path::PathBuf;
 
+use cloister_attestation::NitroPolicy;
 use cloister_attestation::TrustPolicy;
 use cloister_attestation::UnixTime;
 use cloister_attestation::mock::MockCa;
 use cloister_attestation::nitro::pcr::NitroMeasurer;
-use cloister_attestation::policy::NitroPolicy;
 
 use super::Outcome;
 

@@ -29,7 +29,7 @@ pub(super) fn print_text(claims: &Claims, tdx: &TdxClaims) {
     println!("  quote:         v{} ({})", tdx.quote_version, tdx.body);
     println!(
         "  tcb status:    {}{}",
-        tdx.tcb_status,
+        tdx.tcb_status.map_or("Unknown", |s| s.as_str()),
         tdx.tcb_date
             .as_deref()
             .map(|d| format!(" (tcbDate {d})"))

@@ -19,7 +19,8 @@ use time::OffsetDateTime;
 use x509_cert::Certificate;
 
 use super::keys::{CaKey, LeafKey};
-use crate::{AttestationError, Platform, TrustAnchor, UnixTime};
+use crate::nitro::TrustAnchor;
+use crate::{AttestationError, Platform, UnixTime};
 
 /// File name of the root certificate.
 pub const ROOT_CERT_FILE: &str = "root.pem";

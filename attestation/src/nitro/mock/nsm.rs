@@ -229,7 +229,7 @@ impl fmt::Debug for MockNsm {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::mock::MockCa;
+    use crate::nitro::mock::MockCa;
     use crate::{NitroVerifier, Platform};
 
     const NOW: UnixTime = UnixTime::from_secs(1_750_000_000);

@@ -1,7 +1,7 @@
-//! Appraisal: does verified evidence satisfy what this relying party requires?
+//! Nitro (and mock) appraisal: does a verified document satisfy what this relying party requires?
 //!
 //! [`NitroPolicy::appraise`] takes a [`VerifiedNitroDocument`] (never raw bytes) and an
-//! [`AppraisalContext`], which always carries the caller's [`KeyBinding`]: there is no way to
+//! [`AppraisalContext`], which always carries the caller's [`KeyBinding`](crate::binding::KeyBinding): there is no way to
 //! appraise for use without checking that the evidence binds the keys and nonce the caller
 //! expects. The [`AppraisedNitroDocument`] records the binding it checked.
 //!
@@ -22,17 +22,16 @@
 //! }
 //! ```
 
-use crate::error::PolicyError;
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::binding::KeyBinding;
-use crate::error::hex_or_absent;
-use crate::nitro::VerifiedNitroDocument;
-use crate::nitro::document::NUM_PCRS;
-use crate::nitro::pcr::PCR_LEN;
-use crate::{AttestationError, Claims, Platform, UnixTime};
+use super::VerifiedNitroDocument;
+use super::document::NUM_PCRS;
+use super::pcr::PCR_LEN;
+use crate::appraisal::{AppraisalContext, Appraised};
+use crate::error::{PolicyError, hex_or_absent};
+use crate::{AttestationError, Platform, UnixTime};
 
 /// How far a document's timestamp may be ahead of the appraiser's clock.
 pub const MAX_CLOCK_SKEW_SECS: u64 = 60;
@@ -46,32 +45,6 @@ pub struct NitroPolicy {
     max_age_secs: Option<u64>,
     trusted_mock_root_sha256: Option<[u8; 32]>,
     any_workload: bool,
-}
-
-/// The time and the expected key binding for one appraisal. Both are required: appraisal for
-/// use always checks the binding.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct AppraisalContext {
-    now: UnixTime,
-    binding: KeyBinding,
-}
-
-impl AppraisalContext {
-    /// Appraise at `now`, requiring the evidence to bind `binding` (the enclave's keys and the
-    /// caller's nonce).
-    pub fn new(now: UnixTime, binding: KeyBinding) -> Self {
-        Self { now, binding }
-    }
-
-    /// The appraisal time (freshness is measured against it).
-    pub fn now(&self) -> UnixTime {
-        self.now
-    }
-
-    /// The key binding the evidence must carry.
-    pub fn binding(&self) -> &KeyBinding {
-        &self.binding
-    }
 }
 
 impl NitroPolicy {
@@ -176,8 +149,8 @@ impl NitroPolicy {
         doc: &VerifiedNitroDocument,
         ctx: &AppraisalContext,
     ) -> Result<AppraisedNitroDocument, AttestationError> {
-        self.check_workload(doc, ctx.now)?;
-        let binding = &ctx.binding;
+        self.check_workload(doc, ctx.now())?;
+        let binding = ctx.binding();
         let expected = binding.digest();
         if doc.user_data() != Some(expected.as_slice()) {
             return Err(PolicyError::BindingMismatch {
@@ -193,17 +166,12 @@ impl NitroPolicy {
             }
             .into());
         }
-        Ok(AppraisedNitroDocument {
-            claims: doc.claims(),
-            document: doc.clone(),
-            binding: binding.clone(),
-        })
+        Ok(Appraised::new(doc.clone(), binding.clone()))
     }
 
     /// Checks everything [`appraise`](Self::appraise) checks except the key binding, for tools
-    /// that inspect evidence whose keys they do not know (`cloister attest verify`). The claims
-    /// it returns are not an [`AppraisedNitroDocument`]: nothing that sends input or releases a
-    /// key accepts them.
+    /// that inspect evidence whose keys they do not know (`cloister attest verify`). Success is
+    /// not an [`AppraisedNitroDocument`]: nothing that sends input or releases a key accepts it.
     ///
     /// # Errors
     ///
@@ -213,9 +181,8 @@ impl NitroPolicy {
         &self,
         doc: &VerifiedNitroDocument,
         now: UnixTime,
-    ) -> Result<Claims, AttestationError> {
-        self.check_workload(doc, now)?;
-        Ok(doc.claims())
+    ) -> Result<(), AttestationError> {
+        self.check_workload(doc, now)
     }
 
     fn check_workload(
@@ -285,35 +252,9 @@ impl NitroPolicy {
     }
 }
 
-/// A verified document that satisfied a policy. Only [`NitroPolicy::appraise`] builds one.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct AppraisedNitroDocument {
-    document: VerifiedNitroDocument,
-    claims: Claims,
-    binding: KeyBinding,
-}
-
-impl AppraisedNitroDocument {
-    /// The key binding that was checked: the keys this document vouches for.
-    pub fn binding(&self) -> &KeyBinding {
-        &self.binding
-    }
-
-    /// The verified document.
-    pub fn document(&self) -> &VerifiedNitroDocument {
-        &self.document
-    }
-
-    /// Its normalized claims.
-    pub fn claims(&self) -> &Claims {
-        &self.claims
-    }
-
-    /// The claims, consuming `self`.
-    pub fn into_claims(self) -> Claims {
-        self.claims
-    }
-}
+/// A verified document that satisfied a [`NitroPolicy`]. Only [`NitroPolicy::appraise`] builds
+/// one.
+pub type AppraisedNitroDocument = Appraised<VerifiedNitroDocument>;
 
 /// The JSON file form. Maps keep the serde defaults, so `{}` is the default policy.
 #[derive(Serialize, Deserialize)]
