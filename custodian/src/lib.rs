@@ -1,30 +1,49 @@
-//! The Cloister key custodian: releases a model's data key only to an enclave whose evidence
-//! verifies and whose claims its policy allows, and records every release.
+//! The Cloister key custodian: releases a model's data key (DEK) only to an enclave whose
+//! evidence verifies and whose claims the key's policy allows, and records every decision.
 //!
-//! Planned shape (see ARCHITECTURE.md, "Keys"): challenge → evidence bundle (verified with
-//! `cloister_attestation`, the same verifier callers use) → Rego policy → the DEK unwrapped
-//! from the KEK (HSM via PKCS#11, or file) and HPKE-sealed to the attested `kem_pub` with
-//! `info = "cloister/key-release/v1" ‖ key id ‖ evidence digest` → signed response → audit log.
+//! Flow (ARCHITECTURE.md, "Keys"; wire format in [`cloister_proto::key_release`]): the enclave
+//! asks for a challenge; binds its nonce, with a fresh X25519 release key, into its evidence;
+//! the custodian redeems the challenge once, verifies and appraises the evidence under the
+//! *key's* trust policy ([`cloister_attestation::TrustPolicy`], the same verifier callers use),
+//! runs the key's optional Rego rule ([`rego`]), unwraps the DEK from the KEK ([`kek`]),
+//! HPKE-seals it to the attested release key with `info` bound to the key id and the evidence
+//! digest, and signs the response with its Ed25519 key, which enclaves pin.
 //!
-//! This crate holds the one piece that exists so far: the HPKE `info` string of a key release,
-//! so the enclave and the custodian derive it identically once both sides are built.
+//! | module | its one job |
+//! |---|---|
+//! | [`service`] | the decisions: challenge, release, admin changes |
+//! | [`api`] | HTTP: routes, body limits, admin bearer token |
+//! | [`challenge`] | single-use, expiring, bounded nonces |
+//! | [`store`] | wrapped DEKs and policies, one JSON file replaced atomically |
+//! | [`kek`] | the key-encryption key seam ([`kek::Kek`]) and its file implementation |
+//! | [`rego`] | a key's Rego release rule |
+//! | [`audit`] | every decision, as events for an [`audit::AuditSink`] |
+//! | [`config`] | `custodian.json` and `init` |
+//! | [`start`] | loading the config's files and serving |
+//! | [`error`] | the API's refusals and their JSON body |
+//!
+//! The HPKE `info` of a release is [`cloister_proto::key_release::key_release_info`], re-exported
+//! here:
+//!
+//! ```
+//! let a = cloister_custodian::key_release_info(b"model-1", &[0; 48]);
+//! let b = cloister_custodian::key_release_info(b"model-1", &[1; 48]);
+//! assert_ne!(a, b);
+//! ```
 
-/// Domain label of the key-release HPKE `info`.
-pub const KEY_RELEASE_LABEL: &[u8] = b"cloister/key-release/v1";
+pub mod api;
+pub mod audit;
+pub mod challenge;
+pub mod config;
+pub mod error;
+mod files;
+pub mod kek;
+pub mod rego;
+pub mod service;
+pub mod start;
+pub mod store;
 
-/// HPKE `info` binding a wrapped key to its key id and to the evidence it was released against,
-/// so a wrapped key is useless anywhere else. Each part is length-prefixed (u32 big-endian).
-///
-/// ```
-/// let a = cloister_custodian::key_release_info(b"model-1", &[0; 48]);
-/// let b = cloister_custodian::key_release_info(b"model-1", &[1; 48]);
-/// assert_ne!(a, b);
-/// ```
-pub fn key_release_info(key_id: &[u8], evidence_sha384: &[u8; 48]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(4 + KEY_RELEASE_LABEL.len() + 4 + key_id.len() + 4 + 48);
-    for part in [KEY_RELEASE_LABEL, key_id, evidence_sha384.as_slice()] {
-        out.extend_from_slice(&(part.len() as u32).to_be_bytes());
-        out.extend_from_slice(part);
-    }
-    out
-}
+pub use cloister_proto::key_release::{KEY_RELEASE_LABEL, key_release_info};
+pub use error::ApiError;
+pub use service::Custodian;
+pub use start::StartError;

@@ -9,6 +9,7 @@
 //! | [`ohttp_config`] | the OHTTP `KeyConfig` (RFC 9458 §3) built from the attested `kem_pub` |
 //! | [`result`] | the enclave's signed inference result |
 //! | [`served`] | the models an enclave serves, signed by its `sig_pub`, inside the evidence bundle |
+//! | [`key_release`] | enclave ↔ custodian: challenge, release request, the signed, HPKE-sealed data key |
 //! | [`padding`] | the fixed sizes encrypted responses are padded to |
 //! | [`api`] | names shared by host, enclave and client: routes, media types, headers, error bodies |
 //!
@@ -32,6 +33,7 @@ pub mod collateral;
 mod error;
 pub mod evidence;
 pub mod frame;
+pub mod key_release;
 pub mod message;
 pub mod ohttp_config;
 pub mod padding;

@@ -1,0 +1,192 @@
+//! `custodian.json` and the files it names, as written by `cloister-custodian init`.
+//!
+//! ```json
+//! {
+//!   "listen": "127.0.0.1:7450",
+//!   "kek": "kek.bin",
+//!   "signing_key": "signing-key.pk8",
+//!   "admin_token": "admin-token",
+//!   "key_store": "keys.json",
+//!   "challenge_ttl_secs": 30,
+//!   "max_outstanding_challenges": 10000,
+//!   "max_body_bytes": 65536
+//! }
+//! ```
+//!
+//! Relative paths are relative to the directory of `custodian.json`. The KEK (32 random bytes),
+//! the Ed25519 signing key (PKCS#8) and the admin token are files of mode 0600; the custodian
+//! refuses to start if group or others can read them. `dangerous_mock_root_pem` (absent by
+//! default) pins a mock CA root for CI and the demo: mock evidence is still refused unless a
+//! key's trust policy names that root.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use aws_lc_rs::signature::{Ed25519KeyPair, KeyPair};
+use serde::{Deserialize, Serialize};
+
+use crate::files::create_private;
+use crate::start::StartError;
+
+/// Default listen address.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:7450";
+/// Default challenge lifetime.
+pub const DEFAULT_CHALLENGE_TTL_SECS: u64 = 30;
+/// Default request body limit.
+pub const DEFAULT_MAX_BODY_BYTES: usize = 64 * 1024;
+/// The config file `init` writes.
+pub const CONFIG_FILE: &str = "custodian.json";
+
+/// The custodian's configuration.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// HTTP listen address (loopback by default; port 0 picks a free port).
+    pub listen: SocketAddr,
+    /// The KEK file.
+    pub kek: PathBuf,
+    /// The Ed25519 signing key (PKCS#8 DER).
+    pub signing_key: PathBuf,
+    /// The admin bearer token file.
+    pub admin_token: PathBuf,
+    /// The key store (JSON).
+    pub key_store: PathBuf,
+    /// How long a challenge may be redeemed.
+    #[serde(default = "default_ttl")]
+    pub challenge_ttl_secs: u64,
+    /// Most challenges outstanding at once.
+    #[serde(default = "default_max_challenges")]
+    pub max_outstanding_challenges: usize,
+    /// Largest request body.
+    #[serde(default = "default_max_body")]
+    pub max_body_bytes: usize,
+    /// A mock CA root (PEM) to pin next to the platform roots. CI and demos only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dangerous_mock_root_pem: Option<PathBuf>,
+}
+
+fn default_ttl() -> u64 {
+    DEFAULT_CHALLENGE_TTL_SECS
+}
+
+fn default_max_challenges() -> usize {
+    crate::challenge::DEFAULT_CAPACITY
+}
+
+fn default_max_body() -> usize {
+    DEFAULT_MAX_BODY_BYTES
+}
+
+impl Config {
+    /// Reads `path`, resolving relative paths against its directory.
+    ///
+    /// # Errors
+    /// `custodian.config.read` or `custodian.config.invalid`.
+    pub fn load(path: &Path) -> Result<Self, StartError> {
+        let bytes = std::fs::read(path).map_err(|source| StartError::ConfigRead {
+            path: path.to_owned(),
+            source,
+        })?;
+        let mut config: Self =
+            serde_json::from_slice(&bytes).map_err(|e| StartError::ConfigInvalid {
+                path: path.to_owned(),
+                detail: e.to_string(),
+            })?;
+        if config.challenge_ttl_secs == 0 || config.max_outstanding_challenges == 0 {
+            return Err(StartError::ConfigInvalid {
+                path: path.to_owned(),
+                detail: "challenge_ttl_secs and max_outstanding_challenges must be positive"
+                    .to_owned(),
+            });
+        }
+        let base = path.parent().unwrap_or(Path::new("."));
+        for p in [
+            &mut config.kek,
+            &mut config.signing_key,
+            &mut config.admin_token,
+            &mut config.key_store,
+        ] {
+            if p.is_relative() {
+                *p = base.join(&*p);
+            }
+        }
+        if let Some(p) = config.dangerous_mock_root_pem.as_mut()
+            && p.is_relative()
+        {
+            *p = base.join(&*p);
+        }
+        Ok(config)
+    }
+}
+
+/// What `init` made.
+#[derive(Debug)]
+pub struct Initialized {
+    /// The config file written.
+    pub config_path: PathBuf,
+    /// The custodian's Ed25519 public key, for enclaves to pin.
+    pub public_key: [u8; 32],
+}
+
+/// Creates `dir` (if needed) and writes a KEK, a signing key, an admin token and
+/// `custodian.json` into it. Never overwrites: an existing file is an error.
+///
+/// # Errors
+/// `custodian.init.exists`, `custodian.init.write` or `custodian.random`.
+pub fn init(dir: &Path, listen: SocketAddr) -> Result<Initialized, StartError> {
+    std::fs::create_dir_all(dir).map_err(|source| StartError::InitWrite {
+        path: dir.to_owned(),
+        source,
+    })?;
+    let config = Config {
+        listen,
+        kek: "kek.bin".into(),
+        signing_key: "signing-key.pk8".into(),
+        admin_token: "admin-token".into(),
+        key_store: "keys.json".into(),
+        challenge_ttl_secs: DEFAULT_CHALLENGE_TTL_SECS,
+        max_outstanding_challenges: crate::challenge::DEFAULT_CAPACITY,
+        max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+        dangerous_mock_root_pem: None,
+    };
+    let config_path = dir.join(CONFIG_FILE);
+    // Refuse before writing anything, so a second init leaves the first one whole.
+    for name in [&config.kek, &config.signing_key, &config.admin_token]
+        .into_iter()
+        .chain([&PathBuf::from(CONFIG_FILE)])
+    {
+        let path = dir.join(name);
+        if path.exists() {
+            return Err(StartError::InitExists { path });
+        }
+    }
+
+    let mut kek = zeroize::Zeroizing::new([0u8; crate::kek::KEK_LEN]);
+    aws_lc_rs::rand::fill(&mut kek[..]).map_err(|_| StartError::Random)?;
+    let rng = aws_lc_rs::rand::SystemRandom::new();
+    let pkcs8 = Ed25519KeyPair::generate_pkcs8(&rng).map_err(|_| StartError::Random)?;
+    let signer = Ed25519KeyPair::from_pkcs8(pkcs8.as_ref()).map_err(|_| StartError::Random)?;
+    let mut token = zeroize::Zeroizing::new([0u8; 32]);
+    aws_lc_rs::rand::fill(&mut token[..]).map_err(|_| StartError::Random)?;
+    let token_hex = zeroize::Zeroizing::new(hex::encode(&token[..]));
+
+    let write = |name: &Path, bytes: &[u8]| {
+        let path = dir.join(name);
+        create_private(&path, bytes).map_err(|source| StartError::InitWrite { path, source })
+    };
+    write(&config.kek, &kek[..])?;
+    write(&config.signing_key, pkcs8.as_ref())?;
+    write(&config.admin_token, token_hex.as_bytes())?;
+    let json = serde_json::to_vec_pretty(&config).map_err(|e| StartError::InitWrite {
+        path: config_path.clone(),
+        source: std::io::Error::other(e),
+    })?;
+    write(Path::new(CONFIG_FILE), &json)?;
+
+    let mut public_key = [0; 32];
+    public_key.copy_from_slice(signer.public_key().as_ref());
+    Ok(Initialized {
+        config_path,
+        public_key,
+    })
+}

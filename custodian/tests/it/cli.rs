@@ -1,0 +1,117 @@
+//! The real binary: init, pubkey, serve on a free loopback port, and refusals at start.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_cloister-custodian");
+
+fn run(args: &[&str]) -> std::process::Output {
+    Command::new(BIN).args(args).output().expect("run")
+}
+
+fn path(p: &Path) -> &str {
+    p.to_str().expect("utf-8 path")
+}
+
+#[test]
+fn init_pubkey_and_refusals() {
+    let dir = tempfile::tempdir().expect("dir");
+    let out = run(&["init", "--dir", path(dir.path()), "--listen", "127.0.0.1:0"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let printed = String::from_utf8(out.stdout).expect("utf-8");
+    assert_eq!(printed.trim().len(), 64, "{printed}");
+    let config = dir.path().join("custodian.json");
+    let again = run(&["pubkey", "--config", path(&config)]);
+    assert_eq!(String::from_utf8(again.stdout).expect("utf-8"), printed);
+    // Secrets are owner-only.
+    use std::os::unix::fs::PermissionsExt;
+    for f in ["kek.bin", "signing-key.pk8", "admin-token"] {
+        let mode = std::fs::metadata(dir.path().join(f))
+            .expect("meta")
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "{f}");
+    }
+    // init never overwrites.
+    let out = run(&["init", "--dir", path(dir.path())]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("custodian.init.exists"));
+    // A corrupt key store refuses to start, naming the code.
+    std::fs::write(dir.path().join("keys.json"), b"{ nope").expect("write");
+    let out = run(&["serve", "--config", path(&config)]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("custodian.store.corrupt"));
+    // A KEK others can read refuses to start.
+    std::fs::remove_file(dir.path().join("keys.json")).expect("rm");
+    let kek = dir.path().join("kek.bin");
+    std::fs::set_permissions(&kek, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    let out = run(&["serve", "--config", path(&config)]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("custodian.kek.permissions"));
+}
+
+#[test]
+fn serve_writes_its_address_and_answers_on_loopback() {
+    let dir = tempfile::tempdir().expect("dir");
+    assert!(
+        run(&["init", "--dir", path(dir.path()), "--listen", "127.0.0.1:0"])
+            .status
+            .success()
+    );
+    let addr_file = dir.path().join("addr");
+    let mut child = Command::new(BIN)
+        .args([
+            "serve",
+            "--config",
+            path(&dir.path().join("custodian.json")),
+            "--addr-file",
+            path(&addr_file),
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let addr = loop {
+        if let Ok(a) = std::fs::read_to_string(&addr_file) {
+            break a;
+        }
+        assert!(Instant::now() < deadline, "no address file");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("rt");
+    let token = std::fs::read_to_string(dir.path().join("admin-token")).expect("token");
+    let (health, list) = rt.block_on(async {
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .build()
+            .expect("client");
+        let health = client
+            .get(format!("http://{addr}/healthz"))
+            .send()
+            .await
+            .expect("health")
+            .status();
+        let list: serde_json::Value = client
+            .get(format!("http://{addr}/v1/admin/keys"))
+            .bearer_auth(token.trim())
+            .send()
+            .await
+            .expect("list")
+            .json()
+            .await
+            .expect("json");
+        (health, list)
+    });
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(health, 200);
+    assert_eq!(list, serde_json::json!([]));
+}
