@@ -59,6 +59,7 @@ import argparse  # noqa: E402
 import hashlib  # noqa: E402
 import json  # noqa: E402
 import pathlib  # noqa: E402
+import struct  # noqa: E402
 import sys  # noqa: E402
 
 import numpy as np  # noqa: E402
@@ -302,7 +303,16 @@ def row(applicant: dict[str, float]) -> np.ndarray:
 # ----------------------------------------------------------------------------- files
 
 
-def readme(metrics: dict, expected: dict[str, float], onnx_bytes: bytes) -> str:
+def model_digest(model_json: bytes, onnx_bytes: bytes) -> str:
+    """SHA-384 of the canonical model archive (proto/src/model_archive.rs): "CLMODELv1", the
+    file count (u32), then per file in path order lp16(path), u64 length, bytes."""
+    out = b"CLMODELv1" + struct.pack(">I", 2)
+    for name, data in (("model.json", model_json), ("model.onnx", onnx_bytes)):
+        out += struct.pack(">H", len(name)) + name.encode() + struct.pack(">Q", len(data)) + data
+    return hashlib.sha384(out).hexdigest()
+
+
+def readme(metrics: dict, expected: dict[str, float], onnx_bytes: bytes, model_json: bytes) -> str:
     feature_rows = "\n".join(
         f"| {i} | `{n}` | {u} | {lo:g} | {hi:g} |" for i, (n, u, lo, hi) in enumerate(FEATURES)
     )
@@ -350,7 +360,13 @@ Expected outputs (ONNX reference evaluator, float32), also asserted by the encla
 | riskier applicant (see script: `RISKY`) | {expected["risky"]:.6f} |
 | safer applicant (see script: `SAFE`) | {expected["safe"]:.6f} |
 
-SHA-384 of `model.onnx` (what `LoadedModel::digest` reports):
+Model digest (what `LoadedModel::digest` reports, the served-models list signs and a trust
+policy's `models` entry pins): SHA-384 of the canonical model archive of `model.json` and
+`model.onnx` (`cloister_proto::model_archive`; this README and `sample-input.json` are not part
+of the model):
+`{model_digest(model_json, onnx_bytes)}`
+
+SHA-384 of `model.onnx` alone:
 `{hashlib.sha384(onnx_bytes).hexdigest()}`
 
 ## Regenerate
@@ -364,7 +380,7 @@ python3.11 scripts/make-model.py --check  # verifies the committed files are wha
 Everything here is written by the script (this README included); the output is
 byte-identical for the same seed and pinned package versions on the same CPU architecture
 (BLAS kernels can round differently elsewhere: `--check` tells). If the bytes change, update
-the expected values and digest in `enclave/src/inference.rs`'s tests.
+the expected values and digests in `enclave/src/inference/tests.rs`.
 """
 
 
@@ -419,11 +435,12 @@ def build() -> tuple[dict[str, bytes], dict, dict[str, float]]:
             "test_auc": round(metrics["test_auc"], 4),
         },
     }
+    model_json = (json.dumps(manifest, indent=2) + "\n").encode()
     files = {
         "model.onnx": onnx_bytes,
-        "model.json": (json.dumps(manifest, indent=2) + "\n").encode(),
+        "model.json": model_json,
         "sample-input.json": (json.dumps({"features": SAMPLE}, indent=2) + "\n").encode(),
-        "README.md": readme(metrics, expected, onnx_bytes).encode(),
+        "README.md": readme(metrics, expected, onnx_bytes, model_json).encode(),
     }
     return files, metrics, expected
 
@@ -442,6 +459,7 @@ def main() -> int:
         print(f"{'expected ' + k:>16}: {v:.9f}")
     print(f"{'onnx bytes':>16}: {len(files['model.onnx'])}")
     print(f"{'onnx sha384':>16}: {hashlib.sha384(files['model.onnx']).hexdigest()}")
+    print(f"{'model sha384':>16}: {model_digest(files['model.json'], files['model.onnx'])}")
 
     if args.check:
         stale = [n for n, b in files.items() if not (args.out / n).is_file() or (args.out / n).read_bytes() != b]

@@ -21,6 +21,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod custodian_admin;
 mod error;
 pub mod evidence_file;
 pub mod session;

@@ -28,6 +28,9 @@ enum Command {
     /// Nitro enclave images (EIF): describe, build, extract.
     #[command(subcommand)]
     Eif(cli::eif::EifCommand),
+    /// Sealed models: publisher keys, sealing, inspection.
+    #[command(subcommand)]
+    Model(cli::model::ModelCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -49,6 +52,7 @@ fn main() -> ExitCode {
         Command::Attest(AttestCommand::Verify(args)) => cli::attest::run(args),
         Command::Mock(MockCommand::Init(args)) => cli::mock::run(args),
         Command::Eif(cmd) => cli::eif::run(cmd),
+        Command::Model(cmd) => cli::model::run(cmd),
     };
     ExitCode::from(outcome as u8)
 }

@@ -16,6 +16,7 @@ pub mod identity;
 pub mod inference;
 pub mod ledger;
 pub mod logging;
+pub mod model_store;
 pub mod platform;
 pub mod runtime;
 pub mod server;

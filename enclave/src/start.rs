@@ -93,10 +93,7 @@ impl StartError {
                  (use --platform mock outside an enclave); check the files the flags name"
             }
             Self::Platform(_) => "the platform failed to attest at start: restart the enclave",
-            Self::Model { .. } => {
-                "check the --model directory: model.json and model.onnx as `cloister model` \
-                 writes them"
-            }
+            Self::Model { source, .. } => source.hint(),
             Self::Identity(_) => "the key generator failed: check the enclave's entropy source",
             Self::Runtime(_) => "give each --model directory once, with its own model id",
             Self::Listen { .. } => {

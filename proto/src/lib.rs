@@ -8,13 +8,17 @@
 //! | [`collateral`] | the DCAP collateral of a TDX quote inside the bundle (`QuoteCollateralV3` JSON) |
 //! | [`ohttp_config`] | the OHTTP `KeyConfig` (RFC 9458 §3) built from the attested `kem_pub` |
 //! | [`result`] | the enclave's signed inference result |
+//! | [`model_archive`] | a model's files as one canonical archive; its SHA-384 is the model digest |
+//! | [`model_manifest`] | the publisher-signed manifest of a sealed model |
+//! | [`sealed`] | the sealed artifact: a model archive in chunked AES-256-GCM (STREAM) |
+//! | [`sealed_package`] | the sealed model file: signed manifest, then the sealed artifact |
 //! | [`served`] | the models an enclave serves, signed by its `sig_pub`, inside the evidence bundle |
 //! | [`key_release`] | enclave ↔ custodian: challenge, release request, the signed, HPKE-sealed data key |
 //! | [`padding`] | the fixed sizes encrypted responses are padded to |
 //! | [`api`] | names shared by host, enclave and client: routes, media types, headers, error bodies |
 //!
 //! This crate depends on nothing of ours and does no I/O besides the frame codec's
-//! `AsyncRead`/`AsyncWrite` helpers, so every component parses the same bytes the same way.
+//! `AsyncRead`/`AsyncWrite` helpers and [`model_archive::ModelFiles::read_model_dir`], so every component parses the same bytes the same way.
 //!
 //! ```
 //! use cloister_proto::{frame, Envelope, Message};
@@ -35,10 +39,13 @@ pub mod evidence;
 pub mod frame;
 pub mod key_release;
 pub mod message;
+pub mod model_archive;
+pub mod model_manifest;
 pub mod ohttp_config;
 pub mod padding;
 pub mod result;
 pub mod sealed;
+pub mod sealed_package;
 pub mod served;
 
 pub use error::ProtoError;

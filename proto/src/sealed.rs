@@ -406,6 +406,20 @@ impl ChunkOpener {
 /// # Errors
 /// `sealed.plaintext_length` if the lengths differ.
 pub fn seal(dek: &DataKey, header: &SealedHeader, plaintext: &[u8]) -> Result<Vec<u8>, SealError> {
+    seal_with_progress(dek, header, plaintext, |_| {})
+}
+
+/// As [`seal`], calling `progress` with the plaintext bytes sealed so far after every chunk
+/// (for a progress bar).
+///
+/// # Errors
+/// `sealed.plaintext_length` if the lengths differ.
+pub fn seal_with_progress(
+    dek: &DataKey,
+    header: &SealedHeader,
+    plaintext: &[u8],
+    mut progress: impl FnMut(u64),
+) -> Result<Vec<u8>, SealError> {
     if plaintext.len() as u64 != header.plaintext_len {
         return Err(SealError::PlaintextLength {
             expected: header.plaintext_len,
@@ -430,6 +444,7 @@ pub fn seal(dek: &DataKey, header: &SealedHeader, plaintext: &[u8]) -> Result<Ve
             .seal_in_place_separate_tag(header.nonce(index)?, Aad::from(&aad[..]), &mut out[at..])
             .map_err(|_| SealError::ChunkRejected { index })?;
         out.extend_from_slice(tag.as_ref());
+        progress((start + part.len()) as u64);
     }
     Ok(out)
 }

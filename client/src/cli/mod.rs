@@ -4,6 +4,7 @@ pub(crate) mod attest;
 pub(crate) mod eif;
 pub(crate) mod infer;
 pub(crate) mod mock;
+pub(crate) mod model;
 
 use cloister_attestation::UnixTime;
 

@@ -1,20 +1,53 @@
 //! Why a model could not be loaded ([`ModelError`]) or a request could not be served
 //! ([`InferenceError`]). Neither ever quotes a weight or a submitted value.
 
+use cloister_proto::model_archive::ArchiveError;
+use cloister_proto::sealed_package::PackageError;
+
 use super::MAX_NAME_LEN;
 
 /// Why a model could not be loaded. Messages never quote model weights.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ModelError {
-    /// A model file could not be read from disk ([`LoadedModel::load_dir`] only).
-    #[error("cannot read model file `{file}`")]
-    Io {
+    /// The model's files could not be read, or are not a canonical archive.
+    #[error(transparent)]
+    Archive(#[from] ArchiveError),
+    /// The archive lacks one of the model's files.
+    #[error("the model has no `{file}`")]
+    MissingFile {
         /// `model.json` or `model.onnx`.
         file: &'static str,
-        /// The underlying I/O error.
-        #[source]
-        source: std::io::Error,
+    },
+    /// The archive holds a file this enclave does not load (so would not be what it serves).
+    #[error(
+        "the model holds `{path}`, which this enclave does not load (only model.json and model.onnx)"
+    )]
+    UnexpectedFile {
+        /// The file's path in the archive.
+        path: String,
+    },
+    /// A sealed model was refused: its container, signed manifest, header or ciphertext.
+    #[error(transparent)]
+    Unseal(#[from] PackageError),
+    /// A sealed model's `model.json` names another id or version than its signed manifest.
+    #[error("sealed as {field} {sealed:?}, but its model.json says {model_json:?}")]
+    SealedIdentityMismatch {
+        /// `id` or `version`.
+        field: &'static str,
+        /// The signed manifest's value.
+        sealed: String,
+        /// `model.json`'s value.
+        model_json: String,
+    },
+    /// Memory to unseal into could not be locked (`mlock`), and unlocked memory was not
+    /// explicitly allowed.
+    #[error("cannot lock {len} bytes of memory to unseal the model into: {reason}")]
+    MemoryLock {
+        /// Bytes requested.
+        len: usize,
+        /// The operating system's error.
+        reason: String,
     },
     /// `model.json` is not valid JSON, breaks the schema, or fails a semantic check.
     #[error("model manifest is invalid: {reason}")]
@@ -40,10 +73,37 @@ impl ModelError {
     /// A stable, machine-readable code for this error (safe to log and to return to callers).
     pub fn code(&self) -> &'static str {
         match self {
-            ModelError::Io { .. } => "model.io",
+            ModelError::Archive(e) => e.code(),
+            ModelError::MissingFile { .. } => "model.missing_file",
+            ModelError::UnexpectedFile { .. } => "model.unexpected_file",
+            ModelError::Unseal(e) => e.code(),
+            ModelError::MemoryLock { .. } => "model.memory_lock",
+            ModelError::SealedIdentityMismatch { .. } => "model.sealed_identity_mismatch",
             ModelError::ManifestInvalid { .. } => "model.manifest_invalid",
             ModelError::OnnxInvalid { .. } => "model.onnx_invalid",
             ModelError::ShapeMismatch { .. } => "model.shape_mismatch",
+        }
+    }
+
+    /// What to do about it.
+    pub fn hint(&self) -> &'static str {
+        match self {
+            ModelError::Archive(e) => e.hint(),
+            ModelError::Unseal(e) => e.hint(),
+            ModelError::MissingFile { .. } | ModelError::UnexpectedFile { .. } => {
+                "a model is exactly model.json and model.onnx: seal or copy those two files"
+            }
+            ModelError::MemoryLock { .. } => {
+                "raise RLIMIT_MEMLOCK (ulimit -l) above the model's size, or give the enclave \
+                 CAP_IPC_LOCK"
+            }
+            ModelError::SealedIdentityMismatch { .. } => {
+                "seal again with --model-id and --model-version equal to model.json's"
+            }
+            ModelError::ManifestInvalid { .. } => "fix model.json as the reason says",
+            ModelError::OnnxInvalid { .. } | ModelError::ShapeMismatch { .. } => {
+                "export the graph again: one float32 input [batch, n] and the manifest's output"
+            }
         }
     }
 

@@ -54,7 +54,7 @@ mod model;
 mod plan;
 mod request;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 pub use error::{InferenceError, ModelError};
 pub use manifest::{FeatureSpec, TrainingInfo};

@@ -6,7 +6,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::Path;
 use std::sync::Arc;
 
-use sha2::{Digest, Sha384};
+use cloister_proto::model_archive::{ArchiveEntry, MODEL_FILES, ModelArchive, ModelFiles};
 use tract_onnx::prelude::{Tensor, TypedRunnableModel, tvec};
 use zeroize::Zeroizing;
 
@@ -14,7 +14,7 @@ use super::error::client_name;
 use super::manifest::{FeatureSpec, TrainingInfo, parse_manifest};
 use super::plan::build_plan;
 use super::request::*;
-use super::{InferenceError, MAX_MANIFEST_BYTES, MAX_ONNX_BYTES, MAX_REQUEST_BYTES, ModelError};
+use super::{InferenceError, MAX_ONNX_BYTES, MAX_REQUEST_BYTES, ModelError};
 
 /// A validated model, optimized into a runnable batch-1 plan; cheap to share (`Send + Sync`),
 /// and [`LoadedModel::infer`] takes `&self`, so one instance serves concurrent requests.
@@ -45,20 +45,72 @@ impl fmt::Debug for LoadedModel {
 }
 
 impl LoadedModel {
-    /// Loads `model.json` and `model.onnx` from `dir` and validates them (see [`Self::from_parts`]).
+    /// Loads the model's files ([`MODEL_FILES`]: `model.json` and `model.onnx`) from `dir` and
+    /// validates them (see [`Self::from_archive`]). Other files of the directory (README,
+    /// sample inputs) are not part of the model and are not read.
+    ///
+    /// # Errors
+    /// `archive.io` or `archive.not_regular_file` for a missing or odd file, then as
+    /// [`Self::from_archive`].
     pub fn load_dir(dir: &Path) -> Result<LoadedModel, ModelError> {
-        let manifest = read_limited(&dir.join("model.json"), "model.json", MAX_MANIFEST_BYTES)?;
-        let onnx = read_limited(&dir.join("model.onnx"), "model.onnx", MAX_ONNX_BYTES)?;
-        LoadedModel::from_parts(&manifest, &onnx)
+        let files = ModelFiles::read_model_dir(dir)?;
+        LoadedModel::from_archive(&files.archive()?)
     }
 
-    /// Builds a model from the manifest and ONNX bytes in memory; touches no file.
+    /// Builds a model from the manifest and ONNX bytes in memory, as the archive of exactly
+    /// those two files (see [`Self::from_archive`]).
     ///
-    /// Checks the manifest schema (unknown fields rejected) and values, that the graph has
-    /// exactly one float32 input declared `[batch, n]` with `n` = the manifest's feature count,
-    /// and exactly one output named as the manifest's `output`; then fixes the batch to 1 and
-    /// optimizes the graph into a single-threaded plan, once.
+    /// # Errors
+    /// As [`Self::from_archive`].
     pub fn from_parts(manifest_json: &[u8], onnx_bytes: &[u8]) -> Result<LoadedModel, ModelError> {
+        let archive = ModelArchive::new(vec![
+            ArchiveEntry::new(MODEL_FILES[0], manifest_json),
+            ArchiveEntry::new(MODEL_FILES[1], onnx_bytes),
+        ])?;
+        LoadedModel::from_archive(&archive)
+    }
+
+    /// Builds a model from its files in memory (a directory read whole, or an unsealed
+    /// archive); touches no file. The model digest is the archive's SHA-384
+    /// ([`ModelArchive::sha384`]): every file, manifest and graph alike, one way for every
+    /// source, so a sealed model and the directory it was sealed from serve the same digest.
+    ///
+    /// The archive must hold exactly `model.json` and `model.onnx`. Checks the manifest schema
+    /// (unknown fields rejected) and values, that the graph has exactly one float32 input
+    /// declared `[batch, n]` with `n` = the manifest's feature count, and exactly one output
+    /// named as the manifest's `output`; then fixes the batch to 1 and optimizes the graph into
+    /// a single-threaded plan, once.
+    ///
+    /// ```
+    /// use cloister_enclave::inference::LoadedModel;
+    /// use cloister_proto::model_archive::ModelFiles;
+    /// let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../models/credit-risk-v1");
+    /// let files = ModelFiles::read_model_dir(dir.as_ref())?;
+    /// let model = LoadedModel::from_archive(&files.archive()?)?;
+    /// assert_eq!(model.digest(), files.archive()?.sha384());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// `model.missing_file`, `model.unexpected_file`, `model.manifest_invalid`,
+    /// `model.onnx_invalid`, `model.shape_mismatch`.
+    pub fn from_archive(archive: &ModelArchive<'_>) -> Result<LoadedModel, ModelError> {
+        if let Some(extra) = archive
+            .entries()
+            .iter()
+            .find(|e| !MODEL_FILES.contains(&e.path()))
+        {
+            return Err(ModelError::UnexpectedFile {
+                path: extra.path().to_owned(),
+            });
+        }
+        let [json_name, onnx_name] = MODEL_FILES;
+        let manifest_json = archive
+            .get(json_name)
+            .ok_or(ModelError::MissingFile { file: json_name })?;
+        let onnx_bytes = archive
+            .get(onnx_name)
+            .ok_or(ModelError::MissingFile { file: onnx_name })?;
         let manifest = parse_manifest(manifest_json)?;
         if onnx_bytes.len() > MAX_ONNX_BYTES {
             return Err(ModelError::onnx(format!(
@@ -68,8 +120,7 @@ impl LoadedModel {
         // tract may panic on some malformed graphs; a bad artifact must not take the enclave down.
         let plan = catch_unwind(AssertUnwindSafe(|| build_plan(onnx_bytes, &manifest)))
             .map_err(|_| ModelError::onnx("the engine panicked while loading the graph"))??;
-        let mut digest = [0u8; 48];
-        digest.copy_from_slice(&Sha384::digest(onnx_bytes));
+        let digest = archive.sha384();
         Ok(LoadedModel {
             id: manifest.id,
             version: manifest.version,
@@ -98,7 +149,8 @@ impl LoadedModel {
         &self.version
     }
 
-    /// SHA-384 of the ONNX bytes the model was loaded from.
+    /// The model digest: SHA-384 of the model archive it was loaded from (every file, manifest
+    /// and graph). The served-models list and every result name it.
     pub fn digest(&self) -> [u8; 48] {
         self.digest
     }

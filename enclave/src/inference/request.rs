@@ -2,15 +2,11 @@
 //! (which would quote a submitted value) ever reaches an error, and parsed values are wiped.
 
 use std::fmt;
-use std::io::Read;
-use std::path::Path;
 
 use serde::de::{Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::ser::{SerializeMap, Serializer};
 use serde::{Deserialize, Serialize, de};
 use zeroize::Zeroize;
-
-use super::ModelError;
 
 /// Parsed feature values in graph order, wiped when dropped (on every return path).
 pub(super) struct Slots(pub(super) Vec<Option<f64>>);
@@ -21,30 +17,6 @@ impl Drop for Slots {
             x.zeroize();
         }
     }
-}
-
-/// Reads a file of at most `limit` bytes.
-pub(super) fn read_limited(
-    path: &Path,
-    file: &'static str,
-    limit: usize,
-) -> Result<Vec<u8>, ModelError> {
-    let handle = std::fs::File::open(path).map_err(|source| ModelError::Io { file, source })?;
-    let mut bytes = Vec::new();
-    let cap = u64::try_from(limit).unwrap_or(u64::MAX).saturating_add(1);
-    handle
-        .take(cap)
-        .read_to_end(&mut bytes)
-        .map_err(|source| ModelError::Io { file, source })?;
-    if bytes.len() > limit {
-        let reason = format!("`{file}` is larger than {limit} bytes");
-        return Err(if file == "model.json" {
-            ModelError::manifest(reason)
-        } else {
-            ModelError::onnx(reason)
-        });
-    }
-    Ok(bytes)
 }
 
 // ------------------------------------------------------------------------------------ request

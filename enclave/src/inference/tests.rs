@@ -7,13 +7,17 @@ use std::sync::Arc;
 use sha2::{Digest, Sha384};
 
 /// Values printed by `scripts/make-model.py` (ONNX reference evaluator, float32).
-const EXPECTED_SAMPLE: f64 = 0.157_118_529;
+pub(crate) const EXPECTED_SAMPLE: f64 = 0.157_118_529;
 const EXPECTED_RISKY: f64 = 0.984_129_190;
 const EXPECTED_SAFE: f64 = 0.000_653_687;
-const TOLERANCE: f64 = 1e-5;
-const EXPECTED_DIGEST: &str = "db512d07dd5fe101347b850dc0af398953bb43579f5c69495d6d2ec414389df00a7fed475aebfe1029194fa94ea09333";
+pub(crate) const TOLERANCE: f64 = 1e-5;
+/// SHA-384 of the model archive of models/credit-risk-v1 (model.json and model.onnx; see
+/// cloister_proto::model_archive), as models/credit-risk-v1/README.md quotes it.
+pub(crate) const EXPECTED_DIGEST: &str = "eaf877957c32bb8668685a25a48ca7611b03fc4a042c0e196e75ecc0670b50d501b4a593e1199bbe5357488621b1e469";
+/// SHA-384 of model.onnx alone: the digest before issue 13, which no longer names the model.
+const ONNX_ONLY_DIGEST: &str = "db512d07dd5fe101347b850dc0af398953bb43579f5c69495d6d2ec414389df00a7fed475aebfe1029194fa94ea09333";
 
-const SAMPLE: &str = r#"{"features": {"income_k": 52.0, "debt_to_income": 0.31, "credit_utilization": 0.42,
+pub(crate) const SAMPLE: &str = r#"{"features": {"income_k": 52.0, "debt_to_income": 0.31, "credit_utilization": 0.42,
     "late_payments_12m": 1, "credit_history_years": 7.5, "loan_amount_k": 18.0}}"#;
 const RISKY: &str = r#"{"features": {"income_k": 24.0, "debt_to_income": 0.75, "credit_utilization": 0.93,
     "late_payments_12m": 6, "credit_history_years": 1.5, "loan_amount_k": 40.0}}"#;
@@ -28,7 +32,7 @@ const _: () = {
     assert_send_sync::<InferenceError>();
 };
 
-fn model_dir() -> PathBuf {
+pub(crate) fn model_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/credit-risk-v1")
 }
 
@@ -93,8 +97,17 @@ fn loads_the_demo_model() {
     assert_eq!(m.training().unwrap().seed, 20_240_611);
     assert!(m.description().contains("SYNTHETIC"));
     assert_eq!(hex::encode(m.digest()), EXPECTED_DIGEST);
-    let (_, onnx) = parts();
-    assert_eq!(m.digest().as_slice(), Sha384::digest(&onnx).as_slice());
+    // The digest covers the manifest and the graph, in the canonical archive.
+    let (json, onnx) = parts();
+    assert_eq!(hex::encode(Sha384::digest(&onnx)), ONNX_ONLY_DIGEST);
+    let mut archive = b"CLMODELv1\0\0\0\x02".to_vec();
+    for (name, bytes) in [("model.json", &json), ("model.onnx", &onnx)] {
+        archive.extend_from_slice(&(name.len() as u16).to_be_bytes());
+        archive.extend_from_slice(name.as_bytes());
+        archive.extend_from_slice(&(bytes.len() as u64).to_be_bytes());
+        archive.extend_from_slice(bytes);
+    }
+    assert_eq!(m.digest().as_slice(), Sha384::digest(&archive).as_slice());
     let debug = format!("{m:?}");
     assert!(debug.contains("credit-risk-v1") && debug.contains(EXPECTED_DIGEST));
 }
@@ -377,6 +390,25 @@ fn onnx_and_shape_errors() {
 #[test]
 fn missing_dir_is_io_error() {
     let err = LoadedModel::load_dir(Path::new("/nonexistent/cloister-model")).unwrap_err();
-    assert_eq!(err.code(), "model.io");
+    assert_eq!(err.code(), "archive.io");
     assert!(err.to_string().contains("model.json"));
+}
+
+#[test]
+fn an_archive_must_hold_exactly_the_model_files() {
+    use cloister_proto::model_archive::{ArchiveEntry, ModelArchive};
+    let (json, onnx) = parts();
+    let only_json = ModelArchive::new(vec![ArchiveEntry::new("model.json", &json)]).unwrap();
+    let err = LoadedModel::from_archive(&only_json).unwrap_err();
+    assert_eq!(err.code(), "model.missing_file");
+    assert!(err.to_string().contains("model.onnx"), "{err}");
+    let extra = ModelArchive::new(vec![
+        ArchiveEntry::new("model.json", &json),
+        ArchiveEntry::new("model.onnx", &onnx),
+        ArchiveEntry::new("weights/extra.bin", b"x"),
+    ])
+    .unwrap();
+    let err = LoadedModel::from_archive(&extra).unwrap_err();
+    assert_eq!(err.code(), "model.unexpected_file");
+    assert!(err.to_string().contains("weights/extra.bin"), "{err}");
 }
