@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # The main job: the whole attested-inference flow on the mock backend, as separate processes.
-# Builds, creates a mock root CA, starts the enclave and the host on Unix sockets and loopback,
-# runs `cloister infer` (verify evidence, encrypt, send, open, check the signature), prints the
-# verified, signed result, and stops what it started. Exits non-zero on any failure.
+# Builds; seals the model (a fresh data key, a signed manifest) and registers its key with a key
+# custodian whose policy pins the enclave's measurement; starts the host (relay to the custodian,
+# store of sealed models) and the enclave, which pulls its key with attested evidence and unseals
+# the model before it listens; runs `cloister infer` (verify evidence, encrypt, send, open, check
+# the signature), prints the verified, signed result, and stops what it started. Exits non-zero
+# on any failure.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
@@ -13,8 +16,16 @@ WORK=$(mktemp -d)
 # shellcheck source=scripts/lib.sh
 . "$ROOT/scripts/lib.sh"
 trap 'stop_all; rm -rf "$WORK"' EXIT
-echo "== mock platform, enclave and host"
-start_mock_system
+echo "== sealed model, key custodian, host and enclave (mock platform)"
+if ! start_sealed_system; then
+  echo "-- enclave log:" >&2; cat "$WORK/enclave.log" >&2 || true
+  echo "-- custodian log:" >&2; cat "$WORK/custodian.log" >&2 || true
+  exit 1
+fi
+echo "   the model on disk is sealed: $WORK/store/credit-risk-v1.sealed"
+"$CLOISTER" model inspect "$WORK/store/credit-risk-v1.sealed" --publisher "$PUBLISHER_PUB" | sed 's/^/   /'
+echo "   the custodian's release decisions:"
+grep -E "key released|denied" "$WORK/custodian.log" | sed 's/^/   /'
 echo "   enclave: unix:$WORK/enclave.sock   host: $HOST_URL"
 echo "== cloister infer (sample applicant: models/credit-risk-v1/sample-input.json)"
 "$CLOISTER" infer --host "$HOST_URL" --policy "$WORK/mock/policy.json" --mock-root "$WORK/mock/root.pem" \
@@ -27,4 +38,4 @@ if "$CLOISTER" infer --host "$HOST_URL" --policy <(echo '{}') --mock-root "$WORK
 fi
 sed 's/^/   /' "$WORK/refused.txt"
 stop_all
-echo "cloister demo: OK (evidence verified, request encrypted to the attested key, result signature checked)"
+echo "cloister demo: OK (model key released to attested evidence, evidence verified, request encrypted to the attested key, result signature checked)"

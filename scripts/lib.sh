@@ -40,3 +40,57 @@ start_mock_system() {
   wait_for "the host address" test -s "$WORK/host.addr"
   HOST_URL="http://$(cat "$WORK/host.addr")"
 }
+
+CUSTODIAN="$ROOT/target/release/cloister-custodian"
+
+# start_sealed_system: the key-release path. A publisher key seals models/credit-risk-v1 into
+# $WORK/store; a key custodian (config in $WORK/custodian) holds its data key, released only to
+# evidence its trust policy ($WORK/mock/policy.json: the mock root and PCR0 of the enclave binary
+# with its measured configuration $WORK/enclave-config.json) accepts; the host relays the
+# enclave to the custodian and serves the sealed model; the enclave pulls its key at start and
+# unseals the model before it listens. Leaves HOST_URL set; logs in $WORK/{custodian,enclave,host}.log.
+start_sealed_system() {
+  local model="$ROOT/models/credit-risk-v1"
+  CUSTODIAN_PUB=$("$CUSTODIAN" init --dir "$WORK/custodian")
+  PUBLISHER_PUB=$("$CLOISTER" model keygen -o "$WORK/publisher.pem" 2>/dev/null)
+  cat >"$WORK/enclave-config.json" <<JSON
+{"custodian_pub": "$CUSTODIAN_PUB", "publisher_pub": "$PUBLISHER_PUB",
+ "models": [{"model_id": "credit-risk-v1", "key_id": "credit-risk-v1"}], "log_level": "info"}
+JSON
+  "$CLOISTER" mock init "$WORK/mock" --enclave-binary "$ENCLAVE" \
+    --enclave-config "$WORK/enclave-config.json"
+  # The demo's custodian trusts the mock root (CI and demos only: `dangerous_`), and still
+  # releases only to evidence whose PCR0 the key's policy pins.
+  python3 - "$WORK/custodian/custodian.json" "$WORK/mock/root.pem" <<'PY'
+import json, sys
+path, root = sys.argv[1], sys.argv[2]
+config = json.load(open(path))
+config["dangerous_mock_root_pem"] = root
+json.dump(config, open(path, "w"), indent=2)
+PY
+  "$CUSTODIAN" serve --config "$WORK/custodian/custodian.json" --addr-file "$WORK/custodian.addr" \
+    2>"$WORK/custodian.log" &
+  PIDS+=($!)
+  wait_for "the custodian address" test -s "$WORK/custodian.addr"
+  CUSTODIAN_ADDR=$(cat "$WORK/custodian.addr")
+  mkdir -p "$WORK/store"
+  "$CLOISTER" model seal "$model" --model-id credit-risk-v1 --model-version 1.0.0 \
+    --publisher-key "$WORK/publisher.pem" -o "$WORK/store/credit-risk-v1.sealed" \
+    --custodian "http://$CUSTODIAN_ADDR" --admin-token-file "$WORK/custodian/admin-token" \
+    --release-policy "$WORK/mock/policy.json" >"$WORK/seal.json"
+  cat >"$WORK/allowlist.yaml" <<YAML
+allowlist:
+- {address: ${CUSTODIAN_ADDR%:*}, port: ${CUSTODIAN_ADDR##*:}}
+YAML
+  "$HOST" --listen 127.0.0.1:0 --addr-file "$WORK/host.addr" --enclave "unix:$WORK/enclave.sock" \
+    --relay "unix:$WORK/relay.sock=$CUSTODIAN_ADDR" --relay-allowlist "$WORK/allowlist.yaml" \
+    --model-store "unix:$WORK/store.sock=$WORK/store" 2>"$WORK/host.log" &
+  PIDS+=($!)
+  wait_for "the host address" test -s "$WORK/host.addr"
+  HOST_URL="http://$(cat "$WORK/host.addr")"
+  "$ENCLAVE" --listen "unix:$WORK/enclave.sock" --config "$WORK/enclave-config.json" \
+    --relay "unix:$WORK/relay.sock" --model-store "unix:$WORK/store.sock" \
+    --platform mock --mock-ca "$WORK/mock" 2>"$WORK/enclave.log" &
+  PIDS+=($!)
+  wait_for "the enclave socket (key released, model unsealed)" test -S "$WORK/enclave.sock"
+}

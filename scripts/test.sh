@@ -50,6 +50,8 @@ echo "== cargo test"
 cargo test --release --workspace --no-fail-fast 2>&1
 echo "== demo"
 "$ROOT/scripts/demo.sh"
+echo "== key release faults (real processes)"
+"$ROOT/scripts/key-release-faults.sh"
 FIXTURES="$ROOT/../shared/tools/fixture-matrix.py"
 if [ -f "$FIXTURES" ]; then
   for platform in nitro snp tdx; do

@@ -236,7 +236,7 @@ mod tests {
             .expect("write ca");
         let image = dir.path().join("image");
         std::fs::write(&image, b"gateway test image").expect("image");
-        MockPlatform::boot(dir.path(), &image, now).expect("mock platform")
+        MockPlatform::boot(dir.path(), &image, None, now).expect("mock platform")
     }
 
     fn runtime() -> EnclaveRuntime {

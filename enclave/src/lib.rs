@@ -11,9 +11,11 @@
 //! configuration, dependencies never log below `warn`). Encrypted responses are padded to fixed
 //! sizes and replayed requests refused ([`gateway`], [`ledger`]).
 
+pub mod config;
 pub mod gateway;
 pub mod identity;
 pub mod inference;
+pub mod key_release;
 pub mod ledger;
 pub mod logging;
 pub mod model_store;

@@ -21,7 +21,18 @@ pub const OWN_TARGET: &str = "cloister_enclave";
 pub const DEPENDENCY_MAX_LEVEL: LevelFilter = LevelFilter::WARN;
 
 /// The levels the enclave accepts. There is deliberately no `debug` or `trace`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Default,
+    clap::ValueEnum,
+    serde::Deserialize,
+    serde::Serialize,
+)]
+#[serde(rename_all = "lowercase")]
 pub enum LogLevel {
     /// Errors only.
     Error,

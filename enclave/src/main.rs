@@ -6,9 +6,12 @@ use std::sync::Arc;
 
 use clap::{Parser, ValueEnum};
 use cloister_enclave::EnclaveRuntime;
+use cloister_enclave::config::EnclaveConfig;
 use cloister_enclave::identity::EnclaveIdentity;
 use cloister_enclave::inference::LoadedModel;
+use cloister_enclave::key_release::{KeyReleaseClient, fetch_sealed_model};
 use cloister_enclave::logging::LogLevel;
+use cloister_enclave::model_store::unseal_model;
 use cloister_enclave::platform::AttestationPlatform;
 use cloister_enclave::platform::mock::MockPlatform;
 use cloister_enclave::platform::nitro::NitroPlatform;
@@ -26,8 +29,24 @@ struct Args {
     #[arg(long, value_name = "ADDR")]
     listen: ListenAddr,
     /// A model directory (model.json + model.onnx); repeat for several models.
-    #[arg(long = "model", value_name = "DIR", required = true)]
+    #[arg(
+        long = "model",
+        value_name = "DIR",
+        required_unless_present = "config",
+        conflicts_with = "config"
+    )]
     models: Vec<PathBuf>,
+    /// The measured configuration (JSON: custodian_pub, publisher_pub, models [{model_id,
+    /// key_id}], log_level): load sealed models whose keys the custodian releases against this
+    /// enclave's evidence. On the mock it is measured into PCR0 with the binary.
+    #[arg(long, value_name = "FILE", requires_all = ["relay", "model_store"])]
+    config: Option<PathBuf>,
+    /// The host's outbound relay to the key custodian (with --config).
+    #[arg(long, value_name = "unix:PATH", requires = "config")]
+    relay: Option<String>,
+    /// The host's store of sealed models, MODEL_ID.sealed (with --config).
+    #[arg(long, value_name = "unix:PATH", requires = "config")]
+    model_store: Option<String>,
     /// Attestation backend.
     #[arg(long, value_enum)]
     platform: PlatformArg,
@@ -42,12 +61,12 @@ struct Args {
     /// VCEK so verifiers can check revocation offline (with --platform snp and --snp-vcek).
     #[arg(long, value_name = "FILE")]
     snp_crl: Option<PathBuf>,
-    /// Log level of the enclave itself; `info` is the most verbose there is. Part of the
-    /// enclave's measured command line: RUST_LOG and every other environment variable are
-    /// ignored, and dependencies never log below `warn` (keys, parameters, per-request outcomes
-    /// stay out of the log at every level).
-    #[arg(long, value_enum, default_value_t = LogLevel::Info, value_name = "LEVEL")]
-    log_level: LogLevel,
+    /// Log level of the enclave itself (default info); `info` is the most verbose there is.
+    /// Part of the enclave's measured command line (with --config, its `log_level` instead):
+    /// RUST_LOG and every other environment variable are ignored, and dependencies never log
+    /// below `warn` (keys, parameters, per-request outcomes stay out of the log at every level).
+    #[arg(long, value_enum, value_name = "LEVEL", conflicts_with = "config")]
+    log_level: Option<LogLevel>,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -77,8 +96,24 @@ fn main() -> ExitCode {
 }
 
 fn run(args: Args) -> Result<(), StartError> {
-    // The filter comes from the (measured) command line only, never from RUST_LOG.
-    cloister_enclave::logging::init(args.log_level).map_err(StartError::Logging)?;
+    let config = match &args.config {
+        Some(path) => {
+            let bytes = std::fs::read(path).map_err(|source| StartError::ReadConfig {
+                path: path.clone(),
+                source,
+            })?;
+            let parsed = EnclaveConfig::from_json(&bytes)?;
+            Some((bytes, parsed))
+        }
+        None => None,
+    };
+    // The filter comes from the (measured) command line or configuration only, never from
+    // RUST_LOG.
+    let log_level = match &config {
+        Some((_, c)) => c.log_level(),
+        None => args.log_level.unwrap_or_default(),
+    };
+    cloister_enclave::logging::init(log_level).map_err(StartError::Logging)?;
     if !matches!(args.platform, PlatformArg::Snp) {
         for (flag, given) in [
             ("--snp-crl", args.snp_crl.is_some()),
@@ -96,6 +131,7 @@ fn run(args: Args) -> Result<(), StartError> {
             Box::new(MockPlatform::boot(
                 dir,
                 &exe,
+                config.as_ref().map(|(bytes, _)| bytes.as_slice()),
                 cloister_attestation::UnixTime::now(),
             )?)
         }
@@ -114,26 +150,35 @@ fn run(args: Args) -> Result<(), StartError> {
         }
         PlatformArg::Tdx => Box::new(TdxPlatform::open()?),
     };
-    let models = args
-        .models
-        .iter()
-        .map(|dir| {
-            LoadedModel::load_dir(dir).map_err(|source| StartError::Model {
-                dir: dir.clone(),
-                source,
-            })
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    for m in &models {
-        tracing::info!(model = m.id(), version = m.version(), sha384 = %hex::encode(m.digest()), "model loaded");
-    }
     let identity = EnclaveIdentity::generate()?;
     tracing::info!(kem_pub = %hex::encode(identity.kem_pub()), sig_pub = %hex::encode(identity.sig_pub()), "identity keys generated");
-    let rt = Arc::new(EnclaveRuntime::new(identity, platform, models)?);
     let tokio = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .map_err(StartError::AsyncRuntime)?;
+    let models = match &config {
+        Some((_, config)) => tokio.block_on(unseal_models(
+            config,
+            args.relay.as_deref().unwrap_or_default(),
+            args.model_store.as_deref().unwrap_or_default(),
+            &identity,
+            platform.as_ref(),
+        ))?,
+        None => args
+            .models
+            .iter()
+            .map(|dir| {
+                LoadedModel::load_dir(dir).map_err(|source| StartError::Model {
+                    dir: dir.clone(),
+                    source,
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?,
+    };
+    for m in &models {
+        tracing::info!(model = m.id(), version = m.version(), sha384 = %hex::encode(m.digest()), "model loaded");
+    }
+    let rt = Arc::new(EnclaveRuntime::new(identity, platform, models)?);
     tokio.block_on(async move {
         tokio::select! {
             r = listen(&args.listen, rt) => r.map_err(|source| StartError::Listen {
@@ -143,4 +188,47 @@ fn run(args: Args) -> Result<(), StartError> {
             _ = tokio::signal::ctrl_c() => { tracing::info!("shutting down"); Ok(()) }
         }
     })
+}
+
+/// Releases each configured model's key from the custodian (through the host's relay), fetches
+/// its sealed artifact from the host's store and unseals it into locked memory. All or nothing:
+/// the first failure stops the start.
+async fn unseal_models(
+    config: &EnclaveConfig,
+    relay: &str,
+    store: &str,
+    identity: &EnclaveIdentity,
+    platform: &dyn AttestationPlatform,
+) -> Result<Vec<LoadedModel>, StartError> {
+    let unix = |flag: &'static str, addr: &str| {
+        addr.strip_prefix("unix:")
+            .map(PathBuf::from)
+            .ok_or(StartError::UnixAddressRequired { flag })
+    };
+    let client = KeyReleaseClient::new(unix("--relay", relay)?, *config.custodian_pub());
+    let store = unix("--model-store", store)?;
+    let mut models = Vec::with_capacity(config.models().len());
+    for m in config.models() {
+        let key_error = |source| StartError::KeyRelease {
+            model_id: m.model_id.clone(),
+            source,
+        };
+        let dek = client
+            .release(&m.key_id, identity, platform)
+            .await
+            .map_err(key_error)?;
+        tracing::info!(model = %m.model_id, key = %m.key_id, "model key released by the custodian");
+        let sealed = fetch_sealed_model(&store, &m.model_id)
+            .await
+            .map_err(key_error)?;
+        let model =
+            unseal_model(&sealed, &dek, config.publisher_pub(), &m.model_id).map_err(|source| {
+                StartError::Unseal {
+                    model_id: m.model_id.clone(),
+                    source,
+                }
+            })?;
+        models.push(model);
+    }
+    Ok(models)
 }

@@ -187,14 +187,24 @@ impl EnclaveRuntime {
 /// A [`WireError`] with the parser's code if the platform produced evidence that does not parse
 /// (a backend bug: nothing is recorded and no bundle is served).
 pub fn evidence_digest(bundle: &EvidenceBundle) -> Result<[u8; DIGEST_LEN], WireError> {
+    cloister_attestation::evidence::evidence_digest(
+        verifier_platform(bundle.platform),
+        &bundle.evidence,
+    )
+    .map_err(|e| WireError::new(e.code(), e.to_string()))
+}
+
+/// The attestation crate's name for a bundle's platform tag (the enclave's own tag, from its
+/// backend: never a caller's).
+pub fn verifier_platform(
+    platform: cloister_proto::EvidencePlatform,
+) -> cloister_attestation::Platform {
     use cloister_attestation::Platform;
     use cloister_proto::EvidencePlatform as E;
-    let platform = match bundle.platform {
+    match platform {
         E::Nitro => Platform::Nitro,
         E::Mock => Platform::Mock,
         E::SevSnp => Platform::SevSnp,
         E::Tdx => Platform::Tdx,
-    };
-    cloister_attestation::evidence::evidence_digest(platform, &bundle.evidence)
-        .map_err(|e| WireError::new(e.code(), e.to_string()))
+    }
 }

@@ -23,6 +23,13 @@ pub enum StartError {
         /// The flag.
         flag: &'static str,
     },
+    /// `--relay` or `--model-store` is not a `unix:` address (the only transport the enclave's
+    /// outbound connections have off Nitro so far).
+    #[error("{flag} must be unix:PATH")]
+    UnixAddressRequired {
+        /// The flag.
+        flag: &'static str,
+    },
     /// `--platform mock` without `--mock-ca`.
     #[error("--platform mock needs --mock-ca DIR")]
     MissingMockCa,
@@ -38,6 +45,36 @@ pub enum StartError {
         /// The `--model` directory.
         dir: PathBuf,
         /// Why it could not be loaded.
+        #[source]
+        source: ModelError,
+    },
+    /// `--config` could not be read.
+    #[error("reading the enclave configuration {}", path.display())]
+    ReadConfig {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// `--config` is not valid.
+    #[error("the enclave configuration")]
+    Config(#[from] crate::config::ConfigError),
+    /// A model's key could not be released, or its sealed artifact fetched.
+    #[error("releasing the key of model {model_id}")]
+    KeyRelease {
+        /// The model.
+        model_id: String,
+        /// Why.
+        #[source]
+        source: crate::key_release::KeyReleaseError,
+    },
+    /// A sealed model did not unseal.
+    #[error("unsealing model {model_id}")]
+    Unseal {
+        /// The model.
+        model_id: String,
+        /// Why.
         #[source]
         source: ModelError,
     },
@@ -68,9 +105,14 @@ impl StartError {
             Self::Logging(_) => "enclave.logging",
             Self::FlagNeedsSnp { .. } => "enclave.flag_needs_snp",
             Self::MissingMockCa => "enclave.missing_mock_ca",
+            Self::UnixAddressRequired { .. } => "enclave.unix_address_required",
             Self::CurrentExe(_) => "enclave.current_exe",
             Self::Platform(e) => e.code(),
             Self::Model { source, .. } => source.code(),
+            Self::ReadConfig { .. } => "enclave.config.read",
+            Self::Config(e) => e.code(),
+            Self::KeyRelease { source, .. } => source.code(),
+            Self::Unseal { source, .. } => source.code(),
             Self::Identity(e) => e.code(),
             Self::Runtime(e) => e.code(),
             Self::AsyncRuntime(_) => "enclave.async_runtime",
@@ -84,6 +126,7 @@ impl StartError {
             Self::Logging(_) => "report this: the enclave installs its log subscriber once",
             Self::FlagNeedsSnp { .. } => "drop the flag, or use --platform snp",
             Self::MissingMockCa => "run `cloister mock init DIR` and pass --mock-ca DIR",
+            Self::UnixAddressRequired { .. } => "give the host's socket as unix:/path/to/socket",
             Self::CurrentExe(_) | Self::AsyncRuntime(_) => {
                 "check the enclave's /proc and resource limits, then restart"
             }
@@ -93,7 +136,10 @@ impl StartError {
                  (use --platform mock outside an enclave); check the files the flags name"
             }
             Self::Platform(_) => "the platform failed to attest at start: restart the enclave",
-            Self::Model { source, .. } => source.hint(),
+            Self::Model { source, .. } | Self::Unseal { source, .. } => source.hint(),
+            Self::ReadConfig { .. } => "check --config: the measured configuration file",
+            Self::Config(e) => e.hint(),
+            Self::KeyRelease { source, .. } => source.hint(),
             Self::Identity(_) => "the key generator failed: check the enclave's entropy source",
             Self::Runtime(_) => "give each --model directory once, with its own model id",
             Self::Listen { .. } => {

@@ -5,8 +5,7 @@ use std::path::PathBuf;
 use cloister_attestation::NitroPolicy;
 use cloister_attestation::TrustPolicy;
 use cloister_attestation::UnixTime;
-use cloister_attestation::mock::MockCa;
-use cloister_attestation::nitro::pcr::NitroMeasurer;
+use cloister_attestation::mock::{MockCa, mock_image_pcr0};
 
 use super::Outcome;
 
@@ -19,6 +18,11 @@ pub(crate) struct InitArgs {
     /// Required: a policy that pins no workload would accept any enclave signed by this root.
     #[arg(long, value_name = "PATH")]
     enclave_binary: PathBuf,
+    /// The enclave's measured configuration (`cloister-enclave --config`: the custodian and
+    /// publisher keys and the models it trusts), measured into PCR0 with the binary. Give the
+    /// same file the enclave will be started with: one changed byte changes PCR0.
+    #[arg(long, value_name = "FILE")]
+    enclave_config: Option<PathBuf>,
 }
 
 pub(crate) fn run(args: InitArgs) -> Outcome {
@@ -38,7 +42,11 @@ fn init(args: &InitArgs) -> Result<(), String> {
     ca.write_to_dir(&args.dir)
         .map_err(|e| format!("{e} ({})", e.hint()))?;
     let exe = &args.enclave_binary;
-    let pcr0 = measure_file(exe)?;
+    let read = |path: &PathBuf| {
+        std::fs::read(path).map_err(|e| format!("reading {}: {e}", path.display()))
+    };
+    let config = args.enclave_config.as_ref().map(read).transpose()?;
+    let pcr0 = mock_image_pcr0(&read(exe)?, config.as_deref());
     let mock = NitroPolicy::default()
         .dangerous_trust_mock_root(ca.root_sha256())
         .with_pcr(0, pcr0)
@@ -57,23 +65,4 @@ fn init(args: &InitArgs) -> Result<(), String> {
         args.dir.display()
     );
     Ok(())
-}
-
-/// Streams a file through the Nitro PCR measurement, without loading it whole.
-fn measure_file(path: &std::path::Path) -> Result<[u8; 48], String> {
-    use std::io::Read;
-    let mut f =
-        std::fs::File::open(path).map_err(|e| format!("opening {}: {e}", path.display()))?;
-    let mut m = NitroMeasurer::new();
-    let mut buf = vec![0u8; 1 << 20];
-    loop {
-        let n = f
-            .read(&mut buf)
-            .map_err(|e| format!("reading {}: {e}", path.display()))?;
-        if n == 0 {
-            break;
-        }
-        m.update(&buf[..n]);
-    }
-    Ok(m.finish())
 }

@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use cloister_attestation::UnixTime;
+use cloister_attestation::mock::mock_image_pcr0;
 use cloister_attestation::mock::{MockCa, MockNsm};
-use cloister_attestation::nitro::pcr::nitro_measure;
 use cloister_proto::EvidencePlatform;
 
 use super::{AttestationPlatform, PlatformError, PlatformEvidence};
@@ -18,19 +18,26 @@ pub struct MockPlatform {
 }
 
 impl MockPlatform {
-    /// Boots the mock: loads the CA from `ca_dir`, measures `executable` into PCR0.
+    /// Boots the mock: loads the CA from `ca_dir`, measures `executable` and the enclave's
+    /// measured `config` (if any) into PCR0 with
+    /// [`mock_image_pcr0`](cloister_attestation::mock::mock_image_pcr0).
     ///
     /// # Errors
     /// [`PlatformError::MockCa`], [`PlatformError::ReadExecutable`] or
     /// [`PlatformError::MockBoot`] if the CA or the executable cannot be read.
-    pub fn boot(ca_dir: &Path, executable: &Path, now: UnixTime) -> Result<Self, PlatformError> {
+    pub fn boot(
+        ca_dir: &Path,
+        executable: &Path,
+        config: Option<&[u8]>,
+        now: UnixTime,
+    ) -> Result<Self, PlatformError> {
         let ca = MockCa::load_dir(ca_dir).map_err(|e| PlatformError::MockCa(Box::new(e)))?;
         let image = std::fs::read(executable).map_err(|source| PlatformError::ReadExecutable {
             path: executable.to_owned(),
             source,
         })?;
         let mut pcrs = BTreeMap::new();
-        pcrs.insert(0u16, nitro_measure(&image));
+        pcrs.insert(0u16, mock_image_pcr0(&image, config));
         let module_id = format!("mock-{}-enc{:016x}", std::process::id(), now.as_secs());
         let nsm = MockNsm::boot(&ca, pcrs, module_id, now)
             .map_err(|e| PlatformError::MockBoot(Box::new(e)))?;
