@@ -146,10 +146,63 @@ pub enum StartError {
     /// Serving stopped with an error.
     #[error("serving: {0}")]
     Serve(#[source] std::io::Error),
+    /// `--relay` was given without `--relay-allowlist` (fail closed: no open proxy).
+    #[error("--relay needs --relay-allowlist")]
+    RelayAllowlistMissing,
+    /// A `--relay` destination is not on the allowlist.
+    #[error("relay destination {destination} is not in the allowlist {}", allowlist.display())]
+    RelayNotAllowed {
+        /// The destination, `HOST:PORT`.
+        destination: String,
+        /// The allowlist file.
+        allowlist: std::path::PathBuf,
+    },
+    /// `--relay-allowlist` could not be read.
+    #[error("reading the relay allowlist {}: {source}", path.display())]
+    AllowlistRead {
+        /// The file.
+        path: std::path::PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// `--relay-allowlist` is not a vsock-proxy allowlist.
+    #[error("relay allowlist {}: {source}", path.display())]
+    Allowlist {
+        /// The file.
+        path: std::path::PathBuf,
+        /// What is wrong, and where.
+        #[source]
+        source: crate::relay::AllowlistError,
+    },
+    /// A Unix socket path (`--relay`, `--model-store`) holds a live socket or a non-socket file.
+    #[error("{} is in use (a live socket, or not a socket)", path.display())]
+    SocketInUse {
+        /// The path.
+        path: std::path::PathBuf,
+    },
+    /// A Unix socket (`--relay`, `--model-store`) could not be bound.
+    #[error("binding the Unix socket {}: {source}", path.display())]
+    SocketBind {
+        /// The path.
+        path: std::path::PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The `--model-store` directory is missing or not a directory.
+    #[error("model store directory {}: {source}", dir.display())]
+    ModelStoreDir {
+        /// The directory.
+        dir: std::path::PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 impl StartError {
-    /// Stable code: the host's own, or the collateral's for its configuration.
+    /// Stable code: the host's own, or the collateral's or allowlist's for their configuration.
     pub fn code(&self) -> &'static str {
         match self {
             Self::AsyncRuntime(_) => "host.async_runtime",
@@ -158,6 +211,13 @@ impl StartError {
             Self::LocalAddr(_) => "host.local_addr",
             Self::AddrFile { .. } => "host.addr_file",
             Self::Serve(_) => "host.serve",
+            Self::RelayAllowlistMissing => "host.relay_allowlist_missing",
+            Self::RelayNotAllowed { .. } => "host.relay_not_allowed",
+            Self::AllowlistRead { .. } => "host.allowlist_read",
+            Self::Allowlist { source, .. } => source.code(),
+            Self::SocketInUse { .. } => "host.socket_in_use",
+            Self::SocketBind { .. } => "host.socket_bind",
+            Self::ModelStoreDir { .. } => "host.model_store_dir",
         }
     }
 
@@ -172,6 +232,27 @@ impl StartError {
             }
             Self::Bind { .. } => "choose a free --listen address (127.0.0.1:0 picks a port)",
             Self::AddrFile { .. } => "check that --addr-file's directory exists and is writable",
+            Self::RelayAllowlistMissing => {
+                "give --relay-allowlist FILE (vsock-proxy format) listing every --relay destination"
+            }
+            Self::RelayNotAllowed { .. } => {
+                "add `- {address: HOST, port: PORT}` for it to the --relay-allowlist file, or fix the --relay destination"
+            }
+            Self::AllowlistRead { .. } => {
+                "check that the --relay-allowlist file exists, is readable and under 1 MiB"
+            }
+            Self::Allowlist { .. } => {
+                "write the --relay-allowlist file as `allowlist:` followed by `- {address: HOST, port: PORT}` lines"
+            }
+            Self::SocketInUse { .. } => {
+                "stop the process listening there, or choose another socket path in --relay/--model-store"
+            }
+            Self::SocketBind { .. } => {
+                "check that the socket's directory exists and is writable by the host's user"
+            }
+            Self::ModelStoreDir { .. } => {
+                "give --model-store unix:PATH=DIR with DIR an existing directory of <model_id>.sealed files"
+            }
         }
     }
 }

@@ -4,7 +4,10 @@
 //! framed connection ([`link`]) on a Unix socket or AF_VSOCK ([`transport`]). It never holds a
 //! key and never sees a plaintext request or result: inference bodies are OHTTP-encapsulated to
 //! the enclave's attested key, and evidence is public. For TDX evidence it adds Intel's DCAP
-//! collateral, fetched from Intel PCS or a PCCS and cached ([`collateral`]): public, signed data. It must still be correct, bounded and
+//! collateral, fetched from Intel PCS or a PCCS and cached ([`collateral`]): public, signed data.
+//! For the enclave's start it relays outbound connections to allowlisted destinations
+//! ([`relay`], e.g. the key custodian over TLS that ends in the enclave) and serves sealed model
+//! files ([`model_store`]), both on private Unix sockets ([`unix_socket`]). It must still be correct, bounded and
 //! polite: bad input gets a typed JSON error, and nothing it logs contains a body.
 //!
 //! ```no_run
@@ -25,4 +28,7 @@ pub mod api;
 pub mod collateral;
 pub mod error;
 pub mod link;
+pub mod model_store;
+pub mod relay;
 pub mod transport;
+pub mod unix_socket;

@@ -1,6 +1,7 @@
 //! `cloister-host`: the untrusted host proxy. See the crate docs of `cloister_host`.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -9,6 +10,8 @@ use cloister_host::api::{AppState, app};
 use cloister_host::collateral::{CollateralCache, CollateralConfig, INTEL_PCS_URL};
 use cloister_host::error::StartError;
 use cloister_host::link::EnclaveLink;
+use cloister_host::model_store::{ModelStore, ModelStoreLimits, ModelStoreSpec};
+use cloister_host::relay::{self, RelayLimits, RelaySpec};
 use cloister_host::transport::EnclaveAddr;
 
 /// The Cloister host proxy: serves callers over HTTP and relays opaque bytes to the enclave.
@@ -32,6 +35,33 @@ struct Args {
     /// certificates.trustedservices.intel.com for Intel PCS, the PCCS's rootcacrl otherwise.
     #[arg(long, value_name = "URL", env = "CLOISTER_ROOT_CA_CRL_URL")]
     root_ca_crl_url: Option<String>,
+    /// Relay connections made to the Unix socket PATH to the TCP destination HOST:PORT
+    /// (repeatable; needs --relay-allowlist).
+    ///
+    /// The enclave's way out, e.g. to its key custodian over TLS that ends in the enclave: the
+    /// host only copies bytes. The destination must be in --relay-allowlist or the host refuses
+    /// to start (host.relay_not_allowed). At most 64 connections at once per relay; 60 s idle
+    /// timeout. The socket is created with mode 0600; a stale socket file is replaced.
+    #[arg(
+        long = "relay",
+        value_name = "unix:PATH=HOST:PORT",
+        requires = "relay_allowlist"
+    )]
+    relays: Vec<RelaySpec>,
+    /// The destinations --relay may use: a YAML file in AWS vsock-proxy's allowlist format.
+    ///
+    /// `allowlist:` followed by `- {address: HOST, port: PORT}` items (block maps also
+    /// accepted). Names match exactly (case-insensitive), never by resolved IP.
+    #[arg(long, value_name = "FILE")]
+    relay_allowlist: Option<PathBuf>,
+    /// Serve sealed models from DIR on the Unix socket PATH.
+    ///
+    /// Protocol (one request per connection): `GET <model_id>\n` answered by `OK <len>\n` and the
+    /// bytes of DIR/<model_id>.sealed, or `ERR not_found\n` / `ERR bad_request\n` /
+    /// `ERR timeout\n` / `ERR unavailable\n`. model_id: 1-128 of [A-Za-z0-9._-], not starting
+    /// with '.'. The socket is created with mode 0600; a stale socket file is replaced.
+    #[arg(long, value_name = "unix:PATH=DIR")]
+    model_store: Option<ModelStoreSpec>,
 }
 
 fn main() -> ExitCode {
@@ -65,6 +95,36 @@ async fn run(args: Args) -> Result<(), StartError> {
         root_ca_crl_url: args.root_ca_crl_url.clone(),
         ..CollateralConfig::default()
     })?);
+    // Checked and bound before the HTTP listener: an unlisted relay destination stops the start
+    // before anything listens. Neither needs the enclave: the enclave connects to them at its
+    // start, before it listens itself (the enclave link is lazy).
+    let relays = relay::bind_all(
+        &args.relays,
+        args.relay_allowlist.as_deref(),
+        RelayLimits::default(),
+    )
+    .await?;
+    let model_store = match &args.model_store {
+        Some(spec) => Some(ModelStore::bind(spec.clone(), ModelStoreLimits::default()).await?),
+        None => None,
+    };
+    let mut sockets: Vec<PathBuf> = relays.iter().map(|r| r.spec().listen().into()).collect();
+    sockets.extend(model_store.iter().map(|m| m.spec().listen().to_path_buf()));
+    let result = serve_http(&args, link, collateral, relays, model_store).await;
+    for path in &sockets {
+        // Best effort: a leftover file is replaced at the next start anyway.
+        let _ = std::fs::remove_file(path);
+    }
+    result
+}
+
+async fn serve_http(
+    args: &Args,
+    link: Arc<EnclaveLink>,
+    collateral: Arc<CollateralCache>,
+    relays: Vec<relay::Relay>,
+    model_store: Option<ModelStore>,
+) -> Result<(), StartError> {
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .map_err(|source| StartError::Bind {
@@ -82,11 +142,69 @@ async fn run(args: Args) -> Result<(), StartError> {
                 source,
             })?;
     }
+    // Aborted on drop, so they stop with the HTTP server (and before their sockets are removed).
+    let mut tasks = tokio::task::JoinSet::new();
+    for relay in relays {
+        tasks.spawn(relay.serve());
+    }
+    if let Some(store) = model_store {
+        tasks.spawn(store.serve());
+    }
     tracing::info!(listen = %bound, enclave = %args.enclave, pccs = %args.pccs_url, "host proxy serving");
-    axum::serve(listener, app(AppState { link, collateral }))
+    let served = axum::serve(listener, app(AppState { link, collateral }))
         .with_graceful_shutdown(async {
             let _ = tokio::signal::ctrl_c().await;
         })
         .await
-        .map_err(StartError::Serve)
+        .map_err(StartError::Serve);
+    tasks.shutdown().await;
+    served
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::Args;
+
+    #[test]
+    fn relay_needs_an_allowlist() {
+        let base = ["cloister-host", "--enclave", "unix:/tmp/e.sock"];
+        let relay = ["--relay", "unix:/tmp/r.sock=kms.example.com:443"];
+        let err = Args::try_parse_from(base.iter().chain(&relay)).expect_err("no allowlist");
+        assert_eq!(err.kind(), clap::error::ErrorKind::MissingRequiredArgument);
+        let args = Args::try_parse_from(
+            base.iter()
+                .chain(&relay)
+                .chain(&relay)
+                .chain(&["--relay-allowlist", "/etc/a.yaml"]),
+        )
+        .expect("parses");
+        assert_eq!(args.relays.len(), 2);
+        assert!(Args::try_parse_from(base.iter().chain(&["--relay", "kms:443"])).is_err());
+    }
+
+    #[test]
+    fn model_store_flag() {
+        let args = Args::try_parse_from([
+            "cloister-host",
+            "--enclave",
+            "unix:/tmp/e.sock",
+            "--model-store",
+            "unix:/tmp/m.sock=/var/models",
+        ])
+        .expect("parses");
+        let spec = args.model_store.expect("given");
+        assert_eq!(spec.dir(), std::path::Path::new("/var/models"));
+        assert!(
+            Args::try_parse_from([
+                "cloister-host",
+                "--enclave",
+                "unix:/tmp/e.sock",
+                "--model-store",
+                "/var/models"
+            ])
+            .is_err()
+        );
+    }
 }
