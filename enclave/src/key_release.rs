@@ -18,14 +18,14 @@ use std::time::Duration;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use cloister_attestation::binding::key_binding;
+use cloister_proto::EvidenceBundle;
+use cloister_proto::evidence::BUNDLE_VERSION;
 use cloister_proto::key_release::{
     Challenge, ChallengeRequest, ROUTE_CHALLENGE, ROUTE_RELEASE, ReleaseDenied, ReleaseKeyPair,
     ReleaseRequest, ReleaseResponse, open_release,
 };
 use cloister_proto::sealed::DataKey;
 use cloister_proto::served::ServedModels;
-use cloister_proto::EvidenceBundle;
-use cloister_proto::evidence::BUNDLE_VERSION;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Bytes;
 use serde_bytes::ByteBuf;
