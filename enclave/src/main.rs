@@ -211,7 +211,7 @@ async fn unseal_models(
     for m in config.models() {
         let key_error = |source| StartError::KeyRelease {
             model_id: m.model_id.clone(),
-            source,
+            source: Box::new(source),
         };
         let dek = client
             .release(&m.key_id, identity, platform)

@@ -65,9 +65,9 @@ pub enum StartError {
     KeyRelease {
         /// The model.
         model_id: String,
-        /// Why.
+        /// Why (boxed: the custodian's denial carries its code, message and rule).
         #[source]
-        source: crate::key_release::KeyReleaseError,
+        source: Box<crate::key_release::KeyReleaseError>,
     },
     /// A sealed model did not unseal.
     #[error("unsealing model {model_id}")]
