@@ -4,7 +4,9 @@
 # Bench targets (all run by `cargo bench -p cloister-benches`): inference (end to end through the
 # host), nitro_verify (Nitro document verification, cold/warm, against attestation-doc-validation
 # and aws-nitro-enclaves-cose; about 30 s), snp_verify (SEV-SNP, against virtee sev), tdx_verify
-# (TDX DCAP quotes with collateral, against Phala's dcap-qvl; about 10 s) and eif_measure.
+# (TDX DCAP quotes with collateral, against Phala's dcap-qvl; about 10 s), eif_measure, unseal
+# (1 GiB sealed model against raw AES-256-GCM) and key_release (challenge to opened data key over
+# the host relay and loopback, with real custodian and host processes).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
