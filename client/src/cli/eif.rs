@@ -10,7 +10,7 @@ use cloister_eif::{
     Arch, Description, EifBuilder, EifError, IdentityInfo, Inspection, SectionSource, SigningKey,
 };
 
-use super::Outcome;
+use super::{Outcome, temp_sibling, write_atomically};
 
 /// Images smaller than this build without a progress bar.
 const PROGRESS_MIN_BYTES: u64 = 4 << 20;
@@ -137,7 +137,7 @@ fn describe(a: &DescribeArgs) -> Result<Outcome, Failure> {
     }
     if let Some(out) = &a.policy {
         let json = policy_json(&image).map_err(Failure::Usage)?;
-        write_atomically(out, json.as_bytes())?;
+        write_atomically(out, json.as_bytes()).map_err(Failure::Usage)?;
         eprintln!("wrote policy {}", out.display());
     }
     Ok(match image.signature_check() {
@@ -356,21 +356,6 @@ fn extract_into(file: &Path, dir: &Path) -> Result<(), Failure> {
         }
     }
     Ok(())
-}
-
-fn temp_sibling(path: &Path) -> PathBuf {
-    let mut name = path
-        .file_name()
-        .map(|n| n.to_os_string())
-        .unwrap_or_default();
-    name.push(format!(".partial-{}", std::process::id()));
-    path.with_file_name(name)
-}
-
-fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), Failure> {
-    let tmp = temp_sibling(path);
-    std::fs::write(&tmp, bytes).map_err(io_at(&tmp, "writing"))?;
-    std::fs::rename(&tmp, path).map_err(io_at(path, "renaming into place"))
 }
 
 #[cfg(test)]

@@ -6,6 +6,8 @@ pub(crate) mod infer;
 pub(crate) mod mock;
 pub(crate) mod model;
 
+use std::path::{Path, PathBuf};
+
 use cloister_attestation::UnixTime;
 
 /// Exit codes of every subcommand.
@@ -31,6 +33,25 @@ pub(crate) fn parse_time(s: &str) -> Result<UnixTime, String> {
     u64::try_from(t.unix_timestamp())
         .map(UnixTime::from_secs)
         .map_err(|_| format!("--at {s:?} is before 1970"))
+}
+
+/// `PATH.partial-PID` beside `path`: where a file or directory is built before it is renamed
+/// into place, so a failed command never leaves a half-written output under the real name.
+pub(crate) fn temp_sibling(path: &Path) -> PathBuf {
+    let mut name = path
+        .file_name()
+        .map(|n| n.to_os_string())
+        .unwrap_or_default();
+    name.push(format!(".partial-{}", std::process::id()));
+    path.with_file_name(name)
+}
+
+/// Writes `bytes` to [`temp_sibling`] of `path`, then renames it into place. The error says
+/// which step failed on which file.
+pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), String> {
+    let tmp = temp_sibling(path);
+    std::fs::write(&tmp, bytes).map_err(|e| format!("writing {}: {e}", tmp.display()))?;
+    std::fs::rename(&tmp, path).map_err(|e| format!("renaming into place {}: {e}", path.display()))
 }
 
 #[cfg(test)]

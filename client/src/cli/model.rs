@@ -15,7 +15,7 @@ use cloister_proto::sealed::{DEFAULT_CHUNK_SIZE, DataKey, NONCE_PREFIX_LEN};
 use cloister_proto::sealed_package::{SealRequest, SealedPackage, seal_model};
 use zeroize::Zeroizing;
 
-use super::Outcome;
+use super::{Outcome, write_atomically};
 
 /// `cloister model` subcommands.
 #[derive(Debug, clap::Subcommand)]
@@ -189,7 +189,7 @@ fn seal(a: &SealArgs) -> Result<Outcome, Failure> {
     }
     let (sealed, manifest) =
         sealed.map_err(|e| Failure::Error(format!("{e} [{}] ({})", e.code(), e.hint())))?;
-    write_atomically(&a.output, &sealed)?;
+    write_atomically(&a.output, &sealed).map_err(Failure::Error)?;
     eprintln!("wrote {} ({} bytes)", a.output.display(), sealed.len());
     if let Some(path) = &a.dek_out {
         let b64 = Zeroizing::new(base64::engine::general_purpose::STANDARD.encode(dek.expose()));
@@ -373,21 +373,6 @@ fn write_private(path: &Path, bytes: &[u8]) -> Result<(), Failure> {
     f.write_all(bytes)
         .and_then(|()| f.sync_all())
         .map_err(io_at(path, "writing"))
-}
-
-fn temp_sibling(path: &Path) -> PathBuf {
-    let mut name = path
-        .file_name()
-        .map(|n| n.to_os_string())
-        .unwrap_or_default();
-    name.push(format!(".partial-{}", std::process::id()));
-    path.with_file_name(name)
-}
-
-fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), Failure> {
-    let tmp = temp_sibling(path);
-    std::fs::write(&tmp, bytes).map_err(io_at(&tmp, "writing"))?;
-    std::fs::rename(&tmp, path).map_err(io_at(path, "renaming into place"))
 }
 
 #[cfg(test)]
