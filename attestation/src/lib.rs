@@ -71,6 +71,7 @@ pub mod binding;
 mod claims;
 mod error;
 pub mod evidence;
+mod hex_field;
 pub mod nitro;
 mod platform;
 pub mod snp;

@@ -51,6 +51,17 @@ pub(crate) struct WindowCache<V> {
     inner: Mutex<Inner<V>>,
 }
 
+/// Shows the figures, never the cached keys.
+impl<V: Clone> std::fmt::Debug for WindowCache<V> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WindowCache")
+            .field("capacity", &self.capacity())
+            .field("len", &self.len())
+            .field("stats", &self.stats())
+            .finish()
+    }
+}
+
 struct Inner<V> {
     entries: HashMap<[u8; 32], Entry<V>>,
     /// Monotonic use counter, for least-recently-used eviction.

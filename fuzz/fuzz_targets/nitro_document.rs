@@ -28,7 +28,11 @@ fn cached() -> &'static NitroVerifier {
 fuzz_target!(|data: &[u8]| {
     let now = UnixTime::from_secs(NOW);
     if let Ok(doc) = UnverifiedNitroDocument::parse(data) {
-        let _ = (doc.module_id(), doc.pcrs().len(), doc.cabundle().len());
+        let _ = (
+            doc.payload().module_id(),
+            doc.payload().pcrs().len(),
+            doc.cabundle().len(),
+        );
     }
     let plain = NitroVerifier::aws().verify(data, now);
     let with_cache = cached().verify(data, now);

@@ -20,7 +20,6 @@
 //! Bounded and thread-safe: see the crate's shared window cache, which the SEV-SNP chain cache
 //! uses too.
 
-use std::fmt;
 use std::sync::Arc;
 
 use aws_lc_rs::signature::ParsedPublicKey;
@@ -43,6 +42,7 @@ pub type ChainCacheStats = CacheStats;
 /// let verifier = NitroVerifier::aws().with_chain_cache(ChainCache::new(256));
 /// assert_eq!(verifier.chain_cache().map(ChainCache::len), Some(0));
 /// ```
+#[derive(Debug)]
 pub struct ChainCache {
     paths: WindowCache<Arc<ParsedPublicKey>>,
 }
@@ -113,16 +113,6 @@ impl ChainCache {
 impl Default for ChainCache {
     fn default() -> Self {
         Self::new(DEFAULT_CHAIN_CACHE_CAPACITY)
-    }
-}
-
-impl fmt::Debug for ChainCache {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ChainCache")
-            .field("capacity", &self.capacity())
-            .field("len", &self.len())
-            .field("stats", &self.stats())
-            .finish()
     }
 }
 

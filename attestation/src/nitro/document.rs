@@ -42,14 +42,54 @@ pub const NUM_PCRS: u16 = 32;
 #[derive(Clone, Debug)]
 pub struct UnverifiedNitroDocument {
     pub(crate) envelope: CoseEnvelope,
+    pub(crate) payload: NitroPayload,
+    pub(crate) certificate: Vec<u8>,
+    pub(crate) cabundle: Vec<Vec<u8>>,
+}
+
+/// The fields of a document that describe the enclave (everything but the certificates), type
+/// checked. Held by [`UnverifiedNitroDocument`] before the signature is checked and by
+/// [`VerifiedNitroDocument`](super::VerifiedNitroDocument) after, which re-exposes them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NitroPayload {
     pub(crate) module_id: String,
     pub(crate) timestamp_ms: u64,
     pub(crate) pcrs: BTreeMap<u16, Vec<u8>>,
-    pub(crate) certificate: Vec<u8>,
-    pub(crate) cabundle: Vec<Vec<u8>>,
     pub(crate) public_key: Option<Vec<u8>>,
     pub(crate) user_data: Option<Vec<u8>>,
     pub(crate) nonce: Option<Vec<u8>>,
+}
+
+impl NitroPayload {
+    /// The NSM module id.
+    pub fn module_id(&self) -> &str {
+        &self.module_id
+    }
+
+    /// When the NSM produced the document, milliseconds since the epoch.
+    pub fn timestamp_ms(&self) -> u64 {
+        self.timestamp_ms
+    }
+
+    /// PCR index → 48-byte value.
+    pub fn pcrs(&self) -> &BTreeMap<u16, Vec<u8>> {
+        &self.pcrs
+    }
+
+    /// `public_key` (an RSA SPKI when AWS KMS `Recipient` is used), if present.
+    pub fn public_key(&self) -> Option<&[u8]> {
+        self.public_key.as_deref()
+    }
+
+    /// `user_data` (the key binding, for Cloister enclaves), if present.
+    pub fn user_data(&self) -> Option<&[u8]> {
+        self.user_data.as_deref()
+    }
+
+    /// `nonce`, if present.
+    pub fn nonce(&self) -> Option<&[u8]> {
+        self.nonce.as_deref()
+    }
 }
 
 impl UnverifiedNitroDocument {
@@ -70,19 +110,9 @@ impl UnverifiedNitroDocument {
         self.envelope.signed_extent_sha384()
     }
 
-    /// The NSM module id.
-    pub fn module_id(&self) -> &str {
-        &self.module_id
-    }
-
-    /// The document time, milliseconds since the epoch.
-    pub fn timestamp_ms(&self) -> u64 {
-        self.timestamp_ms
-    }
-
-    /// PCR index → value.
-    pub fn pcrs(&self) -> &BTreeMap<u16, Vec<u8>> {
-        &self.pcrs
+    /// The enclave's fields, as sent: nothing vouches for them yet.
+    pub fn payload(&self) -> &NitroPayload {
+        &self.payload
     }
 
     /// The DER leaf certificate.
@@ -93,21 +123,6 @@ impl UnverifiedNitroDocument {
     /// The DER CA certificates, root first.
     pub fn cabundle(&self) -> &[Vec<u8>] {
         &self.cabundle
-    }
-
-    /// `public_key`, if present.
-    pub fn public_key(&self) -> Option<&[u8]> {
-        self.public_key.as_deref()
-    }
-
-    /// `user_data`, if present.
-    pub fn user_data(&self) -> Option<&[u8]> {
-        self.user_data.as_deref()
-    }
-
-    /// `nonce`, if present.
-    pub fn nonce(&self) -> Option<&[u8]> {
-        self.nonce.as_deref()
     }
 }
 
@@ -245,14 +260,16 @@ impl RawFields {
 
         Ok(UnverifiedNitroDocument {
             envelope,
-            module_id,
-            timestamp_ms,
-            pcrs,
+            payload: NitroPayload {
+                module_id,
+                timestamp_ms,
+                pcrs,
+                public_key: optional_bytes("public_key", self.public_key)?,
+                user_data: optional_bytes("user_data", self.user_data)?,
+                nonce: optional_bytes("nonce", self.nonce)?,
+            },
             certificate,
             cabundle,
-            public_key: optional_bytes("public_key", self.public_key)?,
-            user_data: optional_bytes("user_data", self.user_data)?,
-            nonce: optional_bytes("nonce", self.nonce)?,
         })
     }
 }
@@ -449,12 +466,12 @@ mod tests {
     #[test]
     fn parses_a_well_formed_document() {
         let doc = parse_fields(good_fields()).expect("parses");
-        assert_eq!(doc.module_id(), "i-1-enc2");
-        assert_eq!(doc.timestamp_ms(), 1_700_000_000_000);
-        assert_eq!(doc.pcrs().len(), 16);
-        assert_eq!(doc.user_data(), Some(&[1u8, 2, 3][..]));
-        assert_eq!(doc.public_key(), None);
-        assert_eq!(doc.nonce(), None);
+        assert_eq!(doc.payload().module_id(), "i-1-enc2");
+        assert_eq!(doc.payload().timestamp_ms(), 1_700_000_000_000);
+        assert_eq!(doc.payload().pcrs().len(), 16);
+        assert_eq!(doc.payload().user_data(), Some(&[1u8, 2, 3][..]));
+        assert_eq!(doc.payload().public_key(), None);
+        assert_eq!(doc.payload().nonce(), None);
         assert_eq!(doc.cabundle().len(), 1);
     }
 
@@ -469,7 +486,7 @@ mod tests {
         }
         bytes.push(0xff);
         let doc = UnverifiedNitroDocument::parse(&wrap(bytes)).expect("indefinite map parses");
-        assert_eq!(doc.module_id(), "i-1-enc2");
+        assert_eq!(doc.payload().module_id(), "i-1-enc2");
     }
 
     #[test]
@@ -478,7 +495,10 @@ mod tests {
             .into_iter()
             .filter(|(k, _)| *k != Value::Text("user_data".into()))
             .collect();
-        assert_eq!(parse_fields(fields).expect("parses").user_data(), None);
+        assert_eq!(
+            parse_fields(fields).expect("parses").payload().user_data(),
+            None
+        );
     }
 
     #[test]

@@ -30,7 +30,7 @@ pub use anchor::{AWS_NITRO_ROOT_G1_DER, AWS_NITRO_ROOT_G1_SHA256, TrustAnchor};
 pub use chain_cache::{ChainCache, ChainCacheStats};
 pub use claims::NitroClaims;
 pub use cose::MAX_DOCUMENT_LEN;
-pub use document::UnverifiedNitroDocument;
+pub use document::{NitroPayload, UnverifiedNitroDocument};
 pub use pcr::{NitroMeasurer, nitro_extend, nitro_measure};
 pub use policy::{AppraisedNitroDocument, MAX_CLOCK_SKEW_SECS, NitroPolicy};
 pub use verify::{NitroVerifier, VerifiedNitroDocument};

@@ -14,7 +14,7 @@ use super::anchor::{TrustAnchor, sha256};
 use super::chain;
 use super::chain_cache::{CachedPath, ChainCache};
 use super::cose;
-use super::document::UnverifiedNitroDocument;
+use super::document::{NitroPayload, UnverifiedNitroDocument};
 use crate::{AttestationError, Platform, UnixTime};
 
 /// Verifies Nitro attestation documents against a set of pinned roots.
@@ -136,12 +136,7 @@ impl NitroVerifier {
             evidence_sha384: doc.envelope.signed_extent_sha384(),
             platform: anchor.platform(),
             root_sha256: anchor.sha256(),
-            module_id: doc.module_id,
-            timestamp_ms: doc.timestamp_ms,
-            pcrs: doc.pcrs,
-            public_key: doc.public_key,
-            user_data: doc.user_data,
-            nonce: doc.nonce,
+            payload: doc.payload,
         })
     }
 }
@@ -153,12 +148,7 @@ pub struct VerifiedNitroDocument {
     evidence_sha384: [u8; 48],
     platform: Platform,
     root_sha256: [u8; 32],
-    module_id: String,
-    timestamp_ms: u64,
-    pcrs: BTreeMap<u16, Vec<u8>>,
-    public_key: Option<Vec<u8>>,
-    user_data: Option<Vec<u8>>,
-    nonce: Option<Vec<u8>>,
+    payload: NitroPayload,
 }
 
 impl VerifiedNitroDocument {
@@ -175,39 +165,45 @@ impl VerifiedNitroDocument {
         self.platform
     }
 
+    /// The enclave's fields (module id, time, PCRs, `user_data`, `nonce`, `public_key`), now
+    /// vouched for by the chain.
+    pub fn payload(&self) -> &NitroPayload {
+        &self.payload
+    }
+
     /// The NSM module id.
     pub fn module_id(&self) -> &str {
-        &self.module_id
+        self.payload.module_id()
     }
 
     /// When the NSM produced the document, milliseconds since the epoch.
     pub fn timestamp_ms(&self) -> u64 {
-        self.timestamp_ms
+        self.payload.timestamp_ms()
     }
 
     /// PCR index → 48-byte value.
     pub fn pcrs(&self) -> &BTreeMap<u16, Vec<u8>> {
-        &self.pcrs
+        self.payload.pcrs()
     }
 
     /// One PCR, if the document has it.
     pub fn pcr(&self, index: u16) -> Option<&[u8]> {
-        self.pcrs.get(&index).map(Vec::as_slice)
+        self.payload.pcrs().get(&index).map(Vec::as_slice)
     }
 
     /// `user_data` (the key binding, for Cloister enclaves).
     pub fn user_data(&self) -> Option<&[u8]> {
-        self.user_data.as_deref()
+        self.payload.user_data()
     }
 
     /// `nonce`.
     pub fn nonce(&self) -> Option<&[u8]> {
-        self.nonce.as_deref()
+        self.payload.nonce()
     }
 
     /// `public_key` (an RSA SPKI when AWS KMS `Recipient` is used).
     pub fn public_key(&self) -> Option<&[u8]> {
-        self.public_key.as_deref()
+        self.payload.public_key()
     }
 
     /// SHA-256 of the DER root certificate the chain ends in.

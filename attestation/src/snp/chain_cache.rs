@@ -21,8 +21,6 @@
 //!
 //! Bounded and thread-safe, as the shared window cache is.
 
-use std::fmt;
-
 use crate::UnixTime;
 use crate::window_cache::{CacheStats, WindowCache, certificates_key};
 
@@ -39,6 +37,7 @@ pub type SnpChainCacheStats = CacheStats;
 /// let verifier = SnpVerifier::new().with_chain_cache(SnpChainCache::new(16));
 /// assert_eq!(verifier.chain_cache().map(SnpChainCache::len), Some(0));
 /// ```
+#[derive(Debug)]
 pub struct SnpChainCache {
     pairs: WindowCache<()>,
 }
@@ -95,16 +94,6 @@ impl SnpChainCache {
 impl Default for SnpChainCache {
     fn default() -> Self {
         Self::new(DEFAULT_SNP_CHAIN_CACHE_CAPACITY)
-    }
-}
-
-impl fmt::Debug for SnpChainCache {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SnpChainCache")
-            .field("capacity", &self.capacity())
-            .field("len", &self.len())
-            .field("stats", &self.stats())
-            .finish()
     }
 }
 

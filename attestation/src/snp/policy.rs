@@ -54,13 +54,29 @@ pub struct SnpPolicy {
 #[derive(Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct SnpPolicyFile {
-    #[serde(default, with = "opt_hex", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        with = "crate::hex_field::optional",
+        skip_serializing_if = "Option::is_none"
+    )]
     measurement: Option<Vec<u8>>,
-    #[serde(default, with = "opt_hex", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        with = "crate::hex_field::optional",
+        skip_serializing_if = "Option::is_none"
+    )]
     host_data: Option<Vec<u8>>,
-    #[serde(default, with = "opt_hex", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        with = "crate::hex_field::optional",
+        skip_serializing_if = "Option::is_none"
+    )]
     id_key_digest: Option<Vec<u8>>,
-    #[serde(default, with = "opt_hex", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        with = "crate::hex_field::optional",
+        skip_serializing_if = "Option::is_none"
+    )]
     author_key_digest: Option<Vec<u8>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     allowed_vmpls: Option<Vec<u32>>,
@@ -205,25 +221,6 @@ pub struct MinTcb {
     /// Minimum microcode SPL.
     #[serde(default)]
     pub microcode: Option<u8>,
-}
-
-mod opt_hex {
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub(super) fn serialize<S: Serializer>(v: &Option<Vec<u8>>, s: S) -> Result<S::Ok, S::Error> {
-        match v {
-            Some(b) => s.serialize_str(&hex::encode(b)),
-            None => s.serialize_none(),
-        }
-    }
-
-    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
-        d: D,
-    ) -> Result<Option<Vec<u8>>, D::Error> {
-        let s: Option<String> = Option::deserialize(d)?;
-        s.map(|s| hex::decode(s).map_err(serde::de::Error::custom))
-            .transpose()
-    }
 }
 
 impl SnpPolicy {

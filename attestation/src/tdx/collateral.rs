@@ -156,8 +156,16 @@ impl TdxCollateral {
     /// and both CRLs: the window in which this collateral can verify anything, as (from, until)
     /// epoch seconds (a CRL without nextUpdate, which verification refuses, closes it).
     pub fn window(&self) -> (u64, u64) {
-        let mut from = self.tcb_info.issue_date.max(self.qe_identity.issue_date);
-        let mut until = self.tcb_info.next_update.min(self.qe_identity.next_update);
+        let mut from = self
+            .tcb_info
+            .header
+            .issue_date
+            .max(self.qe_identity.header.issue_date);
+        let mut until = self
+            .tcb_info
+            .header
+            .next_update
+            .min(self.qe_identity.header.next_update);
         for crl in [&self.pck_crl, &self.root_ca_crl] {
             let (this, next) = crl.window();
             from = from.max(this);
@@ -263,13 +271,13 @@ impl TdxCollateral {
         for (name, issue, next) in [
             (
                 "TCB Info",
-                self.tcb_info.issue_date,
-                self.tcb_info.next_update,
+                self.tcb_info.header.issue_date,
+                self.tcb_info.header.next_update,
             ),
             (
                 "QE Identity",
-                self.qe_identity.issue_date,
-                self.qe_identity.next_update,
+                self.qe_identity.header.issue_date,
+                self.qe_identity.header.next_update,
             ),
         ] {
             let t = now.as_secs();
@@ -330,16 +338,25 @@ fn hex_bytes<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error
     hex::decode(s).map_err(serde::de::Error::custom)
 }
 
-/// TCB Info (TDX, version 3).
+/// What TCB Info and QE Identity both start with: which document, its version and when it was
+/// issued and must be replaced.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub(crate) struct TcbInfo {
+pub(crate) struct SignedBodyHeader {
     pub(crate) id: String,
     pub(crate) version: u32,
     #[serde(deserialize_with = "rfc3339")]
     pub(crate) issue_date: u64,
     #[serde(deserialize_with = "rfc3339")]
     pub(crate) next_update: u64,
+}
+
+/// TCB Info (TDX, version 3).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct TcbInfo {
+    #[serde(flatten)]
+    pub(crate) header: SignedBodyHeader,
     pub(crate) fmspc: String,
     pub(crate) pce_id: String,
     pub(crate) tcb_evaluation_data_number: u32,
@@ -373,16 +390,20 @@ pub(crate) struct TdxModuleIdentity {
     pub(crate) tcb_levels: Vec<IsvTcbLevel>,
 }
 
-/// A platform TCB level.
+/// A TCB level: the SVNs it requires (`T`: [`PlatformTcb`] in TCB Info, [`IsvSvn`] for the QE
+/// and TDX module identities), its date and status.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub(crate) struct TcbLevel {
-    pub(crate) tcb: PlatformTcb,
+pub(crate) struct TcbLevel<T = PlatformTcb> {
+    pub(crate) tcb: T,
     pub(crate) tcb_date: String,
     pub(crate) tcb_status: TcbStatus,
     #[serde(default, rename = "advisoryIDs")]
     pub(crate) advisory_ids: Vec<String>,
 }
+
+/// A TCB level of an ISV-SVN-versioned identity (QE, TDX module).
+pub(crate) type IsvTcbLevel = TcbLevel<IsvSvn>;
 
 /// The component SVNs of a platform TCB level.
 #[derive(Clone, Debug, Deserialize)]
@@ -399,16 +420,6 @@ pub(crate) struct TcbComponent {
     pub(crate) svn: u8,
 }
 
-/// A TCB level of an ISV-SVN-versioned identity (QE, TDX module).
-#[derive(Clone, Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub(crate) struct IsvTcbLevel {
-    pub(crate) tcb: IsvSvn,
-    pub(crate) tcb_status: TcbStatus,
-    #[serde(default, rename = "advisoryIDs")]
-    pub(crate) advisory_ids: Vec<String>,
-}
-
 /// `{"isvsvn": n}`.
 #[derive(Clone, Debug, Deserialize)]
 pub(crate) struct IsvSvn {
@@ -419,12 +430,8 @@ pub(crate) struct IsvSvn {
 #[derive(Clone, Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct QeIdentity {
-    pub(crate) id: String,
-    pub(crate) version: u32,
-    #[serde(deserialize_with = "rfc3339")]
-    pub(crate) issue_date: u64,
-    #[serde(deserialize_with = "rfc3339")]
-    pub(crate) next_update: u64,
+    #[serde(flatten)]
+    pub(crate) header: SignedBodyHeader,
     #[serde(deserialize_with = "hex_bytes")]
     pub(crate) miscselect: Vec<u8>,
     #[serde(deserialize_with = "hex_bytes")]

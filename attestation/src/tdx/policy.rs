@@ -54,21 +54,53 @@ pub struct TdxPolicy {
 #[derive(Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct TdxPolicyFile {
-    #[serde(default, with = "opt_hex48", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        with = "crate::hex_field::optional",
+        skip_serializing_if = "Option::is_none"
+    )]
     mr_td: Option<[u8; 48]>,
-    #[serde(default, with = "opt_hex48", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        with = "crate::hex_field::optional",
+        skip_serializing_if = "Option::is_none"
+    )]
     rtmr0: Option<[u8; 48]>,
-    #[serde(default, with = "opt_hex48", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        with = "crate::hex_field::optional",
+        skip_serializing_if = "Option::is_none"
+    )]
     rtmr1: Option<[u8; 48]>,
-    #[serde(default, with = "opt_hex48", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        with = "crate::hex_field::optional",
+        skip_serializing_if = "Option::is_none"
+    )]
     rtmr2: Option<[u8; 48]>,
-    #[serde(default, with = "opt_hex48", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        with = "crate::hex_field::optional",
+        skip_serializing_if = "Option::is_none"
+    )]
     rtmr3: Option<[u8; 48]>,
-    #[serde(default, with = "opt_hex48", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        with = "crate::hex_field::optional",
+        skip_serializing_if = "Option::is_none"
+    )]
     mr_config_id: Option<[u8; 48]>,
-    #[serde(default, with = "opt_hex48", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        with = "crate::hex_field::optional",
+        skip_serializing_if = "Option::is_none"
+    )]
     mr_owner: Option<[u8; 48]>,
-    #[serde(default, with = "opt_hex48", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        with = "crate::hex_field::optional",
+        skip_serializing_if = "Option::is_none"
+    )]
     mr_service_td: Option<[u8; 48]>,
     #[serde(default = "up_to_date_only")]
     accepted_tcb_statuses: Vec<TcbStatus>,
@@ -167,30 +199,6 @@ impl From<TdxPolicy> for TdxPolicyFile {
             dangerous_allow_unknown_tcb: p.allow_unknown_tcb,
             dangerous_any_workload: p.any_workload,
         }
-    }
-}
-
-mod opt_hex48 {
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub(super) fn serialize<S: Serializer>(v: &Option<[u8; 48]>, s: S) -> Result<S::Ok, S::Error> {
-        match v {
-            Some(b) => s.serialize_str(&hex::encode(b)),
-            None => s.serialize_none(),
-        }
-    }
-
-    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
-        d: D,
-    ) -> Result<Option<[u8; 48]>, D::Error> {
-        let s: Option<String> = Option::deserialize(d)?;
-        s.map(|s| {
-            let v = hex::decode(&s).map_err(serde::de::Error::custom)?;
-            <[u8; 48]>::try_from(v.as_slice()).map_err(|_| {
-                serde::de::Error::custom(format!("{} bytes, expected 48 (96 hex digits)", v.len()))
-            })
-        })
-        .transpose()
     }
 }
 

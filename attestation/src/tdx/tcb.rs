@@ -201,7 +201,10 @@ pub(crate) fn evaluate(
         tcb_date: levels[platform].tcb_date.clone(),
         advisory_ids,
         tcb_evaluation_data_number: tcb_info.tcb_evaluation_data_number,
-        collateral_issued_at: tcb_info.issue_date.min(qe_identity.issue_date),
+        collateral_issued_at: tcb_info
+            .header
+            .issue_date
+            .min(qe_identity.header.issue_date),
         platform_sgx_components: pck.sgx_components,
         platform_pce_svn: pck.pce_svn,
         platform_tee_tcb_svn: *report.tee_tcb_svn(),
@@ -222,18 +225,21 @@ fn check_collateral_kind(
         }
         .into())
     };
-    if tcb_info.id != "TDX" || tcb_info.version < 3 {
+    if tcb_info.header.id != "TDX" || tcb_info.header.version < 3 {
         return mismatch(
             "TCB Info id/version",
             "TDX, version 3".to_owned(),
-            format!("{} version {}", tcb_info.id, tcb_info.version),
+            format!("{} version {}", tcb_info.header.id, tcb_info.header.version),
         );
     }
-    if qe_identity.id != "TD_QE" || !(2..=3).contains(&qe_identity.version) {
+    if qe_identity.header.id != "TD_QE" || !(2..=3).contains(&qe_identity.header.version) {
         return mismatch(
             "QE Identity id/version",
             "TD_QE, version 2".to_owned(),
-            format!("{} version {}", qe_identity.id, qe_identity.version),
+            format!(
+                "{} version {}",
+                qe_identity.header.id, qe_identity.header.version
+            ),
         );
     }
     if !tcb_info.fmspc.eq_ignore_ascii_case(&hex::encode(pck.fmspc)) {

@@ -102,7 +102,7 @@ fn the_indefinite_length_2026_document_verifies() {
     // 0x84 array(4), bstr protected, map, then the payload bstr whose first byte is 0xBF.
     let parsed = UnverifiedNitroDocument::parse(&c.bytes).expect("parses");
     assert_eq!(
-        parsed.module_id(),
+        parsed.payload().module_id(),
         "i-0368fa67e156d6d23-enc019b8596b1a9dad6"
     );
     for (_, verifier) in verifiers() {

@@ -275,9 +275,13 @@ fn check_document(
         })?;
     let expected_nonce = (!nonce.is_empty()).then_some(nonce);
     let echoed = [
-        ("user_data", parsed.user_data(), Some(&binding[..])),
-        ("nonce", parsed.nonce(), expected_nonce),
-        ("public_key", parsed.public_key(), public_key),
+        (
+            "user_data",
+            parsed.payload().user_data(),
+            Some(&binding[..]),
+        ),
+        ("nonce", parsed.payload().nonce(), expected_nonce),
+        ("public_key", parsed.payload().public_key(), public_key),
     ];
     for (field, got, want) in echoed {
         if got != want {
@@ -460,7 +464,7 @@ mod tests {
             .attest_with_public_key(&[2; 48], b"n", Some(b"rsa spki"))
             .expect("attests");
         let doc = UnverifiedNitroDocument::parse(&evidence.evidence).expect("parses");
-        assert_eq!(doc.public_key(), Some(&b"rsa spki"[..]));
+        assert_eq!(doc.payload().public_key(), Some(&b"rsa spki"[..]));
     }
 
     #[test]

@@ -244,18 +244,9 @@ impl MockIntermediate {
         not_before: UnixTime,
         not_after: UnixTime,
     ) -> Result<Vec<u8>, AttestationError> {
-        let mut params = CertificateParams::default();
-        params
-            .distinguished_name
-            .push(DnType::OrganizationName, "Cloister mock");
-        params
-            .distinguished_name
-            .push(DnType::CommonName, module_id);
+        let mut params = mock_params(&[(DnType::CommonName, module_id)], not_before, not_after)?;
         params.is_ca = IsCa::ExplicitNoCa;
         params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-        params.not_before = offset(not_before)?;
-        params.not_after = offset(not_after)?;
-        params.serial_number = Some(random_serial()?);
         params.use_authority_key_identifier_extension = true;
         let issuer_pem = cert_pem(&self.cert_der)?;
         let issuer = Issuer::from_ca_cert_pem(&issuer_pem, &*self.key)
@@ -287,22 +278,37 @@ fn ca_params(
     not_before: UnixTime,
     not_after: UnixTime,
 ) -> Result<CertificateParams, AttestationError> {
-    let mut params = CertificateParams::default();
-    params
-        .distinguished_name
-        .push(DnType::OrganizationName, "Cloister mock");
-    params
-        .distinguished_name
-        .push(DnType::OrganizationalUnitName, "NOT FOR PRODUCTION");
-    params
-        .distinguished_name
-        .push(DnType::CommonName, common_name);
+    let mut params = mock_params(
+        &[
+            (DnType::OrganizationalUnitName, "NOT FOR PRODUCTION"),
+            (DnType::CommonName, common_name),
+        ],
+        not_before,
+        not_after,
+    )?;
     params.is_ca = IsCa::Ca(constraints);
     params.key_usages = vec![
         KeyUsagePurpose::DigitalSignature,
         KeyUsagePurpose::KeyCertSign,
         KeyUsagePurpose::CrlSign,
     ];
+    Ok(params)
+}
+
+/// What every mock certificate has: O = "Cloister mock", then `names`, the validity window and a
+/// random serial.
+fn mock_params(
+    names: &[(DnType, &str)],
+    not_before: UnixTime,
+    not_after: UnixTime,
+) -> Result<CertificateParams, AttestationError> {
+    let mut params = CertificateParams::default();
+    params
+        .distinguished_name
+        .push(DnType::OrganizationName, "Cloister mock");
+    for (kind, value) in names {
+        params.distinguished_name.push(kind.clone(), *value);
+    }
     params.not_before = offset(not_before)?;
     params.not_after = offset(not_after)?;
     params.serial_number = Some(random_serial()?);

@@ -248,12 +248,12 @@ mod tests {
         // Tag 18, array(4), bstr(4) {1: -35}, empty map.
         assert_eq!(&doc[..8], &[0xd2, 0x84, 0x44, 0xa1, 0x01, 0x38, 0x22, 0xa0]);
         let parsed = crate::nitro::UnverifiedNitroDocument::parse(&doc).expect("parse");
-        assert_eq!(parsed.pcrs().len(), 17);
-        assert_eq!(parsed.pcrs()[&5], vec![0; 48]);
+        assert_eq!(parsed.payload().pcrs().len(), 17);
+        assert_eq!(parsed.payload().pcrs()[&5], vec![0; 48]);
         assert_eq!(parsed.cabundle().len(), 2);
-        assert_eq!(parsed.nonce(), Some(&b"n"[..]));
-        assert_eq!(parsed.user_data(), None);
-        assert_eq!(parsed.timestamp_ms(), NOW.as_secs() * 1000);
+        assert_eq!(parsed.payload().nonce(), Some(&b"n"[..]));
+        assert_eq!(parsed.payload().user_data(), None);
+        assert_eq!(parsed.payload().timestamp_ms(), NOW.as_secs() * 1000);
     }
 
     #[test]
