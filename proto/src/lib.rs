@@ -38,6 +38,7 @@ mod error;
 pub mod evidence;
 pub mod frame;
 pub mod key_release;
+pub mod kms;
 pub mod message;
 pub mod model_archive;
 pub mod model_manifest;
