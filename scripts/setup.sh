@@ -30,3 +30,4 @@ if ! command -v python3 >/dev/null; then
     exit 2
   fi
 fi
+"$(dirname "$0")/softhsm.sh" | sed 's/^/setup: SoftHSM2 PKCS#11 module (custodian KEK tests): /'

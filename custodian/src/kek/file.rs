@@ -1,61 +1,59 @@
-//! The key-encryption key (KEK) that wraps every data key at rest. The store holds only wrapped
-//! DEKs; a plaintext DEK exists only between [`Kek::unwrap`] and the HPKE seal of one release.
-//!
-//! [`Kek`] is the seam for an HSM (PKCS#11) implementation: it wraps and unwraps, nothing else,
-//! so a KEK that never leaves its hardware fits behind it. [`FileKek`] keeps 32 bytes in a file
-//! of mode 0600 and wraps with AES-256-GCM: `wrapped = nonce (12, random) ‖ ciphertext (32) ‖
-//! tag (16)`, AAD = the key id, so a wrapped DEK moved to another key id's entry does not unwrap.
+//! [`FileKek`]: the KEK as 32 bytes in a local file of mode 0600, wrapping with AES-256-GCM in
+//! process (aws-lc-rs). Development and single-host use; [`super::Pkcs11Kek`] keeps the KEK in
+//! an HSM instead.
 //!
 //! ```
-//! use cloister_custodian::kek::{FileKek, Kek};
+//! use cloister_custodian::kek::{FileKek, Kek, WRAPPED_LEN};
 //! use cloister_proto::sealed::DataKey;
 //! let kek = FileKek::from_bytes([3; 32]);
 //! let wrapped = kek.wrap("model-1", &DataKey::from_bytes([9; 32]))?;
+//! assert_eq!(wrapped.len(), WRAPPED_LEN);
 //! assert_eq!(kek.unwrap("model-1", &wrapped)?.expose(), &[9; 32]);
-//! assert_eq!(kek.unwrap("model-2", &wrapped).unwrap_err().code(), "custodian.kek.unwrap_failed");
 //! # Ok::<(), cloister_custodian::kek::KekError>(())
 //! ```
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
+use aws_lc_rs::digest::{SHA256, digest};
 use cloister_proto::sealed::DataKey;
 use zeroize::Zeroizing;
 
-/// Length of a KEK (AES-256).
-pub const KEK_LEN: usize = 32;
-/// Length of a DEK wrapped by [`FileKek`].
-pub const WRAPPED_LEN: usize = NONCE_LEN + 32 + 16;
+use super::{KEK_LEN, Kek, KekError, WRAPPED_LEN};
 
-/// Wraps and unwraps data keys. Implementations must bind the wrap to `key_id`.
-pub trait Kek: Send + Sync {
-    /// Wraps `dek` for the entry `key_id`.
-    ///
-    /// # Errors
-    /// [`KekError::WrapFailed`] if the backend cannot wrap.
-    fn wrap(&self, key_id: &str, dek: &DataKey) -> Result<Vec<u8>, KekError>;
-
-    /// Unwraps a DEK wrapped for `key_id`.
-    ///
-    /// # Errors
-    /// [`KekError::UnwrapFailed`] for another key id, another KEK, or modified bytes.
-    fn unwrap(&self, key_id: &str, wrapped: &[u8]) -> Result<DataKey, KekError>;
-}
+/// Domain separation of [`Kek::kek_id`] for a file KEK.
+const KEK_ID_CONTEXT: &[u8] = b"cloister/kek-id/v1";
 
 /// A KEK kept in a local file (32 raw bytes, mode 0600). Development and single-host use; an
 /// HSM-backed [`Kek`] replaces it in production.
 pub struct FileKek {
     key: LessSafeKey,
+    kek_id: String,
 }
 
 impl FileKek {
-    /// A KEK from its bytes.
+    /// A KEK from its bytes. Its [`Kek::kek_id`] is `file:` and the hex of the first 8 bytes of
+    /// SHA-256(`cloister/kek-id/v1` ‖ key): it names the key without revealing it.
+    ///
+    /// ```
+    /// use cloister_custodian::kek::{FileKek, Kek};
+    /// let id = FileKek::from_bytes([3; 32]).kek_id();
+    /// assert_eq!(id.len(), "file:".len() + 16);
+    /// assert_eq!(id, FileKek::from_bytes([3; 32]).kek_id());
+    /// assert_ne!(id, FileKek::from_bytes([4; 32]).kek_id());
+    /// ```
     pub fn from_bytes(bytes: [u8; KEK_LEN]) -> Self {
         let bytes = Zeroizing::new(bytes);
         // AES-256 takes any 32 bytes: this cannot fail.
         let key = UnboundKey::new(&AES_256_GCM, &bytes[..]).unwrap_or_else(|_| unreachable!());
+        let mut input = Zeroizing::new(Vec::with_capacity(KEK_ID_CONTEXT.len() + KEK_LEN));
+        input.extend_from_slice(KEK_ID_CONTEXT);
+        input.extend_from_slice(&bytes[..]);
+        let hash = digest(&SHA256, &input);
+        let prefix = hash.as_ref().get(..8).unwrap_or_default();
         Self {
             key: LessSafeKey::new(key),
+            kek_id: format!("file:{}", hex::encode(prefix)),
         }
     }
 
@@ -127,73 +125,9 @@ impl Kek for FileKek {
         let key: [u8; 32] = (&*plain).try_into().map_err(|_| failed())?;
         Ok(DataKey::from_bytes(key))
     }
-}
 
-/// Why the KEK could not be loaded or used.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum KekError {
-    /// The KEK file cannot be read.
-    #[error("cannot read the KEK file {path}: {source}")]
-    Read {
-        /// The file.
-        path: PathBuf,
-        /// The I/O error.
-        #[source]
-        source: std::io::Error,
-    },
-    /// The KEK file is readable or writable by group or others.
-    #[error("the KEK file {path} has mode {mode:o}; it must be readable by its owner only")]
-    Permissions {
-        /// The file.
-        path: PathBuf,
-        /// Its permission bits.
-        mode: u32,
-    },
-    /// The KEK file is not 32 bytes.
-    #[error("the KEK file {path} holds {len} bytes, a KEK is {KEK_LEN}")]
-    BadLength {
-        /// The file.
-        path: PathBuf,
-        /// Its length.
-        len: usize,
-    },
-    /// Wrapping failed (the random source or the cipher).
-    #[error("cannot wrap the data key")]
-    WrapFailed,
-    /// The wrapped DEK does not open under this KEK for this key id.
-    #[error("the wrapped data key of {key_id} does not unwrap under this KEK")]
-    UnwrapFailed {
-        /// The key id.
-        key_id: String,
-    },
-}
-
-impl KekError {
-    /// A stable dotted code.
-    pub fn code(&self) -> &'static str {
-        match self {
-            Self::Read { .. } => "custodian.kek.read",
-            Self::Permissions { .. } => "custodian.kek.permissions",
-            Self::BadLength { .. } => "custodian.kek.bad_length",
-            Self::WrapFailed => "custodian.kek.wrap_failed",
-            Self::UnwrapFailed { .. } => "custodian.kek.unwrap_failed",
-        }
-    }
-
-    /// What to do about it.
-    pub fn hint(&self) -> &'static str {
-        match self {
-            Self::Read { .. } => {
-                "check the kek path in custodian.json (`cloister-custodian init` writes one)"
-            }
-            Self::Permissions { .. } => "chmod 600 the KEK file",
-            Self::BadLength { .. } => "the KEK file must hold exactly 32 random bytes",
-            Self::WrapFailed => "retry; if it persists the system random source is failing",
-            Self::UnwrapFailed { .. } => {
-                "the key store and the KEK do not belong together: restore the KEK this store was written with"
-            }
-        }
+    fn kek_id(&self) -> String {
+        self.kek_id.clone()
     }
 }
 
@@ -215,6 +149,16 @@ mod tests {
         flipped[20] ^= 1;
         assert!(kek.unwrap("k", &flipped).is_err());
         assert!(kek.unwrap("k", &a[..40]).is_err());
+    }
+
+    #[test]
+    fn kek_id_is_stable() {
+        // sha256(b"cloister/kek-id/v1" + bytes([1] * 32)).hexdigest()[:16], computed in Python:
+        // the id is recorded beside wrapped keys, so it must never change for the same key.
+        assert_eq!(
+            FileKek::from_bytes([1; 32]).kek_id(),
+            "file:52d94b6cd83c53fd"
+        );
     }
 
     #[test]
