@@ -5,7 +5,7 @@
 //! |---|---|---|
 //! | `POST /v1/challenge` | none | `ChallengeRequest` → `Challenge` |
 //! | `POST /v1/release` | none (the evidence is the credential) | `ReleaseRequest` → `ReleaseResponse` |
-//! | `GET /v1/admin/keys` | bearer | → `[KeySummary]` |
+//! | `GET /v1/admin/keys` | bearer | → the tenant's `[KeySummary]` |
 //! | `PUT /v1/admin/keys/{key_id}` | bearer | [`RegisterKey`] → `KeySummary` (201, or 200 replaced) |
 //! | `PUT /v1/admin/keys/{key_id}/policy` | bearer | [`SetPolicy`] → `KeySummary` |
 //! | `PUT /v1/admin/keys/{key_id}/disabled` | bearer | [`SetDisabled`] → `KeySummary` |
@@ -13,14 +13,17 @@
 //! | `GET /healthz` | none | → `ok` |
 //!
 //! Bodies are limited to `max_body_bytes` and are read no further than that: a larger one is
-//! answered 413 `custodian.body_too_large`. The admin token is checked before the body is read.
+//! answered 413 `custodian.body_too_large`. The admin token is checked before the body is read;
+//! it names the tenant (each tenant has its own token), and every admin route acts on that
+//! tenant's keys only: another tenant's key is answered as unknown. Handlers that touch the
+//! store or verify evidence run on the blocking pool, off the async workers.
 
 use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, Path, Request, State};
+use axum::extract::{DefaultBodyLimit, Extension, Path, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -40,10 +43,43 @@ use crate::store::KeySummary;
 pub struct AppState {
     /// The decisions.
     pub custodian: Arc<Custodian>,
-    /// The admin bearer token.
-    pub admin_token: Arc<Zeroizing<String>>,
+    /// Each tenant's admin bearer token.
+    pub admin_tokens: Arc<AdminTokens>,
     /// Largest request body.
     pub max_body_bytes: usize,
+}
+
+/// The tenant an admin request acts for: the owner of the bearer token it presented.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Tenant(pub String);
+
+/// Tenant name → admin bearer token.
+#[derive(Default)]
+pub struct AdminTokens(Vec<(String, Zeroizing<String>)>);
+
+impl AdminTokens {
+    /// Tokens from `(tenant, token)` pairs.
+    pub fn new(tokens: impl IntoIterator<Item = (String, Zeroizing<String>)>) -> Self {
+        Self(tokens.into_iter().collect())
+    }
+
+    /// The tenant whose token `headers` carry. Every token is compared, in constant time, so
+    /// the answer's timing does not tell which tenant (or how much of a token) matched.
+    fn tenant_of(&self, headers: &HeaderMap) -> Option<Tenant> {
+        let sent = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))?;
+        let mut found = None;
+        for (tenant, token) in &self.0 {
+            if aws_lc_rs::constant_time::verify_slices_are_equal(sent.as_bytes(), token.as_bytes())
+                .is_ok()
+            {
+                found = Some(Tenant(tenant.clone()));
+            }
+        }
+        found
+    }
 }
 
 /// The router.
@@ -65,24 +101,25 @@ pub fn app(state: AppState) -> Router {
         .with_state(state)
 }
 
-async fn admin_auth(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    if authorized(req.headers(), &state.admin_token) {
-        next.run(req).await
-    } else {
-        ApiError::Unauthorized.into_response()
+async fn admin_auth(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+    match state.admin_tokens.tenant_of(req.headers()) {
+        Some(tenant) => {
+            req.extensions_mut().insert(tenant);
+            next.run(req).await
+        }
+        None => ApiError::Unauthorized.into_response(),
     }
 }
 
-/// Compares the bearer token in constant time.
-fn authorized(headers: &HeaderMap, token: &str) -> bool {
-    let Some(sent) = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-    else {
-        return false;
-    };
-    aws_lc_rs::constant_time::verify_slices_are_equal(sent.as_bytes(), token.as_bytes()).is_ok()
+/// Runs `f` on the blocking pool: store writes wait for the disk, releases verify signatures.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| ApiError::Internal {
+            what: format!("task: {e}"),
+        })?
 }
 
 /// Parses a JSON body, mapping the body limit to 413.
@@ -112,7 +149,10 @@ async fn challenge(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<axum::Json<Challenge>, ApiError> {
     let req: ChallengeRequest = json("challenge request", body, state.max_body_bytes)?;
-    Ok(axum::Json(state.custodian.challenge(&req)?))
+    let custodian = state.custodian.clone();
+    Ok(axum::Json(
+        blocking(move || custodian.challenge(&req)).await?,
+    ))
 }
 
 async fn release(
@@ -120,27 +160,27 @@ async fn release(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<axum::Json<ReleaseResponse>, ApiError> {
     let req: ReleaseRequest = json("release request", body, state.max_body_bytes)?;
-    // Verification is CPU-bound (signatures, chains): keep it off the async workers.
     let custodian = state.custodian.clone();
-    let response = tokio::task::spawn_blocking(move || custodian.release(&req))
-        .await
-        .map_err(|e| ApiError::Internal {
-            what: format!("release task: {e}"),
-        })??;
-    Ok(axum::Json(response))
+    Ok(axum::Json(blocking(move || custodian.release(&req)).await?))
 }
 
-async fn list_keys(State(state): State<AppState>) -> axum::Json<Vec<KeySummary>> {
-    axum::Json(state.custodian.list())
+async fn list_keys(
+    State(state): State<AppState>,
+    Extension(Tenant(tenant)): Extension<Tenant>,
+) -> Result<axum::Json<Vec<KeySummary>>, ApiError> {
+    let custodian = state.custodian.clone();
+    Ok(axum::Json(blocking(move || custodian.list(&tenant)).await?))
 }
 
 async fn register(
     State(state): State<AppState>,
+    Extension(Tenant(tenant)): Extension<Tenant>,
     Path(key_id): Path<String>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, axum::Json<KeySummary>), ApiError> {
     let req: RegisterKey = json("key registration", body, state.max_body_bytes)?;
-    let (summary, replaced) = state.custodian.register(&key_id, &req)?;
+    let custodian = state.custodian.clone();
+    let (summary, replaced) = blocking(move || custodian.register(&tenant, &key_id, &req)).await?;
     let status = if replaced {
         StatusCode::OK
     } else {
@@ -151,26 +191,36 @@ async fn register(
 
 async fn set_policy(
     State(state): State<AppState>,
+    Extension(Tenant(tenant)): Extension<Tenant>,
     Path(key_id): Path<String>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<axum::Json<KeySummary>, ApiError> {
     let req: SetPolicy = json("policy", body, state.max_body_bytes)?;
-    Ok(axum::Json(state.custodian.set_policy(&key_id, &req)?))
+    let custodian = state.custodian.clone();
+    Ok(axum::Json(
+        blocking(move || custodian.set_policy(&tenant, &key_id, &req)).await?,
+    ))
 }
 
 async fn set_disabled(
     State(state): State<AppState>,
+    Extension(Tenant(tenant)): Extension<Tenant>,
     Path(key_id): Path<String>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<axum::Json<KeySummary>, ApiError> {
     let req: SetDisabled = json("disabled flag", body, state.max_body_bytes)?;
-    Ok(axum::Json(state.custodian.set_disabled(&key_id, &req)?))
+    let custodian = state.custodian.clone();
+    Ok(axum::Json(
+        blocking(move || custodian.set_disabled(&tenant, &key_id, &req)).await?,
+    ))
 }
 
 async fn remove(
     State(state): State<AppState>,
+    Extension(Tenant(tenant)): Extension<Tenant>,
     Path(key_id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    state.custodian.remove(&key_id)?;
+    let custodian = state.custodian.clone();
+    blocking(move || custodian.remove(&tenant, &key_id)).await?;
     Ok(StatusCode::NO_CONTENT)
 }

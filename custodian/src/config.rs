@@ -3,10 +3,11 @@
 //! ```json
 //! {
 //!   "listen": "127.0.0.1:7450",
-//!   "kek": "kek.bin",
+//!   "kek": { "file": "kek.bin" },
+//!   "previous_keks": [],
 //!   "signing_key": "signing-key.pk8",
-//!   "admin_token": "admin-token",
-//!   "key_store": "keys.json",
+//!   "tenants": { "default": { "admin_token": "admin-token" } },
+//!   "store": "custodian.db",
 //!   "challenge_ttl_secs": 30,
 //!   "max_outstanding_challenges": 10000,
 //!   "max_body_bytes": 65536
@@ -14,11 +15,15 @@
 //! ```
 //!
 //! Relative paths are relative to the directory of `custodian.json`. The KEK (32 random bytes),
-//! the Ed25519 signing key (PKCS#8) and the admin token are files of mode 0600; the custodian
-//! refuses to start if group or others can read them. `dangerous_mock_root_pem` (absent by
+//! the Ed25519 signing key (PKCS#8) and the admin tokens are files of mode 0600; the custodian
+//! refuses to start if group or others can read them. `kek` may instead name a PKCS#11 token
+//! (`{"pkcs11": {...}}`, see [`crate::kek::KekConfig`]); `previous_keks` are KEKs that only
+//! unwrap, during a rotation (`cloister-custodian rotate-kek`). Each tenant owns the keys
+//! registered with its admin token. `store` is the SQLite database of keys and the audit chain. `dangerous_mock_root_pem` (absent by
 //! default) pins a mock CA root for CI and the demo: mock evidence is still refused unless a
 //! key's trust policy names that root.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
@@ -26,6 +31,7 @@ use aws_lc_rs::signature::{Ed25519KeyPair, KeyPair};
 use serde::{Deserialize, Serialize};
 
 use crate::files::create_private;
+use crate::kek::KekConfig;
 use crate::start::StartError;
 
 /// Default listen address.
@@ -43,14 +49,17 @@ pub const CONFIG_FILE: &str = "custodian.json";
 pub struct Config {
     /// HTTP listen address (loopback by default; port 0 picks a free port).
     pub listen: SocketAddr,
-    /// The KEK file.
-    pub kek: PathBuf,
-    /// The Ed25519 signing key (PKCS#8 DER).
+    /// The KEK that wraps new DEKs.
+    pub kek: KekConfig,
+    /// KEKs that only unwrap (keys not yet moved by `rotate-kek`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub previous_keks: Vec<KekConfig>,
+    /// The Ed25519 signing key (PKCS#8 DER): signs release responses and audit records.
     pub signing_key: PathBuf,
-    /// The admin bearer token file.
-    pub admin_token: PathBuf,
-    /// The key store (JSON).
-    pub key_store: PathBuf,
+    /// Tenant name → its admin credential.
+    pub tenants: BTreeMap<String, TenantConfig>,
+    /// The SQLite database of keys and the audit chain.
+    pub store: PathBuf,
     /// How long a challenge may be redeemed.
     #[serde(default = "default_ttl")]
     pub challenge_ttl_secs: u64,
@@ -64,6 +73,17 @@ pub struct Config {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dangerous_mock_root_pem: Option<PathBuf>,
 }
+
+/// One tenant's admin credential.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TenantConfig {
+    /// The file holding its admin bearer token (mode 0600).
+    pub admin_token: PathBuf,
+}
+
+/// The tenant `init` creates.
+pub const DEFAULT_TENANT: &str = "default";
 
 fn default_ttl() -> u64 {
     DEFAULT_CHALLENGE_TTL_SECS
@@ -92,6 +112,22 @@ impl Config {
                 path: path.to_owned(),
                 detail: e.to_string(),
             })?;
+        if config.tenants.is_empty() {
+            return Err(StartError::ConfigInvalid {
+                path: path.to_owned(),
+                detail: "no tenants: nobody could register a key".to_owned(),
+            });
+        }
+        if let Some(bad) = config
+            .tenants
+            .keys()
+            .find(|t| cloister_proto::key_release::validate_key_id(t).is_err())
+        {
+            return Err(StartError::ConfigInvalid {
+                path: path.to_owned(),
+                detail: format!("tenant name {bad:?} must be 1-128 of [A-Za-z0-9._-]"),
+            });
+        }
         if config.challenge_ttl_secs == 0 || config.max_outstanding_challenges == 0 {
             return Err(StartError::ConfigInvalid {
                 path: path.to_owned(),
@@ -100,15 +136,17 @@ impl Config {
             });
         }
         let base = path.parent().unwrap_or(Path::new("."));
-        for p in [
-            &mut config.kek,
-            &mut config.signing_key,
-            &mut config.admin_token,
-            &mut config.key_store,
-        ] {
+        for p in [&mut config.signing_key, &mut config.store]
+            .into_iter()
+            .chain(config.tenants.values_mut().map(|t| &mut t.admin_token))
+        {
             if p.is_relative() {
                 *p = base.join(&*p);
             }
+        }
+        config.kek.resolve_paths(base);
+        for k in &mut config.previous_keks {
+            k.resolve_paths(base);
         }
         if let Some(p) = config.dangerous_mock_root_pem.as_mut()
             && p.is_relative()
@@ -140,10 +178,16 @@ pub fn init(dir: &Path, listen: SocketAddr) -> Result<Initialized, StartError> {
     })?;
     let config = Config {
         listen,
-        kek: "kek.bin".into(),
+        kek: KekConfig::File("kek.bin".into()),
+        previous_keks: vec![],
         signing_key: "signing-key.pk8".into(),
-        admin_token: "admin-token".into(),
-        key_store: "keys.json".into(),
+        tenants: BTreeMap::from([(
+            DEFAULT_TENANT.to_owned(),
+            TenantConfig {
+                admin_token: "admin-token".into(),
+            },
+        )]),
+        store: "custodian.db".into(),
         challenge_ttl_secs: DEFAULT_CHALLENGE_TTL_SECS,
         max_outstanding_challenges: crate::challenge::DEFAULT_CAPACITY,
         max_body_bytes: DEFAULT_MAX_BODY_BYTES,
@@ -151,10 +195,13 @@ pub fn init(dir: &Path, listen: SocketAddr) -> Result<Initialized, StartError> {
     };
     let config_path = dir.join(CONFIG_FILE);
     // Refuse before writing anything, so a second init leaves the first one whole.
-    for name in [&config.kek, &config.signing_key, &config.admin_token]
-        .into_iter()
-        .chain([&PathBuf::from(CONFIG_FILE)])
-    {
+    for name in [
+        "kek.bin",
+        "signing-key.pk8",
+        "admin-token",
+        "custodian.db",
+        CONFIG_FILE,
+    ] {
         let path = dir.join(name);
         if path.exists() {
             return Err(StartError::InitExists { path });
@@ -174,9 +221,9 @@ pub fn init(dir: &Path, listen: SocketAddr) -> Result<Initialized, StartError> {
         let path = dir.join(name);
         create_private(&path, bytes).map_err(|source| StartError::InitWrite { path, source })
     };
-    write(&config.kek, &kek[..])?;
+    write(Path::new("kek.bin"), &kek[..])?;
     write(&config.signing_key, pkcs8.as_ref())?;
-    write(&config.admin_token, token_hex.as_bytes())?;
+    write(Path::new("admin-token"), token_hex.as_bytes())?;
     let json = serde_json::to_vec_pretty(&config).map_err(|e| StartError::InitWrite {
         path: config_path.clone(),
         source: std::io::Error::other(e),

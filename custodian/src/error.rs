@@ -186,6 +186,9 @@ impl ApiError {
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::Store(StoreError::KeyExists { .. }) => StatusCode::CONFLICT,
             Self::Store(StoreError::UnknownKey { .. }) => StatusCode::NOT_FOUND,
+            Self::Store(StoreError::Stale { .. }) => StatusCode::CONFLICT,
+            // Retryable: the database is busy or briefly gone; nothing was released or changed.
+            Self::Store(StoreError::Database { .. }) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Store(_) | Self::Kek(_) | Self::Internal { .. } => {
                 StatusCode::INTERNAL_SERVER_ERROR
             }

@@ -40,25 +40,6 @@ pub(crate) fn create_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     file.sync_all()
 }
 
-/// Replaces `path` with `bytes` atomically, mode 0600.
-pub(crate) fn replace_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let mut tmp_name = path.file_name().unwrap_or_default().to_os_string();
-    tmp_name.push(".tmp");
-    let tmp = path.with_file_name(tmp_name);
-    // A temporary file left by a crash is stale: start afresh.
-    match std::fs::remove_file(&tmp) {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
-        _ => {}
-    }
-    create_private(&tmp, bytes)?;
-    std::fs::rename(&tmp, path)?;
-    // Make the rename itself durable.
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::File::open(dir)?.sync_all()?;
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -70,9 +51,6 @@ mod tests {
         create_private(&path, b"one").expect("create");
         assert!(check_private(&path).is_ok());
         assert!(create_private(&path, b"two").is_err());
-        replace_private(&path, b"three").expect("replace");
-        assert_eq!(std::fs::read(&path).expect("read"), b"three");
-        assert!(check_private(&path).is_ok());
-        assert!(!dir.path().join("secret.tmp").exists());
+        assert_eq!(std::fs::read(&path).expect("read"), b"one");
     }
 }

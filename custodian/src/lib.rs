@@ -14,10 +14,11 @@
 //! | [`service`] | the decisions: challenge, release, admin changes |
 //! | [`api`] | HTTP: routes, body limits, admin bearer token |
 //! | [`challenge`] | single-use, expiring, bounded nonces |
-//! | [`store`] | wrapped DEKs and policies, one JSON file replaced atomically |
-//! | [`kek`] | the key-encryption key seam ([`kek::Kek`]) and its file implementation |
+//! | [`store`] | keys (wrapped DEKs, policies, tenants) and the audit chain: [`store::Store`], on SQLite |
+//! | [`kek`] | the key-encryption keys: a file or a PKCS#11 token, and the ring used in rotation |
 //! | [`rego`] | a key's Rego release rule |
-//! | [`audit`] | every decision, as events for an [`audit::AuditSink`] |
+//! | [`audit`] | the hash-chained, signed audit records and their verification |
+//! | [`admin_cli`] | `audit verify`, `audit export`, `rotate-kek` |
 //! | [`config`] | `custodian.json` and `init` |
 //! | [`start`] | loading the config's files and serving |
 //! | [`error`] | the API's refusals and their JSON body |
@@ -31,6 +32,7 @@
 //! assert_ne!(a, b);
 //! ```
 
+pub mod admin_cli;
 pub mod api;
 pub mod audit;
 pub mod challenge;

@@ -37,6 +37,20 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         config: PathBuf,
     },
+    /// Check or export the audit chain.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+    /// Re-wrap every data key under the current KEK (`kek` in custodian.json), unwrapping with
+    /// `previous_keks`. Safe while the custodian serves: each key is swapped in its own
+    /// transaction with its audit record. Add the new KEK as `kek`, move the old one to
+    /// `previous_keks`, restart the custodian, run this, then drop the old KEK from the config.
+    RotateKek {
+        /// The custodian.json.
+        #[arg(long, value_name = "FILE")]
+        config: PathBuf,
+    },
     /// Serve the HTTP API until Ctrl-C.
     Serve {
         /// The custodian.json.
@@ -45,6 +59,26 @@ enum Command {
         /// Write the bound address here once listening (use with a listen port of 0).
         #[arg(long, value_name = "FILE")]
         addr_file: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum AuditCommand {
+    /// Walk the chain from the first record: links, hashes and signatures. Prints the count
+    /// and the head hash; exits 2 naming the first broken record.
+    Verify {
+        /// The custodian.json.
+        #[arg(long, value_name = "FILE")]
+        config: PathBuf,
+    },
+    /// Write the records since a time as JSON lines (body, hash, signature) for a SIEM.
+    Export {
+        /// The custodian.json.
+        #[arg(long, value_name = "FILE")]
+        config: PathBuf,
+        /// Unix seconds; records at or after it (default: all).
+        #[arg(long, value_name = "UNIX_SECONDS", default_value_t = 0)]
+        since: u64,
     },
 }
 
@@ -82,6 +116,27 @@ fn run(args: Args) -> Result<(), StartError> {
             let signer = cloister_custodian::start::load_signer(&config.signing_key)?;
             use aws_lc_rs::signature::KeyPair;
             println!("{}", hex::encode(signer.public_key().as_ref()));
+            Ok(())
+        }
+        Command::Audit {
+            command: AuditCommand::Verify { config },
+        } => {
+            let config = Config::load(&config)?;
+            let report = cloister_custodian::admin_cli::verify_audit(&config)?;
+            println!("{report}");
+            Ok(())
+        }
+        Command::Audit {
+            command: AuditCommand::Export { config, since },
+        } => {
+            let config = Config::load(&config)?;
+            let mut out = std::io::stdout().lock();
+            cloister_custodian::admin_cli::export_audit(&config, since, &mut out)
+        }
+        Command::RotateKek { config } => {
+            let config = Config::load(&config)?;
+            let n = cloister_custodian::admin_cli::rotate_kek(&config)?;
+            eprintln!("re-wrapped {n} key(s)");
             Ok(())
         }
         Command::Serve { config, addr_file } => {

@@ -16,6 +16,7 @@
 //! The platform and policy come from the key's entry, never from the bundle: the bundle's
 //! platform tag only selects which parser runs.
 
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use aws_lc_rs::signature::{Ed25519KeyPair, KeyPair};
@@ -32,24 +33,35 @@ use cloister_proto::{EvidenceBundle, EvidencePlatform};
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
-use crate::audit::{AuditEvent, AuditSink};
+use crate::audit::AuditEvent;
 use crate::challenge::ChallengeBook;
 use crate::error::{ApiError, BundleProblem};
-use crate::kek::Kek;
+use crate::kek::KekRing;
 use crate::rego::{RegoDecision, ReleaseRego};
-use crate::store::{KeyEntry, KeyStore, KeySummary};
+use crate::store::{KeyChange, KeySummary, Store, StoreError, StoredKey};
 
 /// The clock: Unix seconds. Read once per request, at the edge.
 pub type Clock = Arc<dyn Fn() -> u64 + Send + Sync>;
 
+/// A key's trust policy and Rego rule, compiled once per distinct source.
+struct CompiledPolicy {
+    trust_policy: TrustPolicy,
+    rego: Option<ReleaseRego>,
+}
+
+/// Most compiled policies kept; the cache is cleared when it would grow past this.
+const MAX_COMPILED_POLICIES: usize = 4096;
+
 /// Everything a custodian decides with.
 pub struct Custodian {
-    store: Mutex<KeyStore>,
-    kek: Box<dyn Kek>,
+    store: Arc<dyn Store>,
+    keks: KekRing,
     signer: Ed25519KeyPair,
     verifier: EvidenceVerifier,
     challenges: Mutex<ChallengeBook>,
-    audit: Arc<dyn AuditSink>,
+    /// Keyed by SHA-256 of the policy's sources, so any change (through any custodian sharing
+    /// the store) is a miss and takes effect at the next release.
+    compiled: Mutex<HashMap<[u8; 32], Arc<CompiledPolicy>>>,
     clock: Clock,
 }
 
@@ -89,25 +101,24 @@ pub struct SetDisabled {
 }
 
 impl Custodian {
-    /// A custodian over `store`, wrapping with `kek`, signing with `signer`, verifying with
-    /// `verifier`, recording to `audit`; challenges live `challenge_ttl_secs`, at most
+    /// A custodian over `store`, wrapping with `keks`, signing responses with `signer`,
+    /// verifying with `verifier`; challenges live `challenge_ttl_secs`, at most
     /// `max_challenges` at once. Uses the system clock.
     pub fn new(
-        store: KeyStore,
-        kek: Box<dyn Kek>,
+        store: Arc<dyn Store>,
+        keks: KekRing,
         signer: Ed25519KeyPair,
         verifier: EvidenceVerifier,
-        audit: Arc<dyn AuditSink>,
         challenge_ttl_secs: u64,
         max_challenges: usize,
     ) -> Self {
         Self {
-            store: Mutex::new(store),
-            kek,
+            store,
+            keks,
             signer,
             verifier,
             challenges: Mutex::new(ChallengeBook::new(challenge_ttl_secs, max_challenges)),
-            audit,
+            compiled: Mutex::new(HashMap::new()),
             clock: Arc::new(|| UnixTime::now().as_secs()),
         }
     }
@@ -126,30 +137,42 @@ impl Custodian {
         out
     }
 
-    /// Issues a challenge for a registered, enabled key.
+    /// Issues a challenge for a registered, enabled key, and records it.
     ///
     /// # Errors
     /// `custodian.bad_key_id`, `custodian.unknown_key`, `custodian.key_disabled`,
-    /// `custodian.busy`.
+    /// `custodian.busy`, `custodian.store.unavailable` (nothing issued).
     pub fn challenge(&self, req: &ChallengeRequest) -> Result<Challenge, ApiError> {
-        let result = self.issue(req);
-        match &result {
-            Ok(_) => self.audit.record(&AuditEvent::ChallengeIssued {
-                key_id: req.key_id.clone(),
-            }),
-            Err(e) => self.deny(Some(&req.key_id), e),
+        let now = (self.clock)();
+        let mut tenant = None;
+        let result = self.issue(req, now, &mut tenant);
+        if let Err(e) = &result {
+            self.deny(now, tenant.as_deref(), Some(&req.key_id), e);
         }
         result
     }
 
-    fn issue(&self, req: &ChallengeRequest) -> Result<Challenge, ApiError> {
+    fn issue(
+        &self,
+        req: &ChallengeRequest,
+        now: u64,
+        tenant: &mut Option<String>,
+    ) -> Result<Challenge, ApiError> {
         validate_key_id(&req.key_id).map_err(ApiError::BadKeyId)?;
-        self.enabled_entry(&req.key_id)?;
-        let (nonce, expires_at) = self
+        let key = self.enabled_key(&req.key_id, tenant)?;
+        let mut book = self
             .challenges
             .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .issue(&req.key_id, (self.clock)())?;
+            .unwrap_or_else(PoisonError::into_inner);
+        let (nonce, expires_at) = book.issue(&req.key_id, now)?;
+        // Recorded before it is handed out; a challenge without its record is withdrawn.
+        if let Err(e) = self
+            .store
+            .append(&AuditEvent::challenge(now, &key.tenant, &req.key_id))
+        {
+            let _ = book.redeem(&nonce, &req.key_id, now);
+            return Err(e.into());
+        }
         Ok(Challenge {
             nonce: B64.encode(nonce),
             expires_at,
@@ -157,38 +180,41 @@ impl Custodian {
     }
 
     /// Releases a key to the enclave whose evidence the request carries. See the module docs
-    /// for the order of checks.
+    /// for the order of checks. The release is on the audit chain before the response leaves.
     ///
     /// # Errors
     /// The first check that fails, as an [`ApiError`].
     pub fn release(&self, req: &ReleaseRequest) -> Result<ReleaseResponse, ApiError> {
-        match self.try_release(req) {
-            Ok((response, platform)) => {
-                self.audit.record(&AuditEvent::Released {
-                    key_id: response.key_id.clone(),
-                    platform: platform.as_str().to_owned(),
-                    evidence_sha384: response.evidence_sha384.clone(),
-                });
+        let now = (self.clock)();
+        let mut tenant = None;
+        let result = self
+            .try_release(req, now, &mut tenant)
+            .and_then(|(response, event)| {
+                self.store.append(&event)?;
                 Ok(response)
-            }
-            Err(e) => {
-                self.deny(Some(&req.key_id), &e);
-                Err(e)
-            }
+            });
+        if let Err(e) = &result {
+            self.deny(now, tenant.as_deref(), Some(&req.key_id), e);
         }
+        result
     }
 
-    fn try_release(&self, req: &ReleaseRequest) -> Result<(ReleaseResponse, Platform), ApiError> {
-        let now = (self.clock)();
+    fn try_release(
+        &self,
+        req: &ReleaseRequest,
+        now: u64,
+        tenant: &mut Option<String>,
+    ) -> Result<(ReleaseResponse, AuditEvent), ApiError> {
         validate_key_id(&req.key_id).map_err(ApiError::BadKeyId)?;
         let bundle = decode_bundle(&req.bundle)?;
         self.challenges
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .redeem(&bundle.nonce, &req.key_id, now)?;
-        let entry = self.enabled_entry(&req.key_id)?;
+        let key = self.enabled_key(&req.key_id, tenant)?;
+        let compiled = self.compiled(&key)?;
 
-        let policy = &entry.trust_policy;
+        let policy = &compiled.trust_policy;
         let claimed = claimed_platform(bundle.platform);
         policy.check_platform(claimed).map_err(ApiError::Evidence)?;
         let when = UnixTime::from_secs(now);
@@ -208,9 +234,10 @@ impl Custodian {
             .appraise(&verified, &ctx)
             .map_err(ApiError::Evidence)?;
         let platform = appraised.platform();
+        let claims = appraised.claims();
 
-        if let Some(rego) = &entry.rego {
-            let claims = serde_json::to_value(appraised.claims()).map_err(|e| {
+        if let Some(rego) = &compiled.rego {
+            let claims = serde_json::to_value(&claims).map_err(|e| {
                 ApiError::RegoFailed(crate::rego::RegoError::Eval {
                     detail: format!("claims do not serialize: {e}"),
                 })
@@ -238,8 +265,8 @@ impl Custodian {
                 ApiError::Seal(cloister_proto::key_release::KeyReleaseError::SealFailed)
             })?;
         let dek = self
-            .kek
-            .unwrap(&req.key_id, &entry.wrapped_dek)
+            .keks
+            .unwrap(&req.key_id, &key.kek_id, &key.wrapped_dek)
             .map_err(ApiError::Kek)?;
         let response = ReleaseResponse::seal_and_sign(
             &self.signer,
@@ -250,126 +277,252 @@ impl Custodian {
             now,
         )
         .map_err(ApiError::Seal)?;
-        Ok((response, platform))
+        let mut event = AuditEvent::release(now, &key.tenant, &req.key_id);
+        event.platform = Some(platform.as_str().to_owned());
+        event.measurement = Some(claims.workload_measurement.clone());
+        event.evidence_sha384 = Some(response.evidence_sha384.clone());
+        event.policy_version = Some(key.policy_version);
+        event.kek_id = Some(key.kek_id.clone());
+        Ok((response, event))
     }
 
-    /// Registers a key: the DEK is wrapped, the trust policy and Rego checked, all before
-    /// anything is stored. Returns the entry's summary and whether an entry was replaced.
+    /// Registers a key for `tenant`: the DEK is wrapped, the trust policy and Rego checked,
+    /// all before anything is stored. Returns the entry's summary and whether an entry was
+    /// replaced.
     ///
     /// # Errors
     /// `custodian.bad_key_id`, `custodian.bad_dek`, `custodian.invalid_trust_policy`,
-    /// `custodian.rego.*`, `custodian.key_exists`, `custodian.kek.*`, `custodian.store.write`.
+    /// `custodian.rego.*`, `custodian.key_exists` (also when another tenant owns the id),
+    /// `custodian.kek.*`, `custodian.store.*`.
     pub fn register(
         &self,
+        tenant: &str,
         key_id: &str,
         req: &RegisterKey,
     ) -> Result<(KeySummary, bool), ApiError> {
-        validate_key_id(key_id).map_err(ApiError::BadKeyId)?;
-        let dek = decode_dek(&req.dek)?;
-        let (trust_policy, rego) = check_policy(&req.trust_policy, req.rego.as_deref())?;
-        let wrapped_dek = self.kek.wrap(key_id, &dek).map_err(ApiError::Kek)?;
         let now = (self.clock)();
-        let entry = KeyEntry {
-            wrapped_dek,
-            trust_policy,
-            rego,
-            disabled: false,
-            created_at: now,
-            updated_at: now,
-        };
-        let summary = entry.summary(key_id);
-        let replaced = self.store().register(key_id, entry, req.replace)?;
-        self.audit.record(&AuditEvent::Admin {
-            action: if replaced { "replace" } else { "register" },
-            key_id: key_id.to_owned(),
-        });
-        Ok((summary, replaced))
+        let action = if req.replace { "replace" } else { "register" };
+        self.admin(now, tenant, key_id, action, || {
+            validate_key_id(key_id).map_err(ApiError::BadKeyId)?;
+            let dek = decode_dek(&req.dek)?;
+            let (trust_policy, rego) = check_policy(&req.trust_policy, req.rego.as_deref())?;
+            let (wrapped_dek, kek_id) = self.keks.wrap(key_id, &dek).map_err(ApiError::Kek)?;
+            let key = StoredKey::new(
+                tenant,
+                key_id,
+                wrapped_dek,
+                &kek_id,
+                trust_policy,
+                rego,
+                now,
+            );
+            Ok(KeyChange::Register {
+                key,
+                replace: req.replace,
+            })
+        })
     }
 
-    /// Replaces a key's trust policy and Rego rule.
+    /// Replaces a key's trust policy and Rego rule (the next release is decided by them, and
+    /// audited with the new policy version).
     ///
     /// # Errors
     /// As [`register`](Self::register), and `custodian.unknown_key`.
-    pub fn set_policy(&self, key_id: &str, req: &SetPolicy) -> Result<KeySummary, ApiError> {
-        validate_key_id(key_id).map_err(ApiError::BadKeyId)?;
-        let (trust_policy, rego) = check_policy(&req.trust_policy, req.rego.as_deref())?;
+    pub fn set_policy(
+        &self,
+        tenant: &str,
+        key_id: &str,
+        req: &SetPolicy,
+    ) -> Result<KeySummary, ApiError> {
         let now = (self.clock)();
-        let entry = self.store().update(key_id, |e| {
-            e.trust_policy = trust_policy;
-            e.rego = rego;
-            e.updated_at = now;
-        })?;
-        self.audit.record(&AuditEvent::Admin {
-            action: "set_policy",
-            key_id: key_id.to_owned(),
-        });
-        Ok(entry.summary(key_id))
+        self.admin(now, tenant, key_id, "set_policy", || {
+            validate_key_id(key_id).map_err(ApiError::BadKeyId)?;
+            let (trust_policy, rego) = check_policy(&req.trust_policy, req.rego.as_deref())?;
+            Ok(KeyChange::SetPolicy {
+                tenant: tenant.to_owned(),
+                key_id: key_id.to_owned(),
+                trust_policy,
+                rego,
+                now,
+            })
+        })
+        .map(|(summary, _)| summary)
     }
 
-    /// Disables or enables a key.
+    /// Disables or enables a key. A disabled key is refused at the challenge and at the
+    /// release, even for a challenge issued before.
     ///
     /// # Errors
-    /// `custodian.bad_key_id`, `custodian.unknown_key`, `custodian.store.write`.
-    pub fn set_disabled(&self, key_id: &str, req: &SetDisabled) -> Result<KeySummary, ApiError> {
-        validate_key_id(key_id).map_err(ApiError::BadKeyId)?;
+    /// `custodian.bad_key_id`, `custodian.unknown_key`, `custodian.store.*`.
+    pub fn set_disabled(
+        &self,
+        tenant: &str,
+        key_id: &str,
+        req: &SetDisabled,
+    ) -> Result<KeySummary, ApiError> {
         let now = (self.clock)();
-        let entry = self.store().update(key_id, |e| {
-            e.disabled = req.disabled;
-            e.updated_at = now;
-        })?;
-        self.audit.record(&AuditEvent::Admin {
-            action: if req.disabled { "disable" } else { "enable" },
-            key_id: key_id.to_owned(),
-        });
-        Ok(entry.summary(key_id))
+        let action = if req.disabled { "disable" } else { "enable" };
+        self.admin(now, tenant, key_id, action, || {
+            validate_key_id(key_id).map_err(ApiError::BadKeyId)?;
+            Ok(KeyChange::SetDisabled {
+                tenant: tenant.to_owned(),
+                key_id: key_id.to_owned(),
+                disabled: req.disabled,
+                now,
+            })
+        })
+        .map(|(summary, _)| summary)
     }
 
     /// Removes a key and its wrapped DEK.
     ///
     /// # Errors
-    /// `custodian.bad_key_id`, `custodian.unknown_key`, `custodian.store.write`.
-    pub fn remove(&self, key_id: &str) -> Result<(), ApiError> {
-        validate_key_id(key_id).map_err(ApiError::BadKeyId)?;
-        self.store().remove(key_id)?;
-        self.audit.record(&AuditEvent::Admin {
-            action: "remove",
-            key_id: key_id.to_owned(),
-        });
-        Ok(())
-    }
-
-    /// Every key's summary.
-    pub fn list(&self) -> Vec<KeySummary> {
-        self.store().iter().map(|(id, e)| e.summary(id)).collect()
-    }
-
-    fn store(&self) -> std::sync::MutexGuard<'_, KeyStore> {
-        self.store.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    fn enabled_entry(&self, key_id: &str) -> Result<KeyEntry, ApiError> {
-        let entry = self.store().get(key_id).cloned().ok_or_else(|| {
-            crate::store::StoreError::UnknownKey {
+    /// `custodian.bad_key_id`, `custodian.unknown_key`, `custodian.store.*`.
+    pub fn remove(&self, tenant: &str, key_id: &str) -> Result<(), ApiError> {
+        let now = (self.clock)();
+        self.admin(now, tenant, key_id, "remove", || {
+            validate_key_id(key_id).map_err(ApiError::BadKeyId)?;
+            Ok(KeyChange::Remove {
+                tenant: tenant.to_owned(),
                 key_id: key_id.to_owned(),
+            })
+        })
+        .map(drop)
+    }
+
+    /// The summaries of `tenant`'s keys.
+    ///
+    /// # Errors
+    /// `custodian.store.*`.
+    pub fn list(&self, tenant: &str) -> Result<Vec<KeySummary>, ApiError> {
+        Ok(self
+            .store
+            .keys(Some(tenant))?
+            .iter()
+            .map(StoredKey::summary)
+            .collect())
+    }
+
+    /// Builds a change with `prepare`, applies it with its audit record; a refusal is audited
+    /// as a denial of `action`.
+    fn admin(
+        &self,
+        now: u64,
+        tenant: &str,
+        key_id: &str,
+        action: &str,
+        prepare: impl FnOnce() -> Result<KeyChange, ApiError>,
+    ) -> Result<(KeySummary, bool), ApiError> {
+        let result = prepare().and_then(|change| {
+            let outcome = self
+                .store
+                .change(&change, AuditEvent::admin(now, tenant, key_id, action))?;
+            let summary = outcome.key.as_ref().map(StoredKey::summary);
+            Ok((summary, outcome.replaced))
+        });
+        match result {
+            Ok((summary, replaced)) => Ok((
+                summary.unwrap_or_else(|| KeySummary {
+                    key_id: key_id.to_owned(),
+                    tenant: tenant.to_owned(),
+                    platforms: vec![],
+                    rego: false,
+                    policy_version: 0,
+                    kek_id: String::new(),
+                    disabled: true,
+                    created_at: now,
+                    updated_at: now,
+                }),
+                replaced,
+            )),
+            Err(e) => {
+                let mut event = AuditEvent::denied(
+                    now,
+                    Some(tenant),
+                    Some(key_id).filter(|k| validate_key_id(k).is_ok()),
+                    e.code(),
+                    e.rule(),
+                );
+                event.action = Some(action.to_owned());
+                self.record_denial(&event);
+                Err(e)
             }
-        })?;
-        if entry.disabled {
+        }
+    }
+
+    /// The key, if it exists and is enabled; notes its tenant for the audit record.
+    fn enabled_key(
+        &self,
+        key_id: &str,
+        tenant: &mut Option<String>,
+    ) -> Result<StoredKey, ApiError> {
+        let key = self
+            .store
+            .key(key_id)?
+            .ok_or_else(|| StoreError::UnknownKey {
+                key_id: key_id.to_owned(),
+            })?;
+        *tenant = Some(key.tenant.clone());
+        if key.disabled {
             return Err(ApiError::KeyDisabled {
                 key_id: key_id.to_owned(),
             });
         }
-        Ok(entry)
+        Ok(key)
     }
 
-    fn deny(&self, key_id: Option<&str>, e: &ApiError) {
-        self.audit.record(&AuditEvent::Denied {
-            // Only a well-formed id is worth recording (and safe to log).
-            key_id: key_id
-                .filter(|k| validate_key_id(k).is_ok())
-                .map(str::to_owned),
-            code: e.code().to_owned(),
-            rule: e.rule(),
+    /// The compiled policy of `key`, from the cache when its sources are unchanged.
+    fn compiled(&self, key: &StoredKey) -> Result<Arc<CompiledPolicy>, ApiError> {
+        let mut id = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256);
+        id.update(&(key.trust_policy.len() as u64).to_be_bytes());
+        id.update(key.trust_policy.as_bytes());
+        id.update(key.rego.as_deref().unwrap_or("").as_bytes());
+        let mut cache_key = [0; 32];
+        cache_key.copy_from_slice(id.finish().as_ref());
+        if let Some(hit) = self
+            .compiled
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&cache_key)
+        {
+            return Ok(hit.clone());
+        }
+        let corrupt = |field| {
+            ApiError::Store(StoreError::Corrupt {
+                key_id: key.key_id.clone(),
+                field,
+            })
+        };
+        let compiled = Arc::new(CompiledPolicy {
+            trust_policy: TrustPolicy::from_json(key.trust_policy.as_bytes())
+                .map_err(|_| corrupt("trust_policy"))?,
+            rego: key
+                .rego
+                .as_deref()
+                .map(ReleaseRego::compile)
+                .transpose()
+                .map_err(|_| corrupt("rego"))?,
         });
+        let mut cache = self.compiled.lock().unwrap_or_else(PoisonError::into_inner);
+        if cache.len() >= MAX_COMPILED_POLICIES {
+            cache.clear();
+        }
+        cache.insert(cache_key, compiled.clone());
+        Ok(compiled)
+    }
+
+    fn deny(&self, now: u64, tenant: Option<&str>, key_id: Option<&str>, e: &ApiError) {
+        // Only a well-formed id is worth recording (and safe to log).
+        let key_id = key_id.filter(|k| validate_key_id(k).is_ok());
+        self.record_denial(&AuditEvent::denied(now, tenant, key_id, e.code(), e.rule()));
+    }
+
+    /// A denial that cannot be recorded does not change the answer (it is a refusal anyway);
+    /// it is logged as an error for the operator.
+    fn record_denial(&self, event: &AuditEvent) {
+        if let Err(e) = self.store.append(event) {
+            tracing::error!(code = e.code(), error = %e, "an audit record of a denial was not written");
+        }
     }
 }
 
@@ -405,21 +558,21 @@ fn decode_dek(b64: &str) -> Result<DataKey, ApiError> {
     Ok(DataKey::from_bytes(key))
 }
 
-/// Loads a trust policy and compiles a Rego rule; both must succeed.
+/// Checks that a trust policy loads and a Rego rule compiles; returns their sources as
+/// stored (the policy in its normalized JSON form).
 fn check_policy(
     trust_policy: &serde_json::Value,
     rego: Option<&str>,
-) -> Result<(TrustPolicy, Option<ReleaseRego>), ApiError> {
+) -> Result<(String, Option<String>), ApiError> {
     let json = serde_json::to_vec(trust_policy).map_err(|e| ApiError::BadRequest {
         what: "trust_policy",
         detail: e.to_string(),
     })?;
     let policy = TrustPolicy::from_json(&json).map_err(ApiError::InvalidTrustPolicy)?;
-    let rego = rego
-        .map(ReleaseRego::compile)
-        .transpose()
-        .map_err(ApiError::InvalidRego)?;
-    Ok((policy, rego))
+    if let Some(source) = rego {
+        ReleaseRego::compile(source).map_err(ApiError::InvalidRego)?;
+    }
+    Ok((policy.to_json(), rego.map(str::to_owned)))
 }
 
 /// The platform a bundle claims, in the attestation crate's terms.

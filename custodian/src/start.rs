@@ -10,23 +10,35 @@ use cloister_attestation::nitro::TrustAnchor;
 use cloister_attestation::{AttestationError, EvidenceVerifier, Platform};
 use zeroize::Zeroizing;
 
-use crate::api::{AppState, app};
-use crate::audit::TracingAudit;
+use crate::api::{AdminTokens, AppState, app};
 use crate::config::Config;
 use crate::files::{PrivateFileError, check_private};
-use crate::kek::{FileKek, KekError};
+use crate::kek::{KekError, KekRing, open_kek};
 use crate::service::Custodian;
-use crate::store::{KeyStore, StoreError};
+use crate::store::{SqliteStore, StoreError};
 
 /// Loads everything `config` names into the handlers' state.
 ///
 /// # Errors
 /// The first file that does not load, as a [`StartError`].
 pub fn build(config: &Config) -> Result<AppState, StartError> {
-    let kek = FileKek::load(&config.kek)?;
-    let signer = load_signer(&config.signing_key)?;
-    let admin_token = load_token(&config.admin_token)?;
-    let store = KeyStore::open(&config.key_store)?;
+    let keks = open_keks(config)?;
+    let store = open_store(config)?;
+    let mut tokens = Vec::with_capacity(config.tenants.len());
+    for (tenant, t) in &config.tenants {
+        let token = load_token(&t.admin_token)?;
+        if tokens
+            .iter()
+            .any(|(_, other): &(String, Zeroizing<String>)| **other == *token)
+        {
+            return Err(StartError::Secret {
+                what: "admin_token",
+                path: t.admin_token.clone(),
+                problem: format!("tenant {tenant} shares its token with another tenant"),
+            });
+        }
+        tokens.push((tenant.clone(), token));
+    }
     let mut verifier = EvidenceVerifier::new();
     if let Some(pem_path) = &config.dangerous_mock_root_pem {
         let pem = std::fs::read(pem_path).map_err(|source| StartError::Secret {
@@ -46,18 +58,40 @@ pub fn build(config: &Config) -> Result<AppState, StartError> {
     }
     let custodian = Custodian::new(
         store,
-        Box::new(kek),
-        signer,
+        keks,
+        load_signer(&config.signing_key)?,
         verifier,
-        Arc::new(TracingAudit),
         config.challenge_ttl_secs,
         config.max_outstanding_challenges,
     );
     Ok(AppState {
         custodian: Arc::new(custodian),
-        admin_token: Arc::new(admin_token),
+        admin_tokens: Arc::new(AdminTokens::new(tokens)),
         max_body_bytes: config.max_body_bytes,
     })
+}
+
+/// Opens the current KEK and the previous ones.
+///
+/// # Errors
+/// `custodian.kek.*`.
+pub fn open_keks(config: &Config) -> Result<KekRing, StartError> {
+    let current = open_kek(&config.kek)?;
+    let previous = config
+        .previous_keks
+        .iter()
+        .map(open_kek)
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(KekRing::new(current, previous))
+}
+
+/// Opens the store, signing audit records with the custodian's key.
+///
+/// # Errors
+/// `custodian.config.secret` (the signing key), `custodian.store.open`.
+pub fn open_store(config: &Config) -> Result<Arc<SqliteStore>, StartError> {
+    let signer = load_signer(&config.signing_key)?;
+    Ok(Arc::new(SqliteStore::open(&config.store, signer)?))
 }
 
 /// Loads the signing key (PKCS#8, owner-only).
@@ -193,6 +227,12 @@ pub enum StartError {
     /// The KEK does not load.
     #[error(transparent)]
     Kek(#[from] KekError),
+    /// The audit chain is broken at a record.
+    #[error(transparent)]
+    AuditBroken(crate::audit::ChainBreak),
+    /// The export could not be written.
+    #[error("cannot write the export: {0}")]
+    ExportWrite(#[source] std::io::Error),
     /// The key store does not load.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -249,6 +289,8 @@ impl StartError {
             Self::Secret { .. } => "custodian.config.secret",
             Self::MockRoot { .. } => "custodian.config.mock_root",
             Self::Kek(e) => e.code(),
+            Self::AuditBroken(b) => b.code(),
+            Self::ExportWrite(_) => "custodian.export.write",
             Self::Store(e) => e.code(),
             Self::InitExists { .. } => "custodian.init.exists",
             Self::InitWrite { .. } => "custodian.init.write",
@@ -272,6 +314,10 @@ impl StartError {
             }
             Self::MockRoot { .. } => "point it at the root.pem `cloister mock init` wrote",
             Self::Kek(e) => e.hint(),
+            Self::AuditBroken(_) => {
+                "the stored audit trail was altered at this record: keep the database as evidence, compare with the last export, and investigate who had write access"
+            }
+            Self::ExportWrite(_) => "check the output (disk space, a closed pipe)",
             Self::Store(e) => e.hint(),
             Self::InitExists { .. } => "init into an empty directory",
             Self::InitWrite { .. } => "check that the directory is writable",

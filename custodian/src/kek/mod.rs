@@ -26,6 +26,7 @@
 
 pub mod file;
 pub mod pkcs11;
+mod ring;
 
 use std::path::{Path, PathBuf};
 
@@ -34,6 +35,7 @@ use serde::{Deserialize, Serialize};
 
 pub use file::FileKek;
 pub use pkcs11::{KeyProblem, Pkcs11Kek};
+pub use ring::KekRing;
 
 /// Length of a KEK (AES-256), in a file or in a token.
 pub const KEK_LEN: usize = 32;
@@ -184,6 +186,14 @@ pub fn open_kek(config: &KekConfig) -> Result<Box<dyn Kek>, KekError> {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum KekError {
+    /// A DEK is wrapped under a KEK this custodian has not loaded.
+    #[error("key {key_id} is wrapped under KEK {kek_id}, which is not loaded")]
+    UnknownKekId {
+        /// The key id.
+        key_id: String,
+        /// The KEK its entry names.
+        kek_id: String,
+    },
     /// The KEK file cannot be read.
     #[error("cannot read the KEK file {path}: {source}")]
     Read {
@@ -320,6 +330,7 @@ impl KekError {
     /// A stable dotted code.
     pub fn code(&self) -> &'static str {
         match self {
+            Self::UnknownKekId { .. } => "custodian.kek.unknown_kek_id",
             Self::Read { .. } => "custodian.kek.read",
             Self::Permissions { .. } => "custodian.kek.permissions",
             Self::BadLength { .. } => "custodian.kek.bad_length",
@@ -342,6 +353,9 @@ impl KekError {
     /// What to do about it.
     pub fn hint(&self) -> &'static str {
         match self {
+            Self::UnknownKekId { .. } => {
+                "list the KEK that wrapped it in previous_keks of custodian.json (rotate-kek moves every key to the current one)"
+            }
             Self::Read { .. } => {
                 "check the kek path in custodian.json (`cloister-custodian init` writes one)"
             }

@@ -2,7 +2,7 @@
 
 use axum::body::Body;
 use axum::http::StatusCode;
-use cloister_custodian::audit::AuditEvent;
+use cloister_custodian::audit::AuditKind;
 use cloister_proto::EvidencePlatform;
 use cloister_proto::key_release::{ReleaseDenied, ReleaseResponse, open_release};
 
@@ -66,12 +66,23 @@ async fn happy_path_over_loopback_yields_the_registered_dek() {
         .is_err()
     );
 
-    let events = h.audit.events();
-    assert!(events.contains(&AuditEvent::Released {
-        key_id: "model-1".into(),
-        platform: "mock".into(),
-        evidence_sha384: hex::encode(attested.digest),
-    }));
+    let events = h.audit();
+    let released = events
+        .iter()
+        .find(|b| b.event.kind == AuditKind::Release)
+        .expect("release recorded");
+    assert_eq!(released.event.key_id.as_deref(), Some("model-1"));
+    assert_eq!(released.event.tenant.as_deref(), Some("bank"));
+    assert_eq!(released.event.platform.as_deref(), Some("mock"));
+    assert_eq!(released.event.policy_version, Some(1));
+    assert_eq!(
+        released.event.evidence_sha384.as_deref(),
+        Some(hex::encode(attested.digest).as_str())
+    );
+    assert_eq!(
+        released.event.measurement.as_deref(),
+        Some(hex::encode(h.pcr0).as_str())
+    );
     // Nothing recorded carries the key.
     assert!(!format!("{events:?}").contains(&hex::encode(DEK)));
 }
@@ -169,10 +180,8 @@ async fn a_key_pinning_another_measurement_is_refused_by_that_check() {
     let got = h.release("model-1", &h.attest(&nonce(&c))).await;
     assert_refused(&got, StatusCode::FORBIDDEN, "policy.pcr_mismatch");
     assert_eq!(got.1["rule"], "policy.pcr_mismatch");
-    assert!(h.audit.events().iter().any(|e| matches!(
-        e,
-        AuditEvent::Denied { code, .. } if code == "policy.pcr_mismatch"
-    )));
+    assert!(h.audit().iter().any(|b| b.event.kind == AuditKind::Denied
+        && b.event.code.as_deref() == Some("policy.pcr_mismatch")));
 }
 
 #[tokio::test]

@@ -41,13 +41,17 @@ fn init_pubkey_and_refusals() {
     let out = run(&["init", "--dir", path(dir.path())]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("custodian.init.exists"));
-    // A corrupt key store refuses to start, naming the code.
-    std::fs::write(dir.path().join("keys.json"), b"{ nope").expect("write");
+    // A store that is not a database refuses to start, naming the code.
+    std::fs::write(
+        dir.path().join("custodian.db"),
+        b"{ nope, not SQLite at all ...",
+    )
+    .expect("write");
     let out = run(&["serve", "--config", path(&config)]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("custodian.store.corrupt"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("custodian.store.open"));
     // A KEK others can read refuses to start.
-    std::fs::remove_file(dir.path().join("keys.json")).expect("rm");
+    std::fs::remove_file(dir.path().join("custodian.db")).expect("rm");
     let kek = dir.path().join("kek.bin");
     std::fs::set_permissions(&kek, std::fs::Permissions::from_mode(0o644)).expect("chmod");
     let out = run(&["serve", "--config", path(&config)]);

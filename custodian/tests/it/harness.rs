@@ -16,16 +16,19 @@ use cloister_attestation::mock::{MockCa, MockNsm};
 use cloister_attestation::nitro::pcr::nitro_measure;
 use cloister_attestation::{EvidenceVerifier, NitroPolicy, Platform, TrustPolicy, UnixTime};
 use cloister_custodian::Custodian;
+use cloister_custodian::api::AdminTokens;
 use cloister_custodian::api::{AppState, app};
-use cloister_custodian::audit::MemoryAudit;
-use cloister_custodian::kek::FileKek;
-use cloister_custodian::store::KeyStore;
+use cloister_custodian::audit::{AuditBody, ChainVerifier};
+use cloister_custodian::kek::{FileKek, KekRing};
+use cloister_custodian::store::{SqliteStore, Store};
 use cloister_proto::evidence::BUNDLE_VERSION;
 use cloister_proto::key_release::{Challenge, ReleaseKeyPair};
 use cloister_proto::{EvidenceBundle, EvidencePlatform, ServedModels};
 use tower::ServiceExt;
 
 pub(crate) const TOKEN: &str = "0123456789abcdef0123456789abcdef-test-token";
+/// The admin token of a second tenant.
+pub(crate) const OTHER_TOKEN: &str = "fedcba9876543210fedcba9876543210-other-tenant";
 pub(crate) const DEK: [u8; 32] = [0x42; 32];
 pub(crate) const MAX_BODY: usize = 64 * 1024;
 
@@ -33,7 +36,8 @@ pub(crate) struct Harness {
     pub(crate) app: Router,
     pub(crate) state: AppState,
     pub(crate) custodian_pub: [u8; 32],
-    pub(crate) audit: Arc<MemoryAudit>,
+    pub(crate) store: Arc<SqliteStore>,
+    pub(crate) custodian_signer_pub: Vec<u8>,
     pub(crate) ca: MockCa,
     pub(crate) nsm: MockNsm,
     pub(crate) pcr0: [u8; 48],
@@ -59,29 +63,41 @@ pub(crate) fn harness() -> Harness {
     )
     .expect("boot");
     let dir = tempfile::tempdir().expect("dir");
-    let store = KeyStore::open(&dir.path().join("keys.json")).expect("store");
     let signer = Ed25519KeyPair::generate().expect("signer");
     let custodian_pub = signer.public_key().as_ref().try_into().expect("32");
-    let audit = Arc::new(MemoryAudit::default());
+    let pkcs8 = signer.to_pkcs8().expect("pkcs8");
+    let store = Arc::new(
+        SqliteStore::open(
+            &dir.path().join("custodian.db"),
+            Ed25519KeyPair::from_pkcs8(pkcs8.as_ref()).expect("same key"),
+        )
+        .expect("store"),
+    );
     let custodian = Custodian::new(
-        store,
-        Box::new(FileKek::from_bytes([7; 32])),
+        store.clone(),
+        KekRing::new(Box::new(FileKek::from_bytes([7; 32])), vec![]),
         signer,
         EvidenceVerifier::new().with_mock_root(ca.root_anchor()),
-        audit.clone(),
         30,
         100,
     );
     let state = AppState {
         custodian: Arc::new(custodian),
-        admin_token: Arc::new(zeroize::Zeroizing::new(TOKEN.to_owned())),
+        admin_tokens: Arc::new(AdminTokens::new([
+            ("bank".to_owned(), zeroize::Zeroizing::new(TOKEN.to_owned())),
+            (
+                "clinic".to_owned(),
+                zeroize::Zeroizing::new(OTHER_TOKEN.to_owned()),
+            ),
+        ])),
         max_body_bytes: MAX_BODY,
     };
     Harness {
         app: app(state.clone()),
         state,
         custodian_pub,
-        audit,
+        store,
+        custodian_signer_pub: custodian_pub.to_vec(),
         ca,
         nsm,
         pcr0,
@@ -90,6 +106,17 @@ pub(crate) fn harness() -> Harness {
 }
 
 impl Harness {
+    /// Every audit record, after checking the whole chain under the custodian's key.
+    pub(crate) fn audit(&self) -> Vec<AuditBody> {
+        let mut chain = ChainVerifier::new(&self.custodian_signer_pub);
+        self.store
+            .audit_records(1, 100_000)
+            .expect("records")
+            .iter()
+            .map(|r| chain.check(r).expect("the chain verifies"))
+            .collect()
+    }
+
     /// A trust policy accepting this mock enclave (mock root, PCR0 `pcr0`).
     pub(crate) fn mock_policy(&self, pcr0: [u8; 48]) -> serde_json::Value {
         let policy = TrustPolicy::new()
