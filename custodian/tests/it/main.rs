@@ -9,3 +9,4 @@ mod api;
 mod cli;
 mod examples;
 mod harness;
+mod production;
