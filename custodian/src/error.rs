@@ -243,7 +243,10 @@ impl IntoResponse for ApiError {
 
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
-        Self::Store(e)
+        match e {
+            StoreError::Challenge(c) => Self::Challenge(c),
+            other => Self::Store(other),
+        }
     }
 }
 

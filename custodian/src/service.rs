@@ -4,7 +4,8 @@
 //! A release, in order (the first failing check answers):
 //!
 //! 1. the request's key id and bundle decode ([`EvidenceBundle::from_cbor`] checks its shape);
-//! 2. the challenge named by the bundle's nonce is redeemed, once, for this key id;
+//! 2. the challenge named by the bundle's nonce is live and was issued for this key id (it is
+//!    redeemed at the end, in the transaction that records the release or the refusal);
 //! 3. the key exists and is enabled;
 //! 4. the key's trust policy lists the platform the bundle claims (so evidence of an unlisted
 //!    platform is never parsed), the evidence verifies to a pinned root, and the policy
@@ -34,7 +35,7 @@ use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
 use crate::audit::AuditEvent;
-use crate::challenge::ChallengeBook;
+use crate::challenge::fresh_nonce;
 use crate::error::{ApiError, BundleProblem};
 use crate::kek::KekRing;
 use crate::rego::{RegoDecision, ReleaseRego};
@@ -42,6 +43,15 @@ use crate::store::{KeyChange, KeySummary, Store, StoreError, StoredKey};
 
 /// The clock: Unix seconds. Read once per request, at the edge.
 pub type Clock = Arc<dyn Fn() -> u64 + Send + Sync>;
+
+/// What a release attempt learned before it ended, for its audit record.
+#[derive(Default)]
+struct ReleaseAttempt {
+    /// The key's tenant, once the key was read.
+    tenant: Option<String>,
+    /// The nonce of a live challenge, once one was found.
+    redeemable_nonce: Option<Vec<u8>>,
+}
 
 /// A key's trust policy and Rego rule, compiled once per distinct source.
 struct CompiledPolicy {
@@ -58,7 +68,8 @@ pub struct Custodian {
     keks: KekRing,
     signer: Ed25519KeyPair,
     verifier: EvidenceVerifier,
-    challenges: Mutex<ChallengeBook>,
+    challenge_ttl_secs: u64,
+    max_challenges: usize,
     /// Keyed by SHA-256 of the policy's sources, so any change (through any custodian sharing
     /// the store) is a miss and takes effect at the next release.
     compiled: Mutex<HashMap<[u8; 32], Arc<CompiledPolicy>>>,
@@ -117,7 +128,8 @@ impl Custodian {
             keks,
             signer,
             verifier,
-            challenges: Mutex::new(ChallengeBook::new(challenge_ttl_secs, max_challenges)),
+            challenge_ttl_secs,
+            max_challenges,
             compiled: Mutex::new(HashMap::new()),
             clock: Arc::new(|| UnixTime::now().as_secs()),
         }
@@ -160,19 +172,16 @@ impl Custodian {
     ) -> Result<Challenge, ApiError> {
         validate_key_id(&req.key_id).map_err(ApiError::BadKeyId)?;
         let key = self.enabled_key(&req.key_id, tenant)?;
-        let mut book = self
-            .challenges
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        let (nonce, expires_at) = book.issue(&req.key_id, now)?;
-        // Recorded before it is handed out; a challenge without its record is withdrawn.
-        if let Err(e) = self
-            .store
-            .append(&AuditEvent::challenge(now, &key.tenant, &req.key_id))
-        {
-            let _ = book.redeem(&nonce, &req.key_id, now);
-            return Err(e.into());
-        }
+        let nonce = fresh_nonce()?;
+        let expires_at = now.saturating_add(self.challenge_ttl_secs);
+        // Stored with its record, or not at all.
+        self.store.issue_challenge(
+            &nonce,
+            &req.key_id,
+            expires_at,
+            self.max_challenges,
+            &AuditEvent::challenge(now, &key.tenant, &req.key_id),
+        )?;
         Ok(Challenge {
             nonce: B64.encode(nonce),
             expires_at,
@@ -186,32 +195,55 @@ impl Custodian {
     /// The first check that fails, as an [`ApiError`].
     pub fn release(&self, req: &ReleaseRequest) -> Result<ReleaseResponse, ApiError> {
         let now = (self.clock)();
-        let mut tenant = None;
-        let result = self
-            .try_release(req, now, &mut tenant)
-            .and_then(|(response, event)| {
-                self.store.append(&event)?;
-                Ok(response)
-            });
-        if let Err(e) = &result {
-            self.deny(now, tenant.as_deref(), Some(&req.key_id), e);
+        let mut attempt = ReleaseAttempt::default();
+        let outcome = self.try_release(req, now, &mut attempt);
+        let Some(nonce) = attempt.redeemable_nonce else {
+            // Refused before a live challenge was found: nothing to redeem.
+            if let Err(e) = &outcome {
+                self.deny(now, attempt.tenant.as_deref(), Some(&req.key_id), e);
+            }
+            return outcome.map(|(response, _)| response);
+        };
+        // The challenge is redeemed in the transaction that records what it led to: the
+        // release, or the refusal. Of racing replicas, one redeems; the others are refused.
+        let event = match &outcome {
+            Ok((_, event)) => event.clone(),
+            Err(e) => AuditEvent::denied(
+                now,
+                attempt.tenant.as_deref(),
+                Some(&req.key_id),
+                e.code(),
+                e.rule(),
+            ),
+        };
+        match self
+            .store
+            .redeem_challenge(&nonce, &req.key_id, now, &event)
+        {
+            Ok(_) => outcome.map(|(response, _)| response),
+            Err(e) => {
+                let e = ApiError::from(e);
+                self.deny(now, attempt.tenant.as_deref(), Some(&req.key_id), &e);
+                Err(e)
+            }
         }
-        result
     }
 
     fn try_release(
         &self,
         req: &ReleaseRequest,
         now: u64,
-        tenant: &mut Option<String>,
+        attempt: &mut ReleaseAttempt,
     ) -> Result<(ReleaseResponse, AuditEvent), ApiError> {
         validate_key_id(&req.key_id).map_err(ApiError::BadKeyId)?;
         let bundle = decode_bundle(&req.bundle)?;
-        self.challenges
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .redeem(&bundle.nonce, &req.key_id, now)?;
-        let key = self.enabled_key(&req.key_id, tenant)?;
+        // A cheap check first, so that evidence for no live challenge costs no verification.
+        self.store
+            .challenge(&bundle.nonce)?
+            .ok_or(crate::challenge::ChallengeError::Unknown)?
+            .check(&req.key_id, now)?;
+        attempt.redeemable_nonce = Some(bundle.nonce.clone());
+        let key = self.enabled_key(&req.key_id, &mut attempt.tenant)?;
         let compiled = self.compiled(&key)?;
 
         let policy = &compiled.trust_policy;

@@ -23,7 +23,10 @@ mod sqlite;
 
 use serde::{Deserialize, Serialize};
 
+use cloister_proto::key_release::NONCE_LEN;
+
 use crate::audit::{AuditEvent, AuditRecord};
+use crate::challenge::{ChallengeError, StoredChallenge};
 
 pub use sqlite::{BUSY_TIMEOUT, SqliteStore};
 
@@ -219,6 +222,41 @@ pub trait Store: Send + Sync {
     /// lost to a concurrent change), [`StoreError::Database`].
     fn change(&self, change: &KeyChange, event: AuditEvent) -> Result<ChangeOutcome, StoreError>;
 
+    /// Stores a fresh challenge for `key_id` and appends `event` (its record), both or neither;
+    /// refuses when `max_outstanding` unexpired, unredeemed challenges exist. Forgets
+    /// challenges that expired before `now`.
+    ///
+    /// # Errors
+    /// [`StoreError::Challenge`] with `custodian.busy`, [`StoreError::Database`].
+    fn issue_challenge(
+        &self,
+        nonce: &[u8; NONCE_LEN],
+        key_id: &str,
+        expires_at: u64,
+        max_outstanding: usize,
+        event: &AuditEvent,
+    ) -> Result<u64, StoreError>;
+
+    /// The challenge `nonce`, if it is known.
+    ///
+    /// # Errors
+    /// [`StoreError::Database`].
+    fn challenge(&self, nonce: &[u8]) -> Result<Option<StoredChallenge>, StoreError>;
+
+    /// Redeems the challenge `nonce` for `key_id` at `now` and appends `event` (the release or
+    /// the refusal it led to), both or neither. Of concurrent redemptions, by any replica, one
+    /// wins; the others get `custodian.challenge_used`.
+    ///
+    /// # Errors
+    /// [`StoreError::Challenge`] (unknown, used, expired, another key), [`StoreError::Database`].
+    fn redeem_challenge(
+        &self,
+        nonce: &[u8],
+        key_id: &str,
+        now: u64,
+        event: &AuditEvent,
+    ) -> Result<u64, StoreError>;
+
     /// Appends `event` to the audit chain; returns its sequence number.
     ///
     /// # Errors
@@ -274,6 +312,9 @@ pub enum StoreError {
         /// The key id.
         key_id: String,
     },
+    /// A challenge was refused.
+    #[error(transparent)]
+    Challenge(#[from] ChallengeError),
     /// A re-wrap found the entry changed since it was read.
     #[error("key {key_id} changed during its re-wrap")]
     Stale {
@@ -292,6 +333,7 @@ impl StoreError {
             Self::KeyExists { .. } => "custodian.key_exists",
             Self::UnknownKey { .. } => "custodian.unknown_key",
             Self::Stale { .. } => "custodian.store.stale",
+            Self::Challenge(e) => e.code(),
         }
     }
 
@@ -310,6 +352,7 @@ impl StoreError {
             }
             Self::UnknownKey { .. } => "register the key first (PUT /v1/admin/keys/{key_id})",
             Self::Stale { .. } => "run rotate-kek again: it re-reads the entry",
+            Self::Challenge(e) => e.hint(),
         }
     }
 }

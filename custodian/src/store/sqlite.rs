@@ -14,6 +14,8 @@ use rusqlite::{Connection, OptionalExtension, Row, Transaction, TransactionBehav
 
 use super::{ChangeOutcome, KeyChange, Store, StoreError, StoredKey};
 use crate::audit::{AuditEvent, AuditRecord, GENESIS_HASH};
+use crate::challenge::{ChallengeError, StoredChallenge};
+use cloister_proto::key_release::NONCE_LEN;
 
 /// How long a writer waits for another's transaction.
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -42,6 +44,13 @@ CREATE TABLE IF NOT EXISTS audit (
     signature TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS audit_time ON audit (time);
+CREATE TABLE IF NOT EXISTS challenges (
+    nonce BLOB PRIMARY KEY,
+    key_id TEXT NOT NULL,
+    expires_at INTEGER NOT NULL,
+    used INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS challenges_expiry ON challenges (expires_at);
 ";
 
 const KEY_COLUMNS: &str = "key_id, tenant, wrapped_dek, kek_id, trust_policy, rego, \
@@ -175,6 +184,25 @@ fn get_in(conn: &Connection, key_id: &str) -> Result<Option<StoredKey>, StoreErr
     .optional()
     .map_err(|source| StoreError::Database {
         op: "read a key",
+        source,
+    })
+}
+
+fn challenge_in(conn: &Connection, nonce: &[u8]) -> Result<Option<StoredChallenge>, StoreError> {
+    conn.query_row(
+        "SELECT key_id, expires_at, used FROM challenges WHERE nonce = ?1",
+        [nonce],
+        |r| {
+            Ok(StoredChallenge {
+                key_id: r.get(0)?,
+                expires_at: r.get::<_, i64>(1)?.unsigned_abs(),
+                used: r.get::<_, i64>(2)? != 0,
+            })
+        },
+    )
+    .optional()
+    .map_err(|source| StoreError::Database {
+        op: "read a challenge",
         source,
     })
 }
@@ -330,6 +358,66 @@ impl Store for SqliteStore {
                 replaced,
                 audit_seq,
             })
+        })
+    }
+
+    fn issue_challenge(
+        &self,
+        nonce: &[u8; NONCE_LEN],
+        key_id: &str,
+        expires_at: u64,
+        max_outstanding: usize,
+        event: &AuditEvent,
+    ) -> Result<u64, StoreError> {
+        self.write("issue a challenge", |tx| {
+            let db = |source| StoreError::Database {
+                op: "issue a challenge",
+                source,
+            };
+            let now = to_i64(event.time);
+            tx.execute("DELETE FROM challenges WHERE expires_at < ?1", [now])
+                .map_err(db)?;
+            let outstanding: i64 = tx
+                .query_row("SELECT COUNT(*) FROM challenges WHERE used = 0", [], |r| {
+                    r.get(0)
+                })
+                .map_err(db)?;
+            if outstanding.unsigned_abs() >= max_outstanding as u64 {
+                return Err(ChallengeError::Busy {
+                    capacity: max_outstanding,
+                }
+                .into());
+            }
+            tx.execute(
+                "INSERT INTO challenges (nonce, key_id, expires_at, used) VALUES (?1, ?2, ?3, 0)",
+                params![&nonce[..], key_id, to_i64(expires_at)],
+            )
+            .map_err(db)?;
+            self.append_in(tx, event)
+        })
+    }
+
+    fn challenge(&self, nonce: &[u8]) -> Result<Option<StoredChallenge>, StoreError> {
+        challenge_in(&self.conn(), nonce)
+    }
+
+    fn redeem_challenge(
+        &self,
+        nonce: &[u8],
+        key_id: &str,
+        now: u64,
+        event: &AuditEvent,
+    ) -> Result<u64, StoreError> {
+        self.write("redeem a challenge", |tx| {
+            challenge_in(tx, nonce)?
+                .ok_or(ChallengeError::Unknown)?
+                .check(key_id, now)?;
+            tx.execute("UPDATE challenges SET used = 1 WHERE nonce = ?1", [nonce])
+                .map_err(|source| StoreError::Database {
+                    op: "redeem a challenge",
+                    source,
+                })?;
+            self.append_in(tx, event)
         })
     }
 
@@ -493,5 +581,57 @@ mod tests {
             prev.clone_from(&r.hash);
         }
         assert_eq!(pkcs8.len(), 32);
+    }
+
+    #[test]
+    fn of_racing_redemptions_one_wins_and_each_leaves_one_record() {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("c.db");
+        let stores: Vec<_> = (0..3)
+            .map(|_| {
+                SqliteStore::open(&path, Ed25519KeyPair::generate().expect("key")).expect("open")
+            })
+            .collect();
+        for round in 0..20u8 {
+            let nonce = [round; 32];
+            stores[0]
+                .issue_challenge(&nonce, "k", 100, 10, &AuditEvent::challenge(10, "t", "k"))
+                .expect("issue");
+            let wins: Vec<bool> = std::thread::scope(|s| {
+                let handles: Vec<_> = stores
+                    .iter()
+                    .map(|st| {
+                        s.spawn(move || {
+                            st.redeem_challenge(&nonce, "k", 11, &AuditEvent::release(11, "t", "k"))
+                                .map_err(|e| e.code())
+                        })
+                    })
+                    .collect();
+                handles
+                    .into_iter()
+                    .map(|h| match h.join().expect("join") {
+                        Ok(_) => true,
+                        Err(code) => {
+                            assert_eq!(code, "custodian.challenge_used");
+                            false
+                        }
+                    })
+                    .collect()
+            });
+            assert_eq!(wins.iter().filter(|w| **w).count(), 1, "round {round}");
+        }
+        let records = stores[1].audit_records(1, 1000).expect("records");
+        // 20 challenges and 20 releases: the losers wrote nothing.
+        assert_eq!(records.len(), 40);
+        let busy = stores[2]
+            .issue_challenge(
+                &[0xff; 32],
+                "k",
+                100,
+                0,
+                &AuditEvent::challenge(10, "t", "k"),
+            )
+            .expect_err("full");
+        assert_eq!(busy.code(), "custodian.busy");
     }
 }

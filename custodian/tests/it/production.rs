@@ -311,22 +311,23 @@ async fn an_edited_record_is_found_and_a_kill_between_challenge_and_release_lose
     let nonce = challenge_over_http(&served.addr, "model-1").await;
     served.kill();
 
-    // After the kill the challenge is gone (it lived in memory): redeeming it at the restarted
-    // custodian is refused, once, and recorded once.
+    // The challenge outlived the kill (it is in the store with its record): the restarted
+    // custodian redeems it once, and a replay of the same request is refused.
     let served = Served::start(&config);
     let attested = h.attest(&nonce);
-    let resp = client()
-        .post(format!("http://{}/v1/release", served.addr))
-        .json(&serde_json::json!({ "key_id": "model-1", "bundle": attested.bundle_b64 }))
-        .send()
-        .await
-        .expect("release");
-    assert_eq!(resp.status(), StatusCode::FORBIDDEN);
+    let send = || {
+        client()
+            .post(format!("http://{}/v1/release", served.addr))
+            .json(&serde_json::json!({ "key_id": "model-1", "bundle": attested.bundle_b64 }))
+            .send()
+    };
+    assert_eq!(send().await.expect("release").status(), StatusCode::OK);
+    assert_eq!(send().await.expect("replay").status(), StatusCode::CONFLICT);
     drop(served);
 
     let (ok, report) = audit_verify(&config);
     assert!(ok, "{report}");
-    assert!(report.contains("5 record(s)"), "{report}");
+    assert!(report.contains("6 record(s)"), "{report}");
     let kinds = audit_kinds(&config);
     let kind = |k: &str| kinds.iter().filter(|(kind, _)| kind == k).count();
     assert_eq!(
@@ -336,12 +337,12 @@ async fn an_edited_record_is_found_and_a_kill_between_challenge_and_release_lose
             kind("release"),
             kind("denied")
         ),
-        (1, 2, 1, 1),
+        (1, 2, 2, 1),
         "{kinds:?}"
     );
     assert_eq!(
-        kinds[4].1.as_deref(),
-        Some("custodian.challenge_unknown"),
+        kinds[5].1.as_deref(),
+        Some("custodian.challenge_used"),
         "{kinds:?}"
     );
 
