@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test: format, the supply-chain checks (cargo-deny, deny.toml), clippy (warnings
-# denied), the workspace's unit and integration tests
+# denied), the workspace's unit and integration tests (the custodian's replica tests against a
+# throwaway PostgreSQL cluster that scripts/postgres.sh installs, starts and removes; the PKCS#11
+# tests against a SoftHSM2 token that scripts/softhsm.sh installs)
 # (the integration tests start the real enclave and host processes), and the shared fixture
 # matrix over the real attestation evidence in ../shared/fixtures.
 set -euo pipefail
@@ -46,6 +48,14 @@ echo "== cargo clippy (warnings denied)"
 cargo clippy --release --workspace --all-targets --quiet -- -D warnings
 echo "== build binaries (the integration tests run them)"
 cargo build --release --workspace --bins --quiet
+echo "== PostgreSQL for the custodian replica tests (throwaway cluster, loopback)"
+PGTMP=$(mktemp -d)
+trap '"$ROOT/scripts/postgres.sh" stop "$PGTMP/cluster"' EXIT
+eval "$("$ROOT/scripts/postgres.sh" start "$PGTMP/cluster")"
+export CLOISTER_TEST_POSTGRES_URL CLOISTER_TEST_POSTGRES_RESTART
+# The replica tests fail rather than skip when the cluster is missing.
+export CLOISTER_REQUIRE_POSTGRES=1
+echo "cluster at ${CLOISTER_TEST_POSTGRES_URL}"
 echo "== cargo test"
 cargo test --release --workspace --no-fail-fast 2>&1
 echo "== demo"

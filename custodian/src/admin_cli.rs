@@ -8,7 +8,7 @@ use aws_lc_rs::signature::KeyPair;
 use crate::audit::{AuditEvent, ChainVerifier};
 use crate::config::Config;
 use crate::start::{StartError, load_signer, open_keks, open_store};
-use crate::store::{KeyChange, Store, StoreError};
+use crate::store::{KeyChange, StoreError};
 
 /// Records read from the store at a time.
 const PAGE: usize = 1024;

@@ -58,8 +58,17 @@ pub struct Config {
     pub signing_key: PathBuf,
     /// Tenant name → its admin credential.
     pub tenants: BTreeMap<String, TenantConfig>,
-    /// The SQLite database of keys and the audit chain.
-    pub store: PathBuf,
+    /// Where keys, challenges and the audit chain live: an SQLite file (the embedded default),
+    /// or `postgres://user@host:port/db` for replicas sharing one database (run
+    /// `cloister-custodian migrate` first).
+    pub store: String,
+    /// Most PostgreSQL connections of this replica (default 16).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub store_pool_size: Option<u32>,
+    /// How long a request waits for a free PostgreSQL connection, in ms (default 2000), before
+    /// it is answered 503 with `Retry-After`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub store_checkout_timeout_ms: Option<u64>,
     /// How long a challenge may be redeemed.
     #[serde(default = "default_ttl")]
     pub challenge_ttl_secs: u64,
@@ -136,7 +145,10 @@ impl Config {
             });
         }
         let base = path.parent().unwrap_or(Path::new("."));
-        for p in [&mut config.signing_key, &mut config.store]
+        if !config.store_is_postgres() && Path::new(&config.store).is_relative() {
+            config.store = base.join(&config.store).display().to_string();
+        }
+        for p in [&mut config.signing_key]
             .into_iter()
             .chain(config.tenants.values_mut().map(|t| &mut t.admin_token))
         {
@@ -154,6 +166,27 @@ impl Config {
             *p = base.join(&*p);
         }
         Ok(config)
+    }
+}
+
+impl Config {
+    /// Whether `store` names a PostgreSQL database.
+    pub fn store_is_postgres(&self) -> bool {
+        self.store.starts_with("postgres://") || self.store.starts_with("postgresql://")
+    }
+
+    /// The PostgreSQL settings, when `store` names a database.
+    pub fn postgres(&self) -> Option<crate::store::PostgresStoreConfig> {
+        self.store_is_postgres().then(|| {
+            let mut pg = crate::store::PostgresStoreConfig::new(&self.store);
+            if let Some(n) = self.store_pool_size {
+                pg.pool_size = n;
+            }
+            if let Some(ms) = self.store_checkout_timeout_ms {
+                pg.checkout_timeout_ms = ms;
+            }
+            pg
+        })
     }
 }
 
@@ -188,6 +221,8 @@ pub fn init(dir: &Path, listen: SocketAddr) -> Result<Initialized, StartError> {
             },
         )]),
         store: "custodian.db".into(),
+        store_pool_size: None,
+        store_checkout_timeout_ms: None,
         challenge_ttl_secs: DEFAULT_CHALLENGE_TTL_SECS,
         max_outstanding_challenges: crate::challenge::DEFAULT_CAPACITY,
         max_body_bytes: DEFAULT_MAX_BODY_BYTES,

@@ -237,9 +237,20 @@ impl IntoResponse for ApiError {
         if status.is_server_error() {
             tracing::error!(code = self.code(), error = %self, "request failed");
         }
-        (status, axum::Json(self.body())).into_response()
+        let mut response = (status, axum::Json(self.body())).into_response();
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            // Busy (challenges) or the store briefly unreachable: nothing was done; try again.
+            response.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from_static(RETRY_AFTER_SECS),
+            );
+        }
+        response
     }
 }
+
+/// `Retry-After` of a 503, in seconds.
+pub const RETRY_AFTER_SECS: &str = "1";
 
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {

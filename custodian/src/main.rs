@@ -51,6 +51,13 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         config: PathBuf,
     },
+    /// Apply the PostgreSQL schema migrations the database lacks (for `"store": "postgres://..."`;
+    /// safe to run from several hosts at once). SQLite stores set themselves up.
+    Migrate {
+        /// The custodian.json.
+        #[arg(long, value_name = "FILE")]
+        config: PathBuf,
+    },
     /// Serve the HTTP API until Ctrl-C.
     Serve {
         /// The custodian.json.
@@ -132,6 +139,21 @@ fn run(args: Args) -> Result<(), StartError> {
             let config = Config::load(&config)?;
             let mut out = std::io::stdout().lock();
             cloister_custodian::admin_cli::export_audit(&config, since, &mut out)
+        }
+        Command::Migrate { config } => {
+            let config = Config::load(&config)?;
+            let Some(pg) = config.postgres() else {
+                eprintln!("the store is SQLite ({}): nothing to migrate", config.store);
+                return Ok(());
+            };
+            let applied = cloister_custodian::store::migrate(&pg)?;
+            eprintln!(
+                "{}: applied {} migration(s) {:?}",
+                pg.location(),
+                applied.len(),
+                applied
+            );
+            Ok(())
         }
         Command::RotateKek { config } => {
             let config = Config::load(&config)?;

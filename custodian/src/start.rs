@@ -15,7 +15,7 @@ use crate::config::Config;
 use crate::files::{PrivateFileError, check_private};
 use crate::kek::{KekError, KekRing, open_kek};
 use crate::service::Custodian;
-use crate::store::{SqliteStore, StoreError};
+use crate::store::{PostgresStore, SqliteStore, Store, StoreError};
 
 /// Loads everything `config` names into the handlers' state.
 ///
@@ -85,13 +85,18 @@ pub fn open_keks(config: &Config) -> Result<KekRing, StartError> {
     Ok(KekRing::new(current, previous))
 }
 
-/// Opens the store, signing audit records with the custodian's key.
+/// Opens the store the config names (SQLite or PostgreSQL), signing audit records with the
+/// custodian's key.
 ///
 /// # Errors
-/// `custodian.config.secret` (the signing key), `custodian.store.open`.
-pub fn open_store(config: &Config) -> Result<Arc<SqliteStore>, StartError> {
+/// `custodian.config.secret` (the signing key), `custodian.store.open`,
+/// `custodian.store.not_migrated`.
+pub fn open_store(config: &Config) -> Result<Arc<dyn Store>, StartError> {
     let signer = load_signer(&config.signing_key)?;
-    Ok(Arc::new(SqliteStore::open(&config.store, signer)?))
+    Ok(match config.postgres() {
+        Some(pg) => Arc::new(PostgresStore::connect(&pg, signer)?),
+        None => Arc::new(SqliteStore::open(Path::new(&config.store), signer)?),
+    })
 }
 
 /// Loads the signing key (PKCS#8, owner-only).
@@ -150,7 +155,9 @@ fn read_secret(what: &'static str, path: &Path) -> Result<Zeroizing<Vec<u8>>, St
 /// # Errors
 /// [`build`]'s errors, `custodian.bind`, `custodian.addr_file`, `custodian.serve`.
 pub async fn serve(config: &Config, addr_file: Option<&Path>) -> Result<(), StartError> {
-    let state = build(config)?;
+    // The stores block (the PostgreSQL client runs its own small runtime): set them up off the
+    // async workers. Needs the multi-threaded runtime, which `main` builds.
+    let state = tokio::task::block_in_place(|| build(config))?;
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .map_err(|source| StartError::Bind {

@@ -19,7 +19,9 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod postgres;
 mod sqlite;
+mod tx;
 
 use serde::{Deserialize, Serialize};
 
@@ -28,7 +30,21 @@ use cloister_proto::key_release::NONCE_LEN;
 use crate::audit::{AuditEvent, AuditRecord};
 use crate::challenge::{ChallengeError, StoredChallenge};
 
+pub use postgres::{PostgresStore, PostgresStoreConfig, migrate};
 pub use sqlite::{BUSY_TIMEOUT, SqliteStore};
+
+/// A database error of any backend.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+impl StoreError {
+    /// Maps a database error during `op`: `.map_err(StoreError::db("read a key"))`.
+    pub(crate) fn db<E: Into<BoxError>>(op: &'static str) -> impl Fn(E) -> StoreError {
+        move |e| StoreError::Database {
+            op,
+            source: e.into(),
+        }
+    }
+}
 
 /// One key's entry, as stored. The policy is kept as the JSON and Rego source it was accepted
 /// as; the service compiles them (and caches the result per policy version).
@@ -275,22 +291,33 @@ pub trait Store: Send + Sync {
 #[non_exhaustive]
 pub enum StoreError {
     /// The database cannot be opened or set up.
-    #[error("cannot open the store {path}: {source}")]
+    #[error("cannot open the store {location}: {source}")]
     Open {
-        /// The database file.
-        path: std::path::PathBuf,
+        /// The database file, or the PostgreSQL URL without its password.
+        location: String,
         /// The database error.
         #[source]
-        source: rusqlite::Error,
+        source: BoxError,
     },
-    /// A read or write failed (the database is busy, full, or gone); nothing was changed.
+    /// The PostgreSQL schema is older than this build (or missing).
+    #[error("the store {location} has schema version {found}, this build needs {needed}")]
+    NotMigrated {
+        /// The PostgreSQL URL without its password.
+        location: String,
+        /// The applied version (0: none).
+        found: i64,
+        /// The version this build needs.
+        needed: i64,
+    },
+    /// A read or write failed (the database is busy, full, or gone; or no pooled connection
+    /// came free in time); nothing was changed. Retryable.
     #[error("the store failed to {op}: {source}")]
     Database {
         /// What was being done.
         op: &'static str,
         /// The database error.
         #[source]
-        source: rusqlite::Error,
+        source: BoxError,
     },
     /// A stored entry does not hold what it should.
     #[error("the stored entry {key_id} is corrupt: {field}")]
@@ -328,6 +355,7 @@ impl StoreError {
     pub fn code(&self) -> &'static str {
         match self {
             Self::Open { .. } => "custodian.store.open",
+            Self::NotMigrated { .. } => "custodian.store.not_migrated",
             Self::Database { .. } => "custodian.store.unavailable",
             Self::Corrupt { .. } => "custodian.store.corrupt",
             Self::KeyExists { .. } => "custodian.key_exists",
@@ -342,6 +370,9 @@ impl StoreError {
         match self {
             Self::Open { .. } => {
                 "check the store path in custodian.json, its directory's permissions and free space"
+            }
+            Self::NotMigrated { .. } => {
+                "run `cloister-custodian migrate --config FILE` once, then start the custodians"
             }
             Self::Database { .. } => "retry; if it persists check the database's disk and locks",
             Self::Corrupt { .. } => {

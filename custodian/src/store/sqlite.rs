@@ -10,12 +10,13 @@ use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use aws_lc_rs::signature::Ed25519KeyPair;
+use cloister_proto::key_release::NONCE_LEN;
 use rusqlite::{Connection, OptionalExtension, Row, Transaction, TransactionBehavior, params};
 
+use super::tx::{self, StoreTx};
 use super::{ChangeOutcome, KeyChange, Store, StoreError, StoredKey};
-use crate::audit::{AuditEvent, AuditRecord, GENESIS_HASH};
-use crate::challenge::{ChallengeError, StoredChallenge};
-use cloister_proto::key_release::NONCE_LEN;
+use crate::audit::{AuditEvent, AuditRecord};
+use crate::challenge::StoredChallenge;
 
 /// How long a writer waits for another's transaction.
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -53,8 +54,9 @@ CREATE TABLE IF NOT EXISTS challenges (
 CREATE INDEX IF NOT EXISTS challenges_expiry ON challenges (expires_at);
 ";
 
-const KEY_COLUMNS: &str = "key_id, tenant, wrapped_dek, kek_id, trust_policy, rego, \
-                           policy_version, disabled, created_at, updated_at";
+/// The columns of `keys`, in [`read_key`]'s order.
+pub(super) const KEY_COLUMNS: &str = "key_id, tenant, wrapped_dek, kek_id, trust_policy, rego, \
+                                      policy_version, disabled, created_at, updated_at";
 
 /// The embedded store.
 pub struct SqliteStore {
@@ -74,9 +76,9 @@ impl SqliteStore {
     /// # Errors
     /// [`StoreError::Open`], also for a database of a newer schema.
     pub fn open(path: &Path, signer: Ed25519KeyPair) -> Result<Self, StoreError> {
-        let open_err = |source| StoreError::Open {
-            path: path.to_owned(),
-            source,
+        let open_err = |source: rusqlite::Error| StoreError::Open {
+            location: path.display().to_string(),
+            source: Box::new(source),
         };
         let conn = Connection::open(path).map_err(open_err)?;
         conn.busy_timeout(BUSY_TIMEOUT).map_err(open_err)?;
@@ -109,49 +111,15 @@ impl SqliteStore {
     fn write<T>(
         &self,
         op: &'static str,
-        f: impl FnOnce(&Transaction<'_>) -> Result<T, StoreError>,
+        f: impl FnOnce(&mut dyn StoreTx) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        let db = |source| StoreError::Database { op, source };
         let mut conn = self.conn();
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(db)?;
-        let out = f(&tx)?;
-        tx.commit().map_err(db)?;
+            .map_err(StoreError::db(op))?;
+        let out = f(&mut SqliteTx(&tx))?;
+        tx.commit().map_err(StoreError::db(op))?;
         Ok(out)
-    }
-
-    fn append_in(&self, tx: &Transaction<'_>, event: &AuditEvent) -> Result<u64, StoreError> {
-        let db = |source| StoreError::Database {
-            op: "append an audit record",
-            source,
-        };
-        let head: Option<(i64, String)> = tx
-            .query_row(
-                "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1",
-                [],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .optional()
-            .map_err(db)?;
-        let (seq, prev_hash) = match head {
-            Some((seq, hash)) => (seq.unsigned_abs() + 1, hash),
-            None => (1, GENESIS_HASH.to_owned()),
-        };
-        let record = AuditRecord::seal_after(event, seq, &prev_hash, &self.signer);
-        tx.execute(
-            "INSERT INTO audit (seq, time, body, hash, signature) VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![
-                to_i64(seq),
-                to_i64(event.time),
-                record.body,
-                record.hash,
-                record.signature
-            ],
-        )
-        .map_err(db)?;
-        crate::audit::log(event);
-        Ok(seq)
     }
 }
 
@@ -175,17 +143,14 @@ fn read_key(r: &Row<'_>) -> rusqlite::Result<StoredKey> {
     })
 }
 
-fn get_in(conn: &Connection, key_id: &str) -> Result<Option<StoredKey>, StoreError> {
+fn key_in(conn: &Connection, key_id: &str) -> Result<Option<StoredKey>, StoreError> {
     conn.query_row(
         &format!("SELECT {KEY_COLUMNS} FROM keys WHERE key_id = ?1"),
         [key_id],
         read_key,
     )
     .optional()
-    .map_err(|source| StoreError::Database {
-        op: "read a key",
-        source,
-    })
+    .map_err(StoreError::db("read a key"))
 }
 
 fn challenge_in(conn: &Connection, nonce: &[u8]) -> Result<Option<StoredChallenge>, StoreError> {
@@ -201,163 +166,144 @@ fn challenge_in(conn: &Connection, nonce: &[u8]) -> Result<Option<StoredChalleng
         },
     )
     .optional()
-    .map_err(|source| StoreError::Database {
-        op: "read a challenge",
-        source,
-    })
+    .map_err(StoreError::db("read a challenge"))
 }
 
-fn put_in(tx: &Transaction<'_>, k: &StoredKey) -> Result<(), StoreError> {
-    tx.execute(
-        &format!(
-            "INSERT OR REPLACE INTO keys ({KEY_COLUMNS}) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
-        ),
-        params![
-            k.key_id,
-            k.tenant,
-            k.wrapped_dek,
-            k.kek_id,
-            k.trust_policy,
-            k.rego,
-            to_i64(k.policy_version),
-            i64::from(k.disabled),
-            to_i64(k.created_at),
-            to_i64(k.updated_at),
-        ],
-    )
-    .map(drop)
-    .map_err(|source| StoreError::Database {
-        op: "write a key",
-        source,
-    })
-}
+/// An IMMEDIATE transaction: it holds the database's write lock, so reads need no row locks.
+struct SqliteTx<'a>(&'a Transaction<'a>);
 
-/// The entry `key_id` of `tenant`; another tenant's entry is unknown to this one.
-fn owned_in(tx: &Transaction<'_>, tenant: &str, key_id: &str) -> Result<StoredKey, StoreError> {
-    get_in(tx, key_id)?
-        .filter(|k| k.tenant == tenant)
-        .ok_or_else(|| StoreError::UnknownKey {
-            key_id: key_id.to_owned(),
-        })
+impl StoreTx for SqliteTx<'_> {
+    fn key(&mut self, key_id: &str) -> Result<Option<StoredKey>, StoreError> {
+        key_in(self.0, key_id)
+    }
+
+    fn put_key(&mut self, k: &StoredKey) -> Result<(), StoreError> {
+        self.0
+            .execute(
+                &format!(
+                    "INSERT OR REPLACE INTO keys ({KEY_COLUMNS}) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
+                ),
+                params![
+                    k.key_id,
+                    k.tenant,
+                    k.wrapped_dek,
+                    k.kek_id,
+                    k.trust_policy,
+                    k.rego,
+                    to_i64(k.policy_version),
+                    i64::from(k.disabled),
+                    to_i64(k.created_at),
+                    to_i64(k.updated_at),
+                ],
+            )
+            .map(drop)
+            .map_err(StoreError::db("write a key"))
+    }
+
+    fn delete_key(&mut self, key_id: &str) -> Result<(), StoreError> {
+        self.0
+            .execute("DELETE FROM keys WHERE key_id = ?1", [key_id])
+            .map(drop)
+            .map_err(StoreError::db("remove a key"))
+    }
+
+    fn challenge(&mut self, nonce: &[u8]) -> Result<Option<StoredChallenge>, StoreError> {
+        challenge_in(self.0, nonce)
+    }
+
+    fn insert_challenge(
+        &mut self,
+        nonce: &[u8],
+        key_id: &str,
+        expires_at: u64,
+    ) -> Result<(), StoreError> {
+        self.0
+            .execute(
+                "INSERT INTO challenges (nonce, key_id, expires_at, used) VALUES (?1, ?2, ?3, 0)",
+                params![nonce, key_id, to_i64(expires_at)],
+            )
+            .map(drop)
+            .map_err(StoreError::db("issue a challenge"))
+    }
+
+    fn mark_used(&mut self, nonce: &[u8]) -> Result<(), StoreError> {
+        self.0
+            .execute("UPDATE challenges SET used = 1 WHERE nonce = ?1", [nonce])
+            .map(drop)
+            .map_err(StoreError::db("redeem a challenge"))
+    }
+
+    fn purge_and_count_challenges(&mut self, now: u64) -> Result<u64, StoreError> {
+        let db = StoreError::db("count challenges");
+        self.0
+            .execute(
+                "DELETE FROM challenges WHERE expires_at < ?1",
+                [to_i64(now)],
+            )
+            .map_err(&db)?;
+        let n: i64 = self
+            .0
+            .query_row("SELECT COUNT(*) FROM challenges WHERE used = 0", [], |r| {
+                r.get(0)
+            })
+            .map_err(&db)?;
+        Ok(n.unsigned_abs())
+    }
+
+    fn lock_chain_head(&mut self) -> Result<Option<(u64, String)>, StoreError> {
+        self.0
+            .query_row(
+                "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1",
+                [],
+                |r| Ok((r.get::<_, i64>(0)?.unsigned_abs(), r.get(1)?)),
+            )
+            .optional()
+            .map_err(StoreError::db("read the chain head"))
+    }
+
+    fn insert_record(
+        &mut self,
+        seq: u64,
+        time: u64,
+        record: &AuditRecord,
+    ) -> Result<(), StoreError> {
+        self.0
+            .execute(
+                "INSERT INTO audit (seq, time, body, hash, signature) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![
+                    to_i64(seq),
+                    to_i64(time),
+                    record.body,
+                    record.hash,
+                    record.signature
+                ],
+            )
+            .map(drop)
+            .map_err(StoreError::db("append an audit record"))
+    }
 }
 
 impl Store for SqliteStore {
     fn key(&self, key_id: &str) -> Result<Option<StoredKey>, StoreError> {
-        get_in(&self.conn(), key_id)
+        key_in(&self.conn(), key_id)
     }
 
     fn keys(&self, tenant: Option<&str>) -> Result<Vec<StoredKey>, StoreError> {
-        let db = |source| StoreError::Database {
-            op: "list keys",
-            source,
-        };
+        let db = StoreError::db("list keys");
         let conn = self.conn();
         let mut stmt = conn
             .prepare(&format!(
                 "SELECT {KEY_COLUMNS} FROM keys WHERE ?1 IS NULL OR tenant = ?1 ORDER BY key_id"
             ))
-            .map_err(db)?;
-        let rows = stmt.query_map([tenant], read_key).map_err(db)?;
-        rows.collect::<Result<Vec<_>, _>>().map_err(db)
+            .map_err(&db)?;
+        let rows = stmt.query_map([tenant], read_key).map_err(&db)?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(&db)
     }
 
-    fn change(
-        &self,
-        change: &KeyChange,
-        mut event: AuditEvent,
-    ) -> Result<ChangeOutcome, StoreError> {
-        self.write("change a key", |tx| {
-            let (key, replaced) = match change {
-                KeyChange::Register { key, replace } => {
-                    let existing = get_in(tx, &key.key_id)?;
-                    let mut next = key.clone();
-                    let replaced = match existing {
-                        Some(old) if *replace && old.tenant == key.tenant => {
-                            next.policy_version = old.policy_version + 1;
-                            next.created_at = old.created_at;
-                            true
-                        }
-                        Some(_) => {
-                            return Err(StoreError::KeyExists {
-                                key_id: key.key_id.clone(),
-                            });
-                        }
-                        None => false,
-                    };
-                    put_in(tx, &next)?;
-                    (Some(next), replaced)
-                }
-                KeyChange::SetPolicy {
-                    tenant,
-                    key_id,
-                    trust_policy,
-                    rego,
-                    now,
-                } => {
-                    let mut k = owned_in(tx, tenant, key_id)?;
-                    k.trust_policy.clone_from(trust_policy);
-                    k.rego.clone_from(rego);
-                    k.policy_version += 1;
-                    k.updated_at = *now;
-                    put_in(tx, &k)?;
-                    (Some(k), false)
-                }
-                KeyChange::SetDisabled {
-                    tenant,
-                    key_id,
-                    disabled,
-                    now,
-                } => {
-                    let mut k = owned_in(tx, tenant, key_id)?;
-                    k.disabled = *disabled;
-                    k.updated_at = *now;
-                    put_in(tx, &k)?;
-                    (Some(k), false)
-                }
-                KeyChange::Remove { tenant, key_id } => {
-                    let k = owned_in(tx, tenant, key_id)?;
-                    tx.execute("DELETE FROM keys WHERE key_id = ?1", [&k.key_id])
-                        .map_err(|source| StoreError::Database {
-                            op: "remove a key",
-                            source,
-                        })?;
-                    event.policy_version = Some(k.policy_version);
-                    event.kek_id = Some(k.kek_id);
-                    (None, false)
-                }
-                KeyChange::Rewrap {
-                    key_id,
-                    from_kek_id,
-                    wrapped_dek,
-                    kek_id,
-                    now,
-                } => {
-                    let mut k = get_in(tx, key_id)?.ok_or_else(|| StoreError::UnknownKey {
-                        key_id: key_id.clone(),
-                    })?;
-                    if k.kek_id != *from_kek_id {
-                        return Err(StoreError::Stale {
-                            key_id: key_id.clone(),
-                        });
-                    }
-                    k.wrapped_dek.clone_from(wrapped_dek);
-                    k.kek_id.clone_from(kek_id);
-                    k.updated_at = *now;
-                    put_in(tx, &k)?;
-                    (Some(k), false)
-                }
-            };
-            if let Some(k) = &key {
-                event.policy_version = Some(k.policy_version);
-                event.kek_id = Some(k.kek_id.clone());
-            }
-            let audit_seq = self.append_in(tx, &event)?;
-            Ok(ChangeOutcome {
-                key,
-                replaced,
-                audit_seq,
-            })
+    fn change(&self, change: &KeyChange, event: AuditEvent) -> Result<ChangeOutcome, StoreError> {
+        self.write("change a key", |t| {
+            tx::apply_change(t, &self.signer, change, event)
         })
     }
 
@@ -369,31 +315,16 @@ impl Store for SqliteStore {
         max_outstanding: usize,
         event: &AuditEvent,
     ) -> Result<u64, StoreError> {
-        self.write("issue a challenge", |tx| {
-            let db = |source| StoreError::Database {
-                op: "issue a challenge",
-                source,
-            };
-            let now = to_i64(event.time);
-            tx.execute("DELETE FROM challenges WHERE expires_at < ?1", [now])
-                .map_err(db)?;
-            let outstanding: i64 = tx
-                .query_row("SELECT COUNT(*) FROM challenges WHERE used = 0", [], |r| {
-                    r.get(0)
-                })
-                .map_err(db)?;
-            if outstanding.unsigned_abs() >= max_outstanding as u64 {
-                return Err(ChallengeError::Busy {
-                    capacity: max_outstanding,
-                }
-                .into());
-            }
-            tx.execute(
-                "INSERT INTO challenges (nonce, key_id, expires_at, used) VALUES (?1, ?2, ?3, 0)",
-                params![&nonce[..], key_id, to_i64(expires_at)],
+        self.write("issue a challenge", |t| {
+            tx::issue_challenge(
+                t,
+                &self.signer,
+                nonce,
+                key_id,
+                expires_at,
+                max_outstanding,
+                event,
             )
-            .map_err(db)?;
-            self.append_in(tx, event)
         })
     }
 
@@ -408,34 +339,25 @@ impl Store for SqliteStore {
         now: u64,
         event: &AuditEvent,
     ) -> Result<u64, StoreError> {
-        self.write("redeem a challenge", |tx| {
-            challenge_in(tx, nonce)?
-                .ok_or(ChallengeError::Unknown)?
-                .check(key_id, now)?;
-            tx.execute("UPDATE challenges SET used = 1 WHERE nonce = ?1", [nonce])
-                .map_err(|source| StoreError::Database {
-                    op: "redeem a challenge",
-                    source,
-                })?;
-            self.append_in(tx, event)
+        self.write("redeem a challenge", |t| {
+            tx::redeem_challenge(t, &self.signer, nonce, key_id, now, event)
         })
     }
 
     fn append(&self, event: &AuditEvent) -> Result<u64, StoreError> {
-        self.write("append an audit record", |tx| self.append_in(tx, event))
+        self.write("append an audit record", |t| {
+            tx::append(t, &self.signer, event)
+        })
     }
 
     fn audit_records(&self, from_seq: u64, limit: usize) -> Result<Vec<AuditRecord>, StoreError> {
-        let db = |source| StoreError::Database {
-            op: "read the audit chain",
-            source,
-        };
+        let db = StoreError::db("read the audit chain");
         let conn = self.conn();
         let mut stmt = conn
             .prepare(
                 "SELECT body, hash, signature FROM audit WHERE seq >= ?1 ORDER BY seq LIMIT ?2",
             )
-            .map_err(db)?;
+            .map_err(&db)?;
         let rows = stmt
             .query_map(
                 params![to_i64(from_seq), i64::try_from(limit).unwrap_or(i64::MAX)],
@@ -447,8 +369,8 @@ impl Store for SqliteStore {
                     })
                 },
             )
-            .map_err(db)?;
-        rows.collect::<Result<Vec<_>, _>>().map_err(db)
+            .map_err(&db)?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(&db)
     }
 }
 
@@ -458,6 +380,7 @@ mod tests {
 
     use super::*;
     use crate::audit::ChainVerifier;
+    use crate::audit::GENESIS_HASH;
 
     fn store(dir: &tempfile::TempDir) -> (SqliteStore, Vec<u8>) {
         let signer = Ed25519KeyPair::generate().expect("key");

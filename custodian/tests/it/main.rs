@@ -9,4 +9,6 @@ mod api;
 mod cli;
 mod examples;
 mod harness;
+mod process;
 mod production;
+mod replicas;
