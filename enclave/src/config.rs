@@ -2,39 +2,65 @@
 //!
 //! The custodian's public key (whose signature on a key release the enclave checks), the
 //! publisher's public key (whose signature on a sealed model's manifest it checks), the models
-//! it loads with the custodian key id of each, and its log level. The file is part of the
+//! it loads with the custodian key id of each (or, instead, the AWS KMS key and
+//! `CiphertextBlob` of each: [`crate::kms::config`]), and its log level. The file is part of the
 //! enclave's measurement on every platform (on the mock, PCR0 covers it through
 //! [`mock_image_pcr0`](cloister_attestation::mock::mock_image_pcr0); on Nitro it is inside the
 //! image), so an enclave started with another custodian or publisher key shows another
 //! measurement, and a policy pinning the old one refuses it.
 //!
 //! ```
-//! use cloister_enclave::config::EnclaveConfig;
+//! use cloister_enclave::config::{EnclaveConfig, ModelKey};
 //! let json = format!(
 //!     r#"{{"custodian_pub":"{}","publisher_pub":"{}",
 //!         "models":[{{"model_id":"credit-risk-v1","key_id":"credit-risk-v1"}}]}}"#,
 //!     "11".repeat(32), "22".repeat(32));
 //! let config = EnclaveConfig::from_json(json.as_bytes())?;
-//! assert_eq!(config.models()[0].key_id, "credit-risk-v1");
+//! assert_eq!(
+//!     config.models()[0].key,
+//!     ModelKey::Custodian { key_id: "credit-risk-v1".into() }
+//! );
 //! # Ok::<(), cloister_enclave::config::ConfigError>(())
 //! ```
 
 use serde::Deserialize;
 use thiserror::Error;
 
+use crate::kms::config::{KmsFile, KmsKeyRef};
 use crate::logging::LogLevel;
 
 /// Most models one enclave loads from sealed artifacts.
 pub const MAX_SEALED_MODELS: usize = 16;
 
-/// A model the enclave unseals at start, and the custodian key that opens it.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// A model the enclave unseals at start, and where its data key comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SealedModelRef {
     /// The model id (the sealed artifact's and the manifest's).
     pub model_id: String,
-    /// The custodian's key id for the model's data key.
-    pub key_id: String,
+    /// Who releases the model's data key.
+    pub key: ModelKey,
+}
+
+/// Who releases a model's data key: exactly one of `key_id` and `kms` in the file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ModelKey {
+    /// The Cloister custodian, under this key id (`"key_id"`).
+    Custodian {
+        /// The custodian's key id.
+        key_id: String,
+    },
+    /// AWS KMS, to this enclave's attested RSA key (`"kms"`; see [`crate::kms`]).
+    Kms(KmsKeyRef),
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ModelFile {
+    model_id: String,
+    #[serde(default)]
+    key_id: Option<String>,
+    #[serde(default)]
+    kms: Option<KmsFile>,
 }
 
 /// The measured configuration (JSON, unknown fields rejected).
@@ -51,7 +77,7 @@ pub struct EnclaveConfig {
 struct ConfigFile {
     custodian_pub: String,
     publisher_pub: String,
-    models: Vec<SealedModelRef>,
+    models: Vec<ModelFile>,
     #[serde(default)]
     log_level: LogLevel,
 }
@@ -71,6 +97,20 @@ pub enum ConfigError {
         /// Length of what was found.
         found_len: usize,
     },
+    /// A model names neither or both of `key_id` and `kms`.
+    #[error("model {model_id}: give exactly one of key_id (Cloister custodian) and kms (AWS KMS)")]
+    KeySource {
+        /// The model.
+        model_id: String,
+    },
+    /// A field of a model's `kms` object is not valid.
+    #[error("kms.{field} {problem}")]
+    BadKms {
+        /// The field.
+        field: &'static str,
+        /// What is wrong.
+        problem: &'static str,
+    },
     /// No models, too many, a bad id, or one listed twice.
     #[error("models: {problem}")]
     BadModels {
@@ -86,6 +126,8 @@ impl ConfigError {
             Self::Malformed(_) => "enclave.config.malformed",
             Self::BadKey { .. } => "enclave.config.bad_key",
             Self::BadModels { .. } => "enclave.config.bad_models",
+            Self::KeySource { .. } => "enclave.config.key_source",
+            Self::BadKms { .. } => "enclave.config.bad_kms",
         }
     }
 
@@ -93,13 +135,19 @@ impl ConfigError {
     pub fn hint(&self) -> &'static str {
         match self {
             Self::Malformed(_) => {
-                "fields: custodian_pub, publisher_pub (hex), models [{model_id, key_id}], log_level"
+                "fields: custodian_pub, publisher_pub (hex), models [{model_id, key_id | kms}], log_level; kms: {region, key_id, ciphertext_blob, endpoint?, dangerous_kms_ca_pem?}"
             }
             Self::BadKey { .. } => {
                 "use `cloister-custodian pubkey` and `cloister model keygen` output as printed"
             }
             Self::BadModels { .. } => {
                 "list 1 to 16 models, each once, with ids of letters, digits, '.', '_' or '-'"
+            }
+            Self::KeySource { .. } => {
+                "give each model either \"key_id\" or a \"kms\" object, not both (docs/kms.md)"
+            }
+            Self::BadKms { .. } => {
+                "see docs/kms.md: region like eu-west-1, key_id the key ARN, ciphertext_blob the base64 CiphertextBlob of `aws kms encrypt`, endpoint https://HOST[:PORT]"
             }
         }
     }
@@ -129,24 +177,43 @@ impl EnclaveConfig {
             });
         }
         let mut seen = std::collections::BTreeSet::new();
-        for m in &file.models {
-            if cloister_proto::key_release::validate_key_id(&m.key_id).is_err()
-                || cloister_proto::key_release::validate_key_id(&m.model_id).is_err()
-            {
+        let mut models = Vec::with_capacity(file.models.len());
+        for m in file.models {
+            if cloister_proto::key_release::validate_key_id(&m.model_id).is_err() {
                 return Err(ConfigError::BadModels {
                     problem: "a model_id or key_id is not a valid id",
                 });
             }
-            if !seen.insert(m.model_id.as_str()) {
+            if !seen.insert(m.model_id.clone()) {
                 return Err(ConfigError::BadModels {
                     problem: "a model_id is listed twice",
                 });
             }
+            let key = match (m.key_id, m.kms) {
+                (Some(key_id), None) => {
+                    if cloister_proto::key_release::validate_key_id(&key_id).is_err() {
+                        return Err(ConfigError::BadModels {
+                            problem: "a model_id or key_id is not a valid id",
+                        });
+                    }
+                    ModelKey::Custodian { key_id }
+                }
+                (None, Some(kms)) => ModelKey::Kms(kms.check()?),
+                _ => {
+                    return Err(ConfigError::KeySource {
+                        model_id: m.model_id,
+                    });
+                }
+            };
+            models.push(SealedModelRef {
+                model_id: m.model_id,
+                key,
+            });
         }
         Ok(Self {
             custodian_pub,
             publisher_pub,
-            models: file.models,
+            models,
             log_level: file.log_level,
         })
     }
@@ -184,6 +251,41 @@ mod tests {
         )
     }
 
+    const KMS: &str = r#"{"region":"eu-west-1","key_id":"arn:aws:kms:eu-west-1:111122223333:key/k","ciphertext_blob":"AQID"}"#;
+
+    #[test]
+    fn a_kms_model_parses_with_its_defaults_and_overrides() {
+        let c = EnclaveConfig::from_json(
+            json(&format!(r#"[{{"model_id":"m","kms":{KMS}}}]"#)).as_bytes(),
+        )
+        .expect("valid");
+        let ModelKey::Kms(kms) = &c.models()[0].key else {
+            panic!("not kms")
+        };
+        assert_eq!(
+            (kms.region(), kms.host(), kms.host_header().as_str()),
+            (
+                "eu-west-1",
+                "kms.eu-west-1.amazonaws.com",
+                "kms.eu-west-1.amazonaws.com"
+            )
+        );
+        assert_eq!(kms.ciphertext_blob(), &[1, 2, 3]);
+        assert!(kms.dangerous_ca_der().is_none());
+        let with_endpoint = KMS.replace('}', r#","endpoint":"https://KMS.Mock.Test:8443"}"#);
+        let c = EnclaveConfig::from_json(
+            json(&format!(r#"[{{"model_id":"m","kms":{with_endpoint}}}]"#)).as_bytes(),
+        )
+        .expect("valid");
+        let ModelKey::Kms(kms) = &c.models()[0].key else {
+            panic!("not kms")
+        };
+        assert_eq!(
+            (kms.host(), kms.host_header().as_str()),
+            ("kms.mock.test", "kms.mock.test:8443")
+        );
+    }
+
     #[test]
     fn each_bad_file_has_its_code() {
         let ok = json(r#"[{"model_id":"m","key_id":"k"}]"#);
@@ -202,6 +304,46 @@ mod tests {
             ),
             (ok.replace("\"11", "\"1"), "enclave.config.bad_key"),
             (ok.replace("models", "modles"), "enclave.config.malformed"),
+            (json(r#"[{"model_id":"m"}]"#), "enclave.config.key_source"),
+            (
+                json(&format!(r#"[{{"model_id":"m","key_id":"k","kms":{KMS}}}]"#)),
+                "enclave.config.key_source",
+            ),
+            (
+                json(&format!(
+                    r#"[{{"model_id":"m","kms":{}}}]"#,
+                    KMS.replace("eu-west-1", "EU WEST")
+                )),
+                "enclave.config.bad_kms",
+            ),
+            (
+                json(&format!(
+                    r#"[{{"model_id":"m","kms":{}}}]"#,
+                    KMS.replace("AQID", "!!")
+                )),
+                "enclave.config.bad_kms",
+            ),
+            (
+                json(&format!(
+                    r#"[{{"model_id":"m","kms":{}}}]"#,
+                    KMS.replace('}', r#","endpoint":"http://x"}"#)
+                )),
+                "enclave.config.bad_kms",
+            ),
+            (
+                json(&format!(
+                    r#"[{{"model_id":"m","kms":{}}}]"#,
+                    KMS.replace('}', r#","dangerous_kms_ca_pem":"nope"}"#)
+                )),
+                "enclave.config.bad_kms",
+            ),
+            (
+                json(&format!(
+                    r#"[{{"model_id":"m","kms":{}}}]"#,
+                    KMS.replace('}', r#","extra":1}"#)
+                )),
+                "enclave.config.malformed",
+            ),
             (
                 ok.replace('}', r#","log_level":"debug"}"#),
                 "enclave.config.malformed",

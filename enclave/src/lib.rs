@@ -9,13 +9,15 @@
 //! Plaintext requests, results and private keys exist only here, in memory, and are zeroized
 //! after use; nothing logged contains them ([`logging`]: the level is the enclave's own
 //! configuration, dependencies never log below `warn`). Encrypted responses are padded to fixed
-//! sizes and replayed requests refused ([`gateway`], [`ledger`]).
+//! sizes and replayed requests refused ([`gateway`], [`ledger`]). A model's data key comes from the
+//! Cloister custodian ([`key_release`]) or from AWS KMS to the attested RSA key ([`kms`]).
 
 pub mod config;
 pub mod gateway;
 pub mod identity;
 pub mod inference;
 pub mod key_release;
+pub mod kms;
 pub mod ledger;
 pub mod logging;
 pub mod model_store;

@@ -6,10 +6,12 @@ use std::sync::Arc;
 
 use clap::{Parser, ValueEnum};
 use cloister_enclave::EnclaveRuntime;
-use cloister_enclave::config::EnclaveConfig;
+use cloister_enclave::config::{EnclaveConfig, ModelKey};
 use cloister_enclave::identity::EnclaveIdentity;
 use cloister_enclave::inference::LoadedModel;
 use cloister_enclave::key_release::{KeyReleaseClient, fetch_sealed_model};
+use cloister_enclave::kms::KmsClient;
+use cloister_enclave::kms::credentials::AwsCredentials;
 use cloister_enclave::logging::LogLevel;
 use cloister_enclave::model_store::unseal_model;
 use cloister_enclave::platform::AttestationPlatform;
@@ -39,11 +41,19 @@ struct Args {
     /// The measured configuration (JSON: custodian_pub, publisher_pub, models [{model_id,
     /// key_id}], log_level): load sealed models whose keys the custodian releases against this
     /// enclave's evidence. On the mock it is measured into PCR0 with the binary.
-    #[arg(long, value_name = "FILE", requires_all = ["relay", "model_store"])]
+    #[arg(long, value_name = "FILE", requires = "model_store")]
     config: Option<PathBuf>,
-    /// The host's outbound relay to the key custodian (with --config).
+    /// The host's outbound relay to the key custodian (with --config; needed when a model has a
+    /// custodian `key_id`).
     #[arg(long, value_name = "unix:PATH", requires = "config")]
     relay: Option<String>,
+    /// The host's outbound relay to AWS KMS, kms.<region>.amazonaws.com:443 (with --config;
+    /// needed when a model has a `kms` key). TLS ends inside the enclave. The call is signed
+    /// with AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN from the
+    /// environment (they authorize the call; the key policy's attestation condition releases
+    /// the key). See docs/kms.md.
+    #[arg(long, value_name = "unix:PATH", requires = "config")]
+    kms_relay: Option<String>,
     /// The host's store of sealed models, MODEL_ID.sealed (with --config).
     #[arg(long, value_name = "unix:PATH", requires = "config")]
     model_store: Option<String>,
@@ -63,7 +73,8 @@ struct Args {
     snp_crl: Option<PathBuf>,
     /// Log level of the enclave itself (default info); `info` is the most verbose there is.
     /// Part of the enclave's measured command line (with --config, its `log_level` instead):
-    /// RUST_LOG and every other environment variable are ignored, and dependencies never log
+    /// RUST_LOG and every other environment variable (the AWS credentials of --kms-relay aside)
+    /// are ignored, and dependencies never log
     /// below `warn` (keys, parameters, per-request outcomes stay out of the log at every level).
     #[arg(long, value_enum, value_name = "LEVEL", conflicts_with = "config")]
     log_level: Option<LogLevel>,
@@ -160,6 +171,7 @@ fn run(args: Args) -> Result<(), StartError> {
         Some((_, config)) => tokio.block_on(unseal_models(
             config,
             args.relay.as_deref().unwrap_or_default(),
+            args.kms_relay.as_deref().unwrap_or_default(),
             args.model_store.as_deref().unwrap_or_default(),
             &identity,
             platform.as_ref(),
@@ -190,12 +202,13 @@ fn run(args: Args) -> Result<(), StartError> {
     })
 }
 
-/// Releases each configured model's key from the custodian (through the host's relay), fetches
-/// its sealed artifact from the host's store and unseals it into locked memory. All or nothing:
-/// the first failure stops the start.
+/// Releases each configured model's key from the custodian or from AWS KMS (each through the
+/// host's relay), fetches its sealed artifact from the host's store and unseals it into locked
+/// memory. All or nothing: the first failure stops the start.
 async fn unseal_models(
     config: &EnclaveConfig,
     relay: &str,
+    kms_relay: &str,
     store: &str,
     identity: &EnclaveIdentity,
     platform: &dyn AttestationPlatform,
@@ -205,19 +218,53 @@ async fn unseal_models(
             .map(PathBuf::from)
             .ok_or(StartError::UnixAddressRequired { flag })
     };
-    let client = KeyReleaseClient::new(unix("--relay", relay)?, *config.custodian_pub());
     let store = unix("--model-store", store)?;
+    let mut custodian = None;
+    let mut kms_client = None;
     let mut models = Vec::with_capacity(config.models().len());
     for m in config.models() {
         let key_error = |source| StartError::KeyRelease {
             model_id: m.model_id.clone(),
             source: Box::new(source),
         };
-        let dek = client
-            .release(&m.key_id, identity, platform)
-            .await
-            .map_err(key_error)?;
-        tracing::info!(model = %m.model_id, key = %m.key_id, "model key released by the custodian");
+        let dek = match &m.key {
+            ModelKey::Custodian { key_id } => {
+                let client = match &custodian {
+                    Some(client) => client,
+                    None => custodian.insert(KeyReleaseClient::new(
+                        unix("--relay", relay)?,
+                        *config.custodian_pub(),
+                    )),
+                };
+                let dek = client
+                    .release(key_id, identity, platform)
+                    .await
+                    .map_err(key_error)?;
+                tracing::info!(model = %m.model_id, key = %key_id, "model key released by the custodian");
+                dek
+            }
+            ModelKey::Kms(kms) => {
+                let kms_error = |source| StartError::Kms {
+                    model_id: m.model_id.clone(),
+                    source: Box::new(source),
+                };
+                let client = match &kms_client {
+                    Some(client) => client,
+                    None => kms_client.insert(KmsClient::new(
+                        unix("--kms-relay", kms_relay)?,
+                        AwsCredentials::from_env().map_err(|e| kms_error(e.into()))?,
+                    )),
+                };
+                let now = i64::try_from(cloister_attestation::UnixTime::now().as_secs())
+                    .unwrap_or(i64::MAX);
+                let dek = client
+                    .decrypt_data_key(kms, identity, platform, now)
+                    .await
+                    .map_err(kms_error)?;
+                tracing::info!(model = %m.model_id, key = %kms.key_id(), "model key released by AWS KMS");
+                dek
+            }
+        };
         let sealed = fetch_sealed_model(&store, &m.model_id)
             .await
             .map_err(key_error)?;

@@ -23,7 +23,7 @@ pub enum StartError {
         /// The flag.
         flag: &'static str,
     },
-    /// `--relay` or `--model-store` is not a `unix:` address (the only transport the enclave's
+    /// `--relay`, `--kms-relay` or `--model-store` is not a `unix:` address (the only transport the enclave's
     /// outbound connections have off Nitro so far).
     #[error("{flag} must be unix:PATH")]
     UnixAddressRequired {
@@ -69,6 +69,15 @@ pub enum StartError {
         #[source]
         source: Box<crate::key_release::KeyReleaseError>,
     },
+    /// A model's key could not be taken from AWS KMS.
+    #[error("taking the key of model {model_id} from AWS KMS")]
+    Kms {
+        /// The model.
+        model_id: String,
+        /// Why (boxed: KMS's refusal carries its exception and message).
+        #[source]
+        source: Box<crate::kms::KmsError>,
+    },
     /// A sealed model did not unseal.
     #[error("unsealing model {model_id}")]
     Unseal {
@@ -112,6 +121,7 @@ impl StartError {
             Self::ReadConfig { .. } => "enclave.config.read",
             Self::Config(e) => e.code(),
             Self::KeyRelease { source, .. } => source.code(),
+            Self::Kms { source, .. } => source.code(),
             Self::Unseal { source, .. } => source.code(),
             Self::Identity(e) => e.code(),
             Self::Runtime(e) => e.code(),
@@ -140,6 +150,7 @@ impl StartError {
             Self::ReadConfig { .. } => "check --config: the measured configuration file",
             Self::Config(e) => e.hint(),
             Self::KeyRelease { source, .. } => source.hint(),
+            Self::Kms { source, .. } => source.hint(),
             Self::Identity(_) => "the key generator failed: check the enclave's entropy source",
             Self::Runtime(_) => "give each --model directory once, with its own model id",
             Self::Listen { .. } => {

@@ -40,6 +40,7 @@
 
 mod ber;
 mod envelope;
+pub mod testing;
 
 use aws_lc_rs::cipher::{AES_256, DecryptionContext, PaddedBlockDecryptingKey, UnboundCipherKey};
 use aws_lc_rs::digest::{SHA256, digest};

@@ -51,9 +51,29 @@ impl AttestationPlatform for MockPlatform {
     }
 
     fn attest(&self, binding: &[u8; 48], nonce: &[u8]) -> Result<PlatformEvidence, PlatformError> {
+        self.document(binding, nonce, None)
+    }
+
+    fn attest_with_public_key(
+        &self,
+        binding: &[u8; 48],
+        nonce: &[u8],
+        public_key: &[u8],
+    ) -> Result<PlatformEvidence, PlatformError> {
+        self.document(binding, nonce, Some(public_key))
+    }
+}
+
+impl MockPlatform {
+    fn document(
+        &self,
+        binding: &[u8; 48],
+        nonce: &[u8],
+        public_key: Option<&[u8]>,
+    ) -> Result<PlatformEvidence, PlatformError> {
         let evidence = self
             .nsm
-            .attest(Some(binding), Some(nonce), None, UnixTime::now())
+            .attest(Some(binding), Some(nonce), public_key, UnixTime::now())
             .map_err(|e| PlatformError::MockAttest(Box::new(e)))?;
         Ok(PlatformEvidence {
             evidence,

@@ -211,6 +211,15 @@ pub enum PlatformError {
         /// The largest document accepted.
         max: usize,
     },
+    /// Evidence with a `public_key` (AWS KMS `Recipient` interop) was asked of a platform whose
+    /// evidence has no such field.
+    #[error(
+        "{platform} evidence cannot carry a public_key: AWS KMS Recipient interop is Nitro only"
+    )]
+    PublicKeyUnsupported {
+        /// The platform asked.
+        platform: &'static str,
+    },
     /// The NSM's document does not echo a field as requested.
     #[error("NSM document's {field} is not the one requested")]
     NotEchoed {
@@ -248,6 +257,7 @@ impl PlatformError {
             Self::NoRandom => "platform.nsm_no_random",
             Self::DocumentLength { .. } => "platform.document_length",
             Self::NotEchoed { .. } => "platform.not_echoed",
+            Self::PublicKeyUnsupported { .. } => "platform.public_key_unsupported",
         }
     }
 
@@ -297,4 +307,27 @@ pub trait AttestationPlatform: Send + Sync {
     /// # Errors
     /// A [`PlatformError`] when the backend fails or its answer does not carry the binding.
     fn attest(&self, binding: &[u8; 48], nonce: &[u8]) -> Result<PlatformEvidence, PlatformError>;
+
+    /// Like [`attest`](Self::attest), with `public_key` in the evidence too: a Nitro document's
+    /// `public_key` field, which AWS KMS encrypts a `Recipient` reply to (see `crate::kms`).
+    ///
+    /// # Errors
+    /// As [`attest`](Self::attest); [`PlatformError::PublicKeyUnsupported`] on platforms whose
+    /// evidence has no such field (the default).
+    fn attest_with_public_key(
+        &self,
+        binding: &[u8; 48],
+        nonce: &[u8],
+        public_key: &[u8],
+    ) -> Result<PlatformEvidence, PlatformError> {
+        let _ = (binding, nonce, public_key);
+        Err(PlatformError::PublicKeyUnsupported {
+            platform: match self.kind() {
+                EvidencePlatform::Nitro => "nitro",
+                EvidencePlatform::Mock => "mock",
+                EvidencePlatform::SevSnp => "sev-snp",
+                EvidencePlatform::Tdx => "tdx",
+            },
+        })
+    }
 }

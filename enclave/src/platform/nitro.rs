@@ -224,7 +224,16 @@ impl<D: NsmDriver> AttestationPlatform for NitroPlatform<D> {
     }
 
     fn attest(&self, binding: &[u8; 48], nonce: &[u8]) -> Result<PlatformEvidence, PlatformError> {
-        self.attest_with_public_key(binding, nonce, None)
+        NitroPlatform::attest_with_public_key(self, binding, nonce, None)
+    }
+
+    fn attest_with_public_key(
+        &self,
+        binding: &[u8; 48],
+        nonce: &[u8],
+        public_key: &[u8],
+    ) -> Result<PlatformEvidence, PlatformError> {
+        NitroPlatform::attest_with_public_key(self, binding, nonce, Some(public_key))
     }
 }
 
