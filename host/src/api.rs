@@ -5,12 +5,19 @@
 //! collateral, the Intel DCAP collateral ([`crate::collateral`]), so the caller's verifier needs no
 //! network. If it cannot be had, the answer is a 503 `host.collateral_unavailable`, never a TDX
 //! bundle without collateral.
+//!
+//! `GET /v1/ohttp-keys` serves the gateway's key configuration for standard OHTTP clients, and
+//! `POST /v1/infer` refuses a request for another key id with RFC 9458's problem type before it
+//! reaches the enclave ([`crate::edge::ohttp_keys`]). Every error, unknown paths and methods
+//! included, is the JSON shape of [`HostError`]. Limits, timeouts and the queue are the edge's
+//! ([`crate::edge::serve`]).
 
 use std::sync::Arc;
 use std::time::Instant;
 
 use axum::Router;
 use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, Query, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
@@ -25,6 +32,8 @@ use cloister_proto::{EvidenceBundle, EvidencePlatform, Message};
 use serde::Deserialize;
 
 use crate::collateral::{CollateralCache, CollateralError};
+use crate::edge::KeyCache;
+use crate::edge::ohttp_keys::{KEY_TTL, MEDIA_OHTTP_KEYS, ROUTE_OHTTP_KEYS};
 use crate::error::HostError;
 use crate::link::EnclaveLink;
 
@@ -40,15 +49,38 @@ pub struct AppState {
     pub collateral: Arc<CollateralCache>,
 }
 
-/// The router: `GET /v1/attestation`, `POST /v1/infer`, `GET /healthz`.
+/// What the handlers share: the caller-given state and the gateway key last seen.
+#[derive(Clone)]
+struct Shared {
+    app: AppState,
+    keys: Arc<KeyCache>,
+}
+
+/// The router: `GET /v1/attestation`, `POST /v1/infer`, `GET /v1/ohttp-keys`, `GET /healthz`;
+/// any other path is `404 host.not_found`, any other method `405 host.method_not_allowed`
+/// (with `Allow`), both as JSON.
 pub fn app(state: AppState) -> Router {
     Router::new()
         .route(ROUTE_ATTESTATION, get(attestation))
         .route(ROUTE_INFER, post(infer))
+        .route(ROUTE_OHTTP_KEYS, get(ohttp_keys))
         .route(ROUTE_HEALTH, get(health))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_INFER_BODY))
         .layer(middleware::from_fn(access_log))
-        .with_state(state)
+        .with_state(Shared {
+            app: state,
+            keys: Arc::new(KeyCache::new()),
+        })
+}
+
+async fn not_found() -> HostError {
+    HostError::NotFound
+}
+
+async fn method_not_allowed() -> HostError {
+    HostError::MethodNotAllowed
 }
 
 #[derive(Debug, Deserialize)]
@@ -74,13 +106,14 @@ impl IntoResponse for AttestationFailure {
         match self {
             Self::Host(e) => e.into_response(),
             Self::Collateral(e) => {
-                // The message names URLs and the FMSPC, never a body.
+                // The message names URLs (perhaps a PCCS's internal one) and the FMSPC: the log
+                // gets it, the caller only the code.
                 tracing::warn!(code = e.code(), error = %e, "DCAP collateral unavailable");
                 let body = ErrorBody {
                     error: ErrorDetail {
                         code: COLLATERAL_UNAVAILABLE.into(),
                         message: format!(
-                            "the Intel DCAP collateral for this TDX quote is unavailable: {e} [{}]",
+                            "the Intel DCAP collateral for this TDX quote is unavailable [{}]",
                             e.code()
                         ),
                         hint: "the host fetches it from Intel PCS or a PCCS: check \
@@ -114,7 +147,7 @@ pub async fn complete_collateral(
 }
 
 async fn attestation(
-    State(state): State<AppState>,
+    State(shared): State<Shared>,
     query: Result<Query<NonceQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, AttestationFailure> {
     let bad = HostError::BadNonce {
@@ -127,8 +160,10 @@ async fn attestation(
         .and_then(|h| hex::decode(h).ok())
         .filter(|n| (MIN_NONCE_LEN..=MAX_NONCE_LEN).contains(&n.len()))
         .ok_or(bad)?;
+    let state = &shared.app;
     match state.link.request(Message::AttestRequest { nonce }).await? {
         Message::Evidence(mut bundle) => {
+            shared.keys.observe(&bundle, Instant::now());
             complete_collateral(&mut bundle, &state.collateral)
                 .await
                 .map_err(AttestationFailure::Collateral)?;
@@ -141,9 +176,9 @@ async fn attestation(
 }
 
 async fn infer(
-    State(state): State<AppState>,
+    State(shared): State<Shared>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, HostError> {
     let media_ok = headers
         .get(header::CONTENT_TYPE)
@@ -157,6 +192,26 @@ async fn infer(
         return Err(HostError::UnsupportedMediaType {
             expected: MEDIA_OHTTP_REQ,
         });
+    }
+    let body = body.map_err(|r| {
+        if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            HostError::BodyTooLarge {
+                limit: MAX_INFER_BODY,
+            }
+        } else {
+            HostError::BodyRead
+        }
+    })?;
+    let state = &shared.app;
+    // RFC 9458 §4.3: the first byte of an encapsulated request is its key id, in the clear. An
+    // empty body has none; the enclave refuses it as corrupted.
+    if let Some(&key_id) = body.first()
+        && !shared
+            .keys
+            .knows(&state.link, key_id, Instant::now())
+            .await?
+    {
+        return Err(HostError::OhttpKeyUnknown { got: key_id });
     }
     match state
         .link
@@ -181,13 +236,33 @@ async fn infer(
     }
 }
 
-async fn health(State(state): State<AppState>) -> Response {
-    match state.link.ensure_connected().await {
+/// The gateway's key configuration, `application/ohttp-keys` (RFC 9458 §3.2), from the key the
+/// enclave's evidence names. A caller checks it against the `kem_pub` of evidence it verified.
+async fn ohttp_keys(State(shared): State<Shared>) -> Result<Response, HostError> {
+    let key = shared
+        .keys
+        .fresh(&shared.app.link, KEY_TTL, Instant::now())
+        .await?;
+    let body = key.ohttp_keys().map_err(HostError::BundleEncode)?;
+    Ok((
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static(MEDIA_OHTTP_KEYS),
+            ),
+            (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
+        ],
+        body,
+    )
+        .into_response())
+}
+
+/// `{"status": "ok"}` when the enclave link is up. It does not name the enclave's address.
+async fn health(State(shared): State<Shared>) -> Response {
+    match shared.app.link.ensure_connected().await {
         Ok(()) => (
             StatusCode::OK,
-            axum::Json(
-                serde_json::json!({"status": "ok", "enclave": state.link.addr().to_string()}),
-            ),
+            axum::Json(serde_json::json!({"status": "ok"})),
         )
             .into_response(),
         Err(e) => e.into_response(),
@@ -406,6 +481,88 @@ mod tests {
             assert_eq!(got.collateral, template.collateral);
         }
         assert_eq!(server.requests.load(Ordering::SeqCst), 0, "nothing fetched");
+    }
+
+    /// Without the edge in front (`oneshot`), the router's own refusals are JSON too.
+    #[tokio::test]
+    async fn the_routers_own_refusals_are_json_with_codes() {
+        let (_dir, link) = fake_enclave(bundle(EvidencePlatform::Mock, vec![1], vec![])).await;
+        let app = app(AppState {
+            link,
+            collateral: Arc::new(CollateralCache::new(&CollateralConfig::default()).expect("c")),
+        });
+        let cases = [
+            (
+                axum::http::Request::get("/v2/unknown").body(Body::empty()),
+                StatusCode::NOT_FOUND,
+                "host.not_found",
+            ),
+            (
+                axum::http::Request::put(ROUTE_INFER).body(Body::empty()),
+                StatusCode::METHOD_NOT_ALLOWED,
+                "host.method_not_allowed",
+            ),
+            (
+                axum::http::Request::post(ROUTE_INFER)
+                    .header(header::CONTENT_TYPE, MEDIA_OHTTP_REQ)
+                    .body(Body::from(vec![1u8; MAX_INFER_BODY + 1])),
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "host.body_too_large",
+            ),
+            (
+                axum::http::Request::post(ROUTE_INFER)
+                    .header(header::CONTENT_TYPE, MEDIA_OHTTP_REQ)
+                    .body(Body::from(vec![9u8; 64])),
+                StatusCode::BAD_REQUEST,
+                "host.ohttp_key_unknown",
+            ),
+        ];
+        for (req, status, code) in cases {
+            let resp = app
+                .clone()
+                .oneshot(req.expect("request"))
+                .await
+                .expect("infallible");
+            assert_eq!(resp.status(), status, "{code}");
+            let body = axum::body::to_bytes(resp.into_body(), 1 << 16)
+                .await
+                .expect("body");
+            let json: serde_json::Value = serde_json::from_slice(&body).expect("json");
+            assert_eq!(json["error"]["code"], code);
+        }
+    }
+
+    #[tokio::test]
+    async fn ohttp_keys_come_from_the_enclaves_bundle_and_health_names_no_address() {
+        let (_dir, link) = fake_enclave(bundle(EvidencePlatform::Mock, vec![1], vec![])).await;
+        let app = app(AppState {
+            link,
+            collateral: Arc::new(CollateralCache::new(&CollateralConfig::default()).expect("c")),
+        });
+        let get = |uri: &str| {
+            axum::http::Request::get(uri)
+                .body(Body::empty())
+                .expect("req")
+        };
+        let resp = app
+            .clone()
+            .oneshot(get(ROUTE_OHTTP_KEYS))
+            .await
+            .expect("ok");
+        assert_eq!(resp.status(), StatusCode::OK);
+        assert_eq!(resp.headers()[header::CONTENT_TYPE], MEDIA_OHTTP_KEYS);
+        let body = axum::body::to_bytes(resp.into_body(), 1 << 16)
+            .await
+            .expect("body");
+        let want = crate::edge::GatewayKey::new(1, [1; KEM_PUB_LEN])
+            .ohttp_keys()
+            .expect("encode");
+        assert_eq!(body.as_ref(), want.as_slice());
+        let resp = app.clone().oneshot(get(ROUTE_HEALTH)).await.expect("ok");
+        let body = axum::body::to_bytes(resp.into_body(), 1 << 16)
+            .await
+            .expect("body");
+        assert_eq!(body.as_ref(), br#"{"status":"ok"}"#);
     }
 
     #[test]

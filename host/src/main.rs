@@ -10,6 +10,7 @@ use cloister_host::api::{AppState, app};
 use cloister_host::collateral::{CollateralCache, CollateralConfig, INTEL_PCS_URL};
 use cloister_host::error::StartError;
 use cloister_host::link::EnclaveLink;
+use cloister_host::metrics::{HostMetrics, instrument};
 use cloister_host::model_store::{ModelStore, ModelStoreLimits, ModelStoreSpec};
 use cloister_host::relay::{self, RelayLimits, RelaySpec};
 use cloister_host::transport::EnclaveAddr;
@@ -142,6 +143,13 @@ async fn serve_http(
                 source,
             })?;
     }
+    let metrics = Arc::new(HostMetrics::new());
+    let relay_stats: Vec<_> = relays.iter().map(relay::Relay::stats).collect();
+    metrics.register_snapshot(
+        "cloister_host_relay_refused",
+        "Relay connections refused, over every relay (too many open).",
+        move || relay_stats.iter().map(|s| s.snapshot().refused_busy).sum(),
+    );
     // Aborted on drop, so they stop with the HTTP server (and before their sockets are removed).
     let mut tasks = tokio::task::JoinSet::new();
     for relay in relays {
@@ -151,12 +159,16 @@ async fn serve_http(
         tasks.spawn(store.serve());
     }
     tracing::info!(listen = %bound, enclave = %args.enclave, pccs = %args.pccs_url, "host proxy serving");
-    let served = axum::serve(listener, app(AppState { link, collateral }))
-        .with_graceful_shutdown(async {
+    let served = cloister_host::edge::serve(
+        listener,
+        instrument(app(AppState { link, collateral }), metrics),
+        &cloister_host::edge::EdgeLimits::default(),
+        async {
             let _ = tokio::signal::ctrl_c().await;
-        })
-        .await
-        .map_err(StartError::Serve);
+        },
+    )
+    .await
+    .map_err(StartError::Serve);
     tasks.shutdown().await;
     served
 }
