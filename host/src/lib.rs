@@ -26,8 +26,10 @@
 
 pub mod api;
 pub mod collateral;
+pub mod edge;
 pub mod error;
 pub mod link;
+pub mod metrics;
 pub mod model_store;
 pub mod relay;
 pub mod transport;
