@@ -33,6 +33,8 @@ use zeroize::{Zeroize, Zeroizing};
 
 use crate::{DIGEST_LEN, sha384};
 
+mod parallel;
+
 /// The first eight bytes of every sealed artifact.
 pub const MAGIC: [u8; 8] = *b"CLSEALv1";
 /// The layout version after the magic.
@@ -99,7 +101,8 @@ pub enum SealError {
         /// How many the header says.
         count: u64,
     },
-    /// The plaintext given to [`seal`] is not as long as the header says.
+    /// The plaintext given to [`seal`], or the buffer given to
+    /// [`ChunkOpener::open_all_into`], is not as long as the header says.
     #[error("plaintext is {found} bytes, the header says {expected}")]
     PlaintextLength {
         /// What the header says.
@@ -317,8 +320,9 @@ impl<'a> Reader<'a> {
     }
 }
 
-/// Opens the chunks of one artifact, in order or (with [`ChunkOpener::open_at`]) in any order
-/// on several threads.
+/// Opens the chunks of one artifact, in order or (with [`ChunkOpener::open_at`],
+/// [`ChunkOpener::open_at_into`]) in any order on several threads, or all of them at once on
+/// several threads ([`ChunkOpener::open_all_into`]).
 pub struct ChunkOpener {
     key: LessSafeKey,
     header: SealedHeader,
@@ -381,6 +385,49 @@ impl ChunkOpener {
                 Err(SealError::ChunkRejected { index })
             }
         }
+    }
+
+    /// Opens chunk `index` from `sealed` (its ciphertext ‖ tag, e.g. straight from the file,
+    /// left untouched) into `out`, which must be exactly its plaintext length: the ciphertext is
+    /// read once and the plaintext written once, with no copy in between. Like
+    /// [`open_at`](Self::open_at) it can run on any thread; on failure `out` is zeroized.
+    ///
+    /// ```
+    /// use cloister_proto::sealed::{ChunkOpener, DataKey, SealedHeader, seal};
+    /// let dek = DataKey::from_bytes([7; 32]);
+    /// let header = SealedHeader::new("m", 4096, 5000, [1; 48], [2; 7])?;
+    /// let sealed = seal(&dek, &header, &[0x5a; 5000])?;
+    /// let first = &sealed[header.encode().len()..][..4096 + 16];
+    /// let mut plain = [0; 4096];
+    /// ChunkOpener::new(&dek, header).open_at_into(0, first, &mut plain)?;
+    /// assert_eq!(plain, [0x5a; 4096]);
+    /// # Ok::<(), cloister_proto::sealed::SealError>(())
+    /// ```
+    ///
+    /// # Errors
+    /// `sealed.out_of_sequence` for an index past the last chunk or a `sealed` or `out` of the
+    /// wrong size, `sealed.chunk_rejected` if it does not authenticate.
+    pub fn open_at_into(&self, index: u64, sealed: &[u8], out: &mut [u8]) -> Result<(), SealError> {
+        let count = self.header.chunk_count();
+        let len = self.header.chunk_plaintext_len(index);
+        if index >= count || sealed.len() != len + TAG_LEN || out.len() != len {
+            return Err(SealError::OutOfSequence {
+                index,
+                expected: self.next,
+                count,
+            });
+        }
+        let nonce = self.header.nonce(index)?;
+        let (ciphertext, tag) = sealed.split_at(len);
+        let opened =
+            self.key
+                .open_separate_gather(nonce, Aad::from(&self.aad[..]), ciphertext, tag, out);
+        if opened.is_err() {
+            // aws-lc writes the plaintext before it checks the tag: leave none of it behind.
+            out.zeroize();
+            return Err(SealError::ChunkRejected { index });
+        }
+        Ok(())
     }
 
     /// Succeeds only when every chunk was opened with [`open_next`](Self::open_next): a stream

@@ -18,8 +18,10 @@
 //!    then the manifest parses and names that publisher and the expected model id;
 //! 2. the artifact header agrees with the manifest: model id, plaintext length, chunk size,
 //!    and `manifest_sha384`; the artifact is exactly as long as the header says;
-//! 3. every chunk authenticates, in order (STREAM: reordering, truncation, extension and
-//!    splicing fail here), decrypted into the caller's buffer;
+//! 3. every chunk authenticates (STREAM: reordering, truncation, extension and splicing fail
+//!    here), decrypted into the caller's buffer, on one thread or on several
+//!    ([`Unsealer::open_into_parallel`]; the chunk counter and last-chunk flag in each nonce make
+//!    the order of decryption irrelevant, and the same failure is reported either way);
 //! 4. `SHA-384(plaintext)` equals the manifest's `plaintext_sha384` (the DEK alone does not
 //!    vouch for the content: anyone holding it could seal other bytes under the same header),
 //!    the plaintext parses as a canonical model archive, and each file matches the manifest's
@@ -45,6 +47,8 @@
 //! assert_eq!(opened.sha384(), *manifest.plaintext_sha384());
 //! # Ok::<(), cloister_proto::sealed_package::PackageError>(())
 //! ```
+
+use std::num::NonZeroUsize;
 
 use aws_lc_rs::signature::{Ed25519KeyPair, KeyPair};
 use zeroize::Zeroize;
@@ -368,8 +372,9 @@ impl<'a> Unsealer<'a> {
         &self.manifest
     }
 
-    /// The size [`open_into`](Self::open_into)'s buffer must have: the plaintext plus one tag,
-    /// the room in-place decryption of the last chunk needs.
+    /// The size [`open_into`](Self::open_into)'s buffer must have: the plaintext plus one tag.
+    /// (The tag's room was needed when chunks were copied in and opened in place; they are now
+    /// decrypted straight from the file, and the spare bytes are left zeroed.)
     pub fn buffer_len(&self) -> usize {
         // plaintext_len fits memory on any machine that could hold the sealed file.
         usize::try_from(self.header.plaintext_len())
@@ -377,18 +382,55 @@ impl<'a> Unsealer<'a> {
             .saturating_add(TAG_LEN)
     }
 
-    /// Decrypts every chunk, in order, straight into `out` (which may be locked memory: no
-    /// plaintext is ever written anywhere else), then checks the plaintext against the
-    /// manifest (step 4). Returns the archive, borrowing `out`. On any error `out` is zeroized:
-    /// no partial or unaccepted plaintext is left behind.
+    /// Decrypts every chunk on the calling thread, straight into `out` (which may be locked
+    /// memory: no plaintext is ever written anywhere else), then checks the plaintext against
+    /// the manifest (step 4). Returns the archive, borrowing `out`. On any error `out` is
+    /// zeroized: no partial or unaccepted plaintext is left behind.
     ///
     /// # Errors
-    /// `sealed_package.buffer_size`, `sealed.chunk_rejected` / `sealed.out_of_sequence`,
-    /// `sealed_package.plaintext_digest_mismatch`, `archive.*`, `sealed_package.file_mismatch`.
+    /// `sealed_package.buffer_size`, `sealed.chunk_rejected` (the lowest-index chunk that
+    /// fails), `sealed_package.plaintext_digest_mismatch`, `archive.*`,
+    /// `sealed_package.file_mismatch`.
     pub fn open_into<'o>(
         self,
         dek: &DataKey,
         out: &'o mut [u8],
+    ) -> Result<ModelArchive<'o>, PackageError> {
+        self.open_into_parallel(dek, out, NonZeroUsize::MIN)
+    }
+
+    /// As [`open_into`](Self::open_into), decrypting on the calling thread and up to
+    /// `threads - 1` more (`std::thread::available_parallelism()` for every core; see
+    /// [`ChunkOpener::open_all_into`]). The same guarantees and the same errors as on one thread:
+    /// any failing chunk fails the whole open, the lowest-index one is reported, and `out` is
+    /// zeroized. Step 4's SHA-384 checks still run on the calling thread.
+    ///
+    /// ```
+    /// # use aws_lc_rs::signature::{Ed25519KeyPair, KeyPair};
+    /// # use cloister_proto::model_archive::{ArchiveEntry, ModelArchive};
+    /// # use cloister_proto::sealed::DataKey;
+    /// # use cloister_proto::sealed_package::{SealRequest, Unsealer, seal_model};
+    /// # let key = Ed25519KeyPair::generate().unwrap();
+    /// # let publisher: [u8; 32] = key.public_key().as_ref().try_into().unwrap();
+    /// # let archive = ModelArchive::new(vec![ArchiveEntry::new("model.onnx", &[3; 50_000])])?;
+    /// # let dek = DataKey::from_bytes([7; 32]);
+    /// # let request = SealRequest { model_id: "m", version: "1", chunk_size: 4096 };
+    /// # let (sealed, _) = seal_model(&archive, &request, &dek, &key, [1; 7], |_| {})?;
+    /// let unsealer = Unsealer::new(&sealed, &publisher, "m")?;
+    /// let mut buf = vec![0; unsealer.buffer_len()];
+    /// let cores = std::thread::available_parallelism().unwrap_or(std::num::NonZeroUsize::MIN);
+    /// let opened = unsealer.open_into_parallel(&dek, &mut buf, cores)?;
+    /// assert_eq!(opened.get("model.onnx"), Some(&[3; 50_000][..]));
+    /// # Ok::<(), cloister_proto::sealed_package::PackageError>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As [`open_into`](Self::open_into).
+    pub fn open_into_parallel<'o>(
+        self,
+        dek: &DataKey,
+        out: &'o mut [u8],
+        threads: NonZeroUsize,
     ) -> Result<ModelArchive<'o>, PackageError> {
         if out.len() != self.buffer_len() {
             return Err(PackageError::BufferSize {
@@ -397,7 +439,7 @@ impl<'a> Unsealer<'a> {
             });
         }
         let plaintext_len = out.len() - TAG_LEN;
-        if let Err(e) = self.decrypt(dek, out) {
+        if let Err(e) = self.decrypt(dek, out, threads) {
             out.zeroize();
             return Err(e);
         }
@@ -410,38 +452,18 @@ impl<'a> Unsealer<'a> {
         Ok(ModelArchive::parse(&out[..plaintext_len])?)
     }
 
-    fn decrypt(&self, dek: &DataKey, out: &mut [u8]) -> Result<(), PackageError> {
-        let mut opener = ChunkOpener::new(dek, self.header.clone());
-        let chunk_size = self.header.chunk_size() as usize;
-        let mut at = 0usize;
-        for index in 0..self.header.chunk_count() {
-            let len = self.header.chunk_plaintext_len(index);
-            let start = usize::try_from(index)
-                .unwrap_or(usize::MAX)
-                .saturating_mul(chunk_size);
-            let sealed =
-                self.chunks
-                    .get(at..at + len + TAG_LEN)
-                    .ok_or(SealError::LengthMismatch {
-                        expected: self.header.sealed_len(),
-                        found: self.chunks.len() as u64,
-                    })?;
-            // Each chunk opens in place at its plaintext offset; its tag lands where the next
-            // chunk starts (or in the buffer's spare tag) and is overwritten by it.
-            let slot =
-                out.get_mut(start..start + len + TAG_LEN)
-                    .ok_or(PackageError::BufferSize {
-                        expected: start + len + TAG_LEN,
-                        found: 0,
-                    })?;
-            slot.copy_from_slice(sealed);
-            opener.open_next(slot)?;
-            at += len + TAG_LEN;
-        }
-        opener.finish()?;
-        // The spare tag bytes are ciphertext, not secret; clear them anyway.
-        let spare = out.len() - TAG_LEN;
-        out[spare..].zeroize();
+    /// Step 3: every chunk, decrypted from the file straight into `out`'s plaintext part. On
+    /// error the caller zeroizes `out`.
+    fn decrypt(
+        &self,
+        dek: &DataKey,
+        out: &mut [u8],
+        threads: NonZeroUsize,
+    ) -> Result<(), PackageError> {
+        let plaintext_len = out.len().saturating_sub(TAG_LEN);
+        let (plain, spare) = out.split_at_mut(plaintext_len);
+        ChunkOpener::new(dek, self.header.clone()).open_all_into(self.chunks, plain, threads)?;
+        spare.zeroize();
         Ok(())
     }
 }

@@ -1,5 +1,7 @@
 //! [`unseal_model`]: a sealed model file and its data key in, a [`LoadedModel`] out.
 
+use std::num::NonZeroUsize;
+
 use cloister_proto::model_manifest::PUBLISHER_KEY_LEN;
 use cloister_proto::sealed::DataKey;
 use cloister_proto::sealed_package::Unsealer;
@@ -28,7 +30,8 @@ pub fn unseal_model(
 }
 
 /// Verifies the sealed model file's manifest under the trusted `publisher` key, checks the
-/// header against it, decrypts chunk by chunk into a [`LockedBuffer`], checks the archive's and
+/// header against it, decrypts the chunks on every available core straight from the file into
+/// a [`LockedBuffer`] (a failing chunk fails the whole load), checks the archive's and
 /// every file's SHA-384 against the manifest, and loads the model from that memory. The
 /// buffer is wiped and freed before this returns, on every path.
 ///
@@ -60,7 +63,9 @@ pub fn unseal_model_with(
     let unsealer = Unsealer::new(sealed, publisher, expected_model_id)?;
     let manifest = unsealer.manifest().clone();
     let mut buf = LockedBuffer::new(unsealer.buffer_len(), policy)?;
-    let archive = unsealer.open_into(dek, buf.as_mut_slice())?;
+    // Every core the process may use (cgroup and affinity limits included); one if unknown.
+    let cores = std::thread::available_parallelism().unwrap_or(NonZeroUsize::MIN);
+    let archive = unsealer.open_into_parallel(dek, buf.as_mut_slice(), cores)?;
     let model = LoadedModel::from_archive(&archive)?;
     // from_archive digests the same bytes the unsealer checked; this keeps that one path.
     debug_assert_eq!(&model.digest(), manifest.plaintext_sha384());

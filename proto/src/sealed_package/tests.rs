@@ -32,12 +32,22 @@ fn sample() -> Vec<u8> {
     seal_with("1.0.0", CHUNK, &graph(), &dek())
 }
 
-/// Unseals with the test publisher and model id; the code of the refusal, if any.
+/// Unseals with the test publisher and model id; the code of the refusal, if any. Opens on one
+/// thread and on several, and checks that they agree.
 fn unseal(file: &[u8]) -> Result<Vec<u8>, &'static str> {
+    let single = unseal_on(file, 1);
+    for threads in [2, 3, 7, 64] {
+        assert_eq!(unseal_on(file, threads), single, "{threads} threads");
+    }
+    single
+}
+
+fn unseal_on(file: &[u8], threads: usize) -> Result<Vec<u8>, &'static str> {
     let unsealer = Unsealer::new(file, &public(&key(1)), "m").map_err(|e| e.code())?;
     let mut buf = vec![0xaa; unsealer.buffer_len()];
+    let threads = NonZeroUsize::new(threads).expect("non-zero");
     let result = unsealer
-        .open_into(&dek(), &mut buf)
+        .open_into_parallel(&dek(), &mut buf, threads)
         .map(|a| a.encode())
         .map_err(|e| e.code());
     if result.is_err() {
@@ -183,6 +193,47 @@ fn truncated_extended_reordered_and_modified_chunks_are_refused() {
     let mut buf = vec![0; unsealer.buffer_len()];
     let e = unsealer
         .open_into(&DataKey::from_bytes([8; 32]), &mut buf)
+        .expect_err("wrong key");
+    assert_eq!(e.code(), "sealed.chunk_rejected");
+    assert!(buf.iter().all(|&b| b == 0), "the buffer is wiped");
+}
+
+#[test]
+fn issue_13_parallel_open_matches_one_core_and_fails_closed() {
+    // 64 chunks: more than the claim size, so threads share the work.
+    let big: Vec<u8> = (0..64 * CHUNK).map(|i| (i * 7 % 253) as u8).collect();
+    let file = seal_with("1.0.0", CHUNK, &big, &dek());
+    let (_, chunks_at) = layout(&file);
+    let c = CHUNK as usize + TAG_LEN;
+    let opened = unseal(&file).expect("opens on every thread count");
+    assert_eq!(unseal_on(&file, 1), Ok(opened));
+    // A flipped byte in the first, a middle and the last chunk; two chunks swapped. The same
+    // error on every thread count (unseal checks), and the buffer left zeroed (unseal_on).
+    let count = (file.len() - chunks_at).div_ceil(c);
+    for chunk in [0, count / 2, count - 1] {
+        let mut bad = file.clone();
+        bad[(chunks_at + chunk * c + 5).min(file.len() - 1)] ^= 1;
+        assert_eq!(unseal(&bad), Err("sealed.chunk_rejected"), "chunk {chunk}");
+    }
+    let mut swapped = file.clone();
+    let (a, b) = (chunks_at + 40 * c, chunks_at + 41 * c);
+    swapped[a..b].copy_from_slice(&file[b..b + c]);
+    swapped[b..b + c].copy_from_slice(&file[a..b]);
+    assert_eq!(unseal(&swapped), Err("sealed.chunk_rejected"));
+    // Truncated and extended: refused before anything is decrypted.
+    assert_eq!(
+        unseal(&file[..file.len() - c]),
+        Err("sealed.length_mismatch")
+    );
+    let mut long = file.clone();
+    long.extend_from_slice(&file[chunks_at..chunks_at + c]);
+    assert_eq!(unseal(&long), Err("sealed.length_mismatch"));
+    // The wrong key on several threads wipes the buffer, spare tag bytes included.
+    let unsealer = Unsealer::new(&file, &public(&key(1)), "m").expect("verified");
+    let mut buf = vec![0xaa; unsealer.buffer_len()];
+    let threads = NonZeroUsize::new(3).expect("non-zero");
+    let e = unsealer
+        .open_into_parallel(&DataKey::from_bytes([8; 32]), &mut buf, threads)
         .expect_err("wrong key");
     assert_eq!(e.code(), "sealed.chunk_rejected");
     assert!(buf.iter().all(|&b| b == 0), "the buffer is wiped");
