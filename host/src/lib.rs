@@ -32,5 +32,6 @@ pub mod link;
 pub mod metrics;
 pub mod model_store;
 pub mod relay;
+pub mod supervisor;
 pub mod transport;
 pub mod unix_socket;

@@ -1,4 +1,5 @@
-//! How the host reaches the enclave: a Unix socket (mock, CI) or AF_VSOCK (production).
+//! How the host reaches the enclave: a Unix socket (mock, CI) or AF_VSOCK (production), named
+//! by an [`EnclaveAddr`] (`unix:///PATH` or `vsock://CID:PORT`, and the older short forms).
 //!
 //! Never connect vsock on a development or CI machine: there it leads to the machine's own
 //! hypervisor. Tests cover vsock addressing only.
@@ -6,6 +7,7 @@
 use std::path::PathBuf;
 use std::str::FromStr;
 
+use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncRead, AsyncWrite};
 
 /// A byte stream to the enclave.
@@ -13,12 +15,25 @@ pub trait EnclaveStream: AsyncRead + AsyncWrite + Send + Unpin + 'static {}
 impl<T: AsyncRead + AsyncWrite + Send + Unpin + 'static> EnclaveStream for T {}
 
 /// Where the enclave listens.
+///
+/// Parsed from `unix:PATH` or `unix:///PATH` (mock, CI) and `vsock:CID:PORT` or
+/// `vsock://CID:PORT` (Nitro); printed in the short form. In a JSON configuration it is the same
+/// string.
+///
+/// ```
+/// use cloister_host::transport::EnclaveAddr;
+/// let a: EnclaveAddr = "vsock://16:5000".parse().expect("vsock");
+/// assert_eq!(a, EnclaveAddr::Vsock { cid: 16, port: 5000 });
+/// assert_eq!(a.to_string(), "vsock:16:5000");
+/// let u: EnclaveAddr = "unix:///run/cloister/enclave.sock".parse().expect("unix");
+/// assert_eq!(u.to_string(), "unix:/run/cloister/enclave.sock");
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EnclaveAddr {
-    /// `unix:PATH`
+    /// `unix:PATH` or `unix:///PATH`
     Unix(PathBuf),
-    /// `vsock:CID:PORT` — the enclave's CID comes from its launch; CIDs 0-2 are reserved
-    /// (hypervisor, local, host) and never name an enclave.
+    /// `vsock:CID:PORT` or `vsock://CID:PORT` — the enclave's CID comes from its launch; CIDs
+    /// 0-2 are reserved (hypervisor, local, host) and never name an enclave.
     Vsock {
         /// Context id of the enclave VM (>= 3).
         cid: u32,
@@ -34,6 +49,15 @@ impl FromStr for EnclaveAddr {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if let Some(rest) = s.strip_prefix("unix://") {
+            // URL form: the authority must be empty, so the path is absolute (`unix:///run/x`).
+            if !rest.starts_with('/') {
+                return Err(format!(
+                    "enclave address {s:?}: a unix:// URL has an empty host and an absolute path, e.g. unix:///run/cloister/enclave.sock"
+                ));
+            }
+            return Ok(Self::Unix(PathBuf::from(rest)));
+        }
         if let Some(p) = s.strip_prefix("unix:") {
             if p.is_empty() {
                 return Err(
@@ -42,27 +66,34 @@ impl FromStr for EnclaveAddr {
             }
             return Ok(Self::Unix(PathBuf::from(p)));
         }
-        if let Some(rest) = s.strip_prefix("vsock:") {
-            let (cid, port) = rest.split_once(':').ok_or_else(|| {
-                format!("vsock address {s:?} must be vsock:CID:PORT, e.g. vsock:16:5000")
-            })?;
-            let cid: u32 = cid
-                .parse()
-                .map_err(|_| format!("vsock CID {cid:?} is not a number"))?;
-            let port: u32 = port
-                .parse()
-                .map_err(|_| format!("vsock port {port:?} is not a number"))?;
-            if cid < MIN_GUEST_CID {
-                return Err(format!(
-                    "vsock CID {cid} is reserved (0 hypervisor, 1 local, 2 host); an enclave's CID is {MIN_GUEST_CID} or more"
-                ));
-            }
-            return Ok(Self::Vsock { cid, port });
+        if let Some(rest) = s
+            .strip_prefix("vsock://")
+            .or_else(|| s.strip_prefix("vsock:"))
+        {
+            return parse_vsock(s, rest);
         }
         Err(format!(
-            "enclave address {s:?} must be unix:PATH or vsock:CID:PORT"
+            "enclave address {s:?} must be unix:PATH, unix:///PATH, vsock:CID:PORT or vsock://CID:PORT"
         ))
     }
+}
+
+fn parse_vsock(s: &str, rest: &str) -> Result<EnclaveAddr, String> {
+    let (cid, port) = rest.split_once(':').ok_or_else(|| {
+        format!("vsock address {s:?} must be vsock://CID:PORT, e.g. vsock://16:5000")
+    })?;
+    let cid: u32 = cid
+        .parse()
+        .map_err(|_| format!("vsock CID {cid:?} is not a number"))?;
+    let port: u32 = port
+        .parse()
+        .map_err(|_| format!("vsock port {port:?} is not a number"))?;
+    if cid < MIN_GUEST_CID {
+        return Err(format!(
+            "vsock CID {cid} is reserved (0 hypervisor, 1 local, 2 host); an enclave's CID is {MIN_GUEST_CID} or more"
+        ));
+    }
+    Ok(EnclaveAddr::Vsock { cid, port })
 }
 
 impl std::fmt::Display for EnclaveAddr {
@@ -71,6 +102,19 @@ impl std::fmt::Display for EnclaveAddr {
             Self::Unix(p) => write!(f, "unix:{}", p.display()),
             Self::Vsock { cid, port } => write!(f, "vsock:{cid}:{port}"),
         }
+    }
+}
+
+impl Serialize for EnclaveAddr {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for EnclaveAddr {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(deserializer)?;
+        s.parse().map_err(serde::de::Error::custom)
     }
 }
 
@@ -113,6 +157,32 @@ mod tests {
     }
 
     #[test]
+    fn parses_url_forms() {
+        assert_eq!(
+            "unix:///run/cloister/enclave.sock".parse(),
+            Ok(EnclaveAddr::Unix("/run/cloister/enclave.sock".into()))
+        );
+        assert_eq!(
+            "vsock://16:5000".parse(),
+            Ok(EnclaveAddr::Vsock {
+                cid: 16,
+                port: 5000
+            })
+        );
+        // Printed in the short form, which parses back to the same address.
+        let a: EnclaveAddr = "unix:///tmp/e.sock".parse().expect("unix url");
+        assert_eq!(a.to_string().parse(), Ok(a));
+    }
+
+    #[test]
+    fn serde_uses_the_string_form() {
+        let a: EnclaveAddr = serde_json::from_str("\"vsock://16:5000\"").expect("json");
+        assert_eq!(serde_json::to_string(&a).expect("ser"), "\"vsock:16:5000\"");
+        let err = serde_json::from_str::<EnclaveAddr>("\"vsock://2:1\"").expect_err("reserved");
+        assert!(err.to_string().contains("reserved"), "{err}");
+    }
+
+    #[test]
     fn rejects_reserved_cids_and_bad_shapes() {
         for bad in [
             "vsock:2:5000",
@@ -124,6 +194,11 @@ mod tests {
             "unix:",
             "tcp:1",
             "vsock:3:99999999999",
+            "unix://",
+            "unix://run/enclave.sock",
+            "vsock://2:5000",
+            "vsock://16",
+            "vsock:/16:5000",
         ] {
             let err = bad.parse::<EnclaveAddr>().expect_err(bad);
             assert!(!err.is_empty());
