@@ -26,6 +26,8 @@ echo "   the model on disk is sealed: $WORK/store/credit-risk-v1.sealed"
 "$CLOISTER" model inspect "$WORK/store/credit-risk-v1.sealed" --publisher "$PUBLISHER_PUB" | sed 's/^/   /'
 echo "   the custodian's release decisions:"
 grep -E "key released|denied" "$WORK/custodian.log" | sed 's/^/   /'
+echo "   the custodian's audit chain (hash-linked, signed):"
+"$CUSTODIAN" audit verify --config "$WORK/custodian/custodian.json" | sed 's/^/   /'
 echo "   enclave: unix:$WORK/enclave.sock   host: $HOST_URL"
 echo "== cloister infer (sample applicant: models/credit-risk-v1/sample-input.json)"
 "$CLOISTER" infer --host "$HOST_URL" --policy "$WORK/mock/policy.json" --mock-root "$WORK/mock/root.pem" \

@@ -336,17 +336,46 @@ impl ChainBreak {
 /// Logs `event` at info under the target `cloister_custodian::audit` (the durable record is the
 /// store's; this is for the operator's log pipeline).
 pub fn log(event: &AuditEvent) {
-    tracing::info!(
-        target: "cloister_custodian::audit",
-        kind = ?event.kind,
-        tenant = event.tenant.as_deref().unwrap_or("-"),
-        key_id = event.key_id.as_deref().unwrap_or("-"),
-        action = event.action.as_deref().unwrap_or("-"),
-        platform = event.platform.as_deref().unwrap_or("-"),
-        code = event.code.as_deref().unwrap_or("-"),
-        rule = event.rule.as_deref().unwrap_or("-"),
-        "audit"
-    );
+    let tenant = event.tenant.as_deref().unwrap_or("-");
+    let key_id = event.key_id.as_deref().unwrap_or("-");
+    match event.kind {
+        AuditKind::Challenge => {
+            tracing::info!(target: "cloister_custodian::audit", tenant, key_id, "challenge issued");
+        }
+        AuditKind::Release => tracing::info!(
+            target: "cloister_custodian::audit",
+            tenant,
+            key_id,
+            platform = event.platform.as_deref().unwrap_or("-"),
+            policy_version = event.policy_version.unwrap_or(0),
+            evidence_sha384 = event.evidence_sha384.as_deref().unwrap_or("-"),
+            "key released"
+        ),
+        AuditKind::Denied => tracing::info!(
+            target: "cloister_custodian::audit",
+            tenant,
+            key_id,
+            action = event.action.as_deref().unwrap_or("-"),
+            code = event.code.as_deref().unwrap_or("-"),
+            rule = event.rule.as_deref().unwrap_or("-"),
+            "denied"
+        ),
+        AuditKind::Admin => tracing::info!(
+            target: "cloister_custodian::audit",
+            tenant,
+            key_id,
+            action = event.action.as_deref().unwrap_or("-"),
+            policy_version = event.policy_version.unwrap_or(0),
+            "admin change"
+        ),
+        AuditKind::RotateKek => tracing::info!(
+            target: "cloister_custodian::audit",
+            tenant,
+            key_id,
+            kek_id = event.kek_id.as_deref().unwrap_or("-"),
+            "data key re-wrapped"
+        ),
+    }
 }
 
 #[cfg(test)]
