@@ -283,6 +283,76 @@ async fn releases_fail_cleanly_during_a_database_restart_and_resume() {
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_replica_killed_mid_release_loses_and_doubles_nothing() {
+    let _cluster = CLUSTER.read().await;
+    let Some(db) = database("cloister_kill") else {
+        return;
+    };
+    let h = harness();
+    let (_dir, config, token) = configure(&h, &db);
+    let mut served = replicas(&config, 3);
+    register_over_http(&served[0].addr, &token, "model-1", h.mock_policy(h.pcr0)).await;
+    // Load on every replica; the middle one is killed while releases are in flight there.
+    let h = std::sync::Arc::new(h);
+    let addrs: Vec<String> = served.iter().map(|s| s.addr.clone()).collect();
+    let load: Vec<_> = (0..12)
+        .map(|i| {
+            let (h, addr) = (h.clone(), addrs[i % 3].clone());
+            tokio::spawn(async move {
+                let mut ok = 0;
+                for _ in 0..8 {
+                    if release_attempt(&h, &addr).await == Some(StatusCode::OK) {
+                        ok += 1;
+                    }
+                }
+                ok
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    served.remove(1).kill();
+    let mut released = 0;
+    for t in load {
+        released += t.await.expect("load");
+    }
+    drop(served);
+
+    let (verified, report) = audit_verify(&config);
+    assert!(verified, "{report}");
+    let records = audit_kinds(&config);
+    let releases = records.iter().filter(|(k, _)| k == "release").count();
+    // Every release a caller received is on the chain (a killed replica may have committed one
+    // whose answer never left: on the chain, never received — not the other way round).
+    assert!(
+        releases >= released,
+        "{releases} recorded < {released} received"
+    );
+    // Each redeemed challenge has exactly one record, and each record one redeemed challenge;
+    // a challenge whose release died with the replica is still redeemable, not lost.
+    let (used, unused_live) = off_runtime(|| {
+        let mut c = postgres::Client::connect(&db, postgres::NoTls).expect("connect");
+        let used: i64 = c
+            .query_one("SELECT COUNT(*) FROM challenges WHERE used", &[])
+            .expect("count")
+            .get(0);
+        let live: i64 = c
+            .query_one("SELECT COUNT(*) FROM challenges WHERE NOT used", &[])
+            .expect("count")
+            .get(0);
+        (used, live)
+    });
+    let denials = records.iter().filter(|(k, _)| k == "denied").count();
+    assert_eq!(
+        used.unsigned_abs() as usize,
+        releases + denials,
+        "{records:?}"
+    );
+    eprintln!(
+        "kill: {released} releases received, {releases} recorded, {denials} refused, {unused_live} challenges left redeemable"
+    );
+}
+
 /// Runs blocking database code on its own thread.
 fn off_runtime<T: Send>(f: impl FnOnce() -> T + Send) -> T {
     std::thread::scope(|s| s.spawn(f).join().expect("thread"))
