@@ -5,7 +5,7 @@ use std::io::Write;
 
 use aws_lc_rs::signature::KeyPair;
 
-use crate::audit::{AuditEvent, ChainVerifier};
+use crate::audit::{AuditBody, AuditEvent, AuditRecord, ChainVerifier};
 use crate::config::Config;
 use crate::start::{StartError, load_signer, open_keks, open_store};
 use crate::store::{KeyChange, StoreError};
@@ -13,11 +13,12 @@ use crate::store::{KeyChange, StoreError};
 /// Records read from the store at a time.
 const PAGE: usize = 1024;
 
-/// Verifies the whole audit chain under the custodian's key; returns a one-line report.
-///
-/// # Errors
-/// [`StartError::AuditBroken`] naming the first broken record; the store's errors.
-pub fn verify_audit(config: &Config) -> Result<String, StartError> {
+/// Walks the whole audit chain in order under the custodian's key, handing each verified
+/// record to `each`; stops at the first broken one.
+fn walk_chain(
+    config: &Config,
+    mut each: impl FnMut(&AuditRecord, AuditBody) -> Result<(), StartError>,
+) -> Result<ChainVerifier, StartError> {
     let public_key = load_signer(&config.signing_key)?
         .public_key()
         .as_ref()
@@ -27,12 +28,21 @@ pub fn verify_audit(config: &Config) -> Result<String, StartError> {
     loop {
         let page = store.audit_records(chain.verified() + 1, PAGE)?;
         for record in &page {
-            chain.check(record).map_err(StartError::AuditBroken)?;
+            let body = chain.check(record).map_err(StartError::AuditBroken)?;
+            each(record, body)?;
         }
         if page.len() < PAGE {
-            break;
+            return Ok(chain);
         }
     }
+}
+
+/// Verifies the whole audit chain under the custodian's key; returns a one-line report.
+///
+/// # Errors
+/// [`StartError::AuditBroken`] naming the first broken record; the store's errors.
+pub fn verify_audit(config: &Config) -> Result<String, StartError> {
+    let chain = walk_chain(config, |_, _| Ok(()))?;
     Ok(format!(
         "audit chain intact: {} record(s), head {}",
         chain.verified(),
@@ -46,29 +56,17 @@ pub fn verify_audit(config: &Config) -> Result<String, StartError> {
 /// # Errors
 /// As [`verify_audit`]; `custodian.export.write`.
 pub fn export_audit(config: &Config, since: u64, out: &mut dyn Write) -> Result<(), StartError> {
-    let public_key = load_signer(&config.signing_key)?
-        .public_key()
-        .as_ref()
-        .to_vec();
-    let store = open_store(config)?;
-    let mut chain = ChainVerifier::new(&public_key);
-    loop {
-        let page = store.audit_records(chain.verified() + 1, PAGE)?;
-        for record in &page {
-            let body = chain.check(record).map_err(StartError::AuditBroken)?;
-            if body.event.time >= since {
-                let line = serde_json::json!({
-                    "record": body,
-                    "hash": record.hash,
-                    "signature": record.signature,
-                });
-                writeln!(out, "{line}").map_err(StartError::ExportWrite)?;
-            }
+    walk_chain(config, |record, body| {
+        if body.event.time >= since {
+            let line = serde_json::json!({
+                "record": body,
+                "hash": record.hash,
+                "signature": record.signature,
+            });
+            writeln!(out, "{line}").map_err(StartError::ExportWrite)?;
         }
-        if page.len() < PAGE {
-            break;
-        }
-    }
+        Ok(())
+    })?;
     out.flush().map_err(StartError::ExportWrite)
 }
 
