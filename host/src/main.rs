@@ -119,6 +119,13 @@ async fn run(args: Args) -> Result<(), StartError> {
     result
 }
 
+/// A link counter exported as a metric: name, help, and how to read it from a snapshot.
+type LinkCounter = (
+    &'static str,
+    &'static str,
+    fn(&cloister_host::link::LinkStatsSnapshot) -> u64,
+);
+
 async fn serve_http(
     args: &Args,
     link: Arc<EnclaveLink>,
@@ -144,6 +151,37 @@ async fn serve_http(
             })?;
     }
     let metrics = Arc::new(HostMetrics::new());
+    let link_counters: [LinkCounter; 5] = [
+        (
+            "cloister_host_enclave_reconnects",
+            "Connections to the enclave made after the first.",
+            |s| s.reconnects,
+        ),
+        (
+            "cloister_host_enclave_connect_failures",
+            "Connects to the enclave that failed.",
+            |s| s.connect_failures,
+        ),
+        (
+            "cloister_host_enclave_requests_lost",
+            "Requests whose enclave connection broke.",
+            |s| s.lost,
+        ),
+        (
+            "cloister_host_enclave_timeouts",
+            "Requests that reached their deadline.",
+            |s| s.timeouts,
+        ),
+        (
+            "cloister_host_enclave_dropped_answers",
+            "Enclave answers for no waiting request, dropped.",
+            |s| s.dropped_answers,
+        ),
+    ];
+    for (name, help, read) in link_counters {
+        let stats = std::sync::Arc::clone(link.stats());
+        metrics.register_snapshot(name, help, move || read(&stats.snapshot()));
+    }
     let relay_stats: Vec<_> = relays.iter().map(relay::Relay::stats).collect();
     metrics.register_snapshot(
         "cloister_host_relay_refused",

@@ -686,3 +686,47 @@ fn pinned_model_digests_are_checked_before_input_is_sent() {
         assert_eq!(result.statement().model_sha384, served.to_vec());
     });
 }
+
+#[test]
+fn the_host_exports_metrics_and_its_openapi_description_without_payloads() {
+    let sys = System::start();
+    rt().block_on(async {
+        let nonce = "ab".repeat(32);
+        let resp = reqwest::get(format!("{}/v1/attestation?nonce={nonce}", sys.host_url))
+            .await
+            .expect("attestation");
+        assert_eq!(resp.status(), 200);
+        let resp = reqwest::get(format!("{}/metrics", sys.host_url))
+            .await
+            .expect("metrics");
+        assert_eq!(resp.status(), 200);
+        assert!(
+            resp.headers()["content-type"]
+                .to_str()
+                .expect("ascii")
+                .starts_with("application/openmetrics-text")
+        );
+        let text = resp.text().await.expect("text");
+        assert!(
+            text.contains(
+                "cloister_host_requests_total{route=\"/v1/attestation\",status=\"200\"} 1"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("cloister_host_enclave_reconnects_total"),
+            "{text}"
+        );
+        assert!(text.contains("cloister_host_relay_refused_total"), "{text}");
+        // Labels are route patterns: the caller's nonce appears nowhere.
+        assert!(!text.contains(&nonce), "{text}");
+        let spec: serde_json::Value = reqwest::get(format!("{}/openapi.json", sys.host_url))
+            .await
+            .expect("openapi")
+            .json()
+            .await
+            .expect("json");
+        assert_eq!(spec["openapi"], "3.0.3");
+        assert!(spec["paths"]["/v1/infer"]["post"].is_object());
+    });
+}
