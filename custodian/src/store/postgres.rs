@@ -22,15 +22,14 @@
 use std::time::Duration;
 
 use aws_lc_rs::signature::Ed25519KeyPair;
-use cloister_proto::key_release::NONCE_LEN;
 use postgres::{NoTls, Row, Transaction};
 use r2d2::{Pool, PooledConnection};
 use r2d2_postgres::PostgresConnectionManager;
 use serde::{Deserialize, Serialize};
 
-use super::tx::{self, StoreTx};
-use super::{ChangeOutcome, KeyChange, Store, StoreError, StoredKey};
-use crate::audit::{AuditEvent, AuditRecord};
+use super::tx::StoreTx;
+use super::{Store, StoreError, StoredKey};
+use crate::audit::AuditRecord;
 use crate::challenge::StoredChallenge;
 
 /// The advisory lock key that serializes audit appends ("CLST" in ASCII).
@@ -440,33 +439,6 @@ impl Store for PostgresStore {
             .map_err(StoreError::db("list keys"))
     }
 
-    fn change(&self, change: &KeyChange, event: AuditEvent) -> Result<ChangeOutcome, StoreError> {
-        self.write("change a key", |t| {
-            tx::apply_change(t, &self.signer, change, event)
-        })
-    }
-
-    fn issue_challenge(
-        &self,
-        nonce: &[u8; NONCE_LEN],
-        key_id: &str,
-        expires_at: u64,
-        max_outstanding: usize,
-        event: &AuditEvent,
-    ) -> Result<u64, StoreError> {
-        self.write("issue a challenge", |t| {
-            tx::issue_challenge(
-                t,
-                &self.signer,
-                nonce,
-                key_id,
-                expires_at,
-                max_outstanding,
-                event,
-            )
-        })
-    }
-
     fn challenge(&self, nonce: &[u8]) -> Result<Option<StoredChallenge>, StoreError> {
         self.conn()?
             .query_opt(
@@ -477,23 +449,7 @@ impl Store for PostgresStore {
             .map_err(StoreError::db("read a challenge"))
     }
 
-    fn redeem_challenge(
-        &self,
-        nonce: &[u8],
-        key_id: &str,
-        now: u64,
-        event: &AuditEvent,
-    ) -> Result<u64, StoreError> {
-        self.write("redeem a challenge", |t| {
-            tx::redeem_challenge(t, &self.signer, nonce, key_id, now, event)
-        })
-    }
-
-    fn append(&self, event: &AuditEvent) -> Result<u64, StoreError> {
-        self.write("append an audit record", |t| {
-            tx::append(t, &self.signer, event)
-        })
-    }
+    super::tx::transactional_store_methods!();
 
     fn audit_records(&self, from_seq: u64, limit: usize) -> Result<Vec<AuditRecord>, StoreError> {
         self.conn()?

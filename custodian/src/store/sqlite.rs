@@ -10,12 +10,11 @@ use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use aws_lc_rs::signature::Ed25519KeyPair;
-use cloister_proto::key_release::NONCE_LEN;
 use rusqlite::{Connection, OptionalExtension, Row, Transaction, TransactionBehavior, params};
 
-use super::tx::{self, StoreTx};
-use super::{ChangeOutcome, KeyChange, Store, StoreError, StoredKey};
-use crate::audit::{AuditEvent, AuditRecord};
+use super::tx::StoreTx;
+use super::{Store, StoreError, StoredKey};
+use crate::audit::AuditRecord;
 use crate::challenge::StoredChallenge;
 
 /// How long a writer waits for another's transaction.
@@ -301,54 +300,11 @@ impl Store for SqliteStore {
         rows.collect::<Result<Vec<_>, _>>().map_err(&db)
     }
 
-    fn change(&self, change: &KeyChange, event: AuditEvent) -> Result<ChangeOutcome, StoreError> {
-        self.write("change a key", |t| {
-            tx::apply_change(t, &self.signer, change, event)
-        })
-    }
-
-    fn issue_challenge(
-        &self,
-        nonce: &[u8; NONCE_LEN],
-        key_id: &str,
-        expires_at: u64,
-        max_outstanding: usize,
-        event: &AuditEvent,
-    ) -> Result<u64, StoreError> {
-        self.write("issue a challenge", |t| {
-            tx::issue_challenge(
-                t,
-                &self.signer,
-                nonce,
-                key_id,
-                expires_at,
-                max_outstanding,
-                event,
-            )
-        })
-    }
-
     fn challenge(&self, nonce: &[u8]) -> Result<Option<StoredChallenge>, StoreError> {
         challenge_in(&self.conn(), nonce)
     }
 
-    fn redeem_challenge(
-        &self,
-        nonce: &[u8],
-        key_id: &str,
-        now: u64,
-        event: &AuditEvent,
-    ) -> Result<u64, StoreError> {
-        self.write("redeem a challenge", |t| {
-            tx::redeem_challenge(t, &self.signer, nonce, key_id, now, event)
-        })
-    }
-
-    fn append(&self, event: &AuditEvent) -> Result<u64, StoreError> {
-        self.write("append an audit record", |t| {
-            tx::append(t, &self.signer, event)
-        })
-    }
+    super::tx::transactional_store_methods!();
 
     fn audit_records(&self, from_seq: u64, limit: usize) -> Result<Vec<AuditRecord>, StoreError> {
         let db = StoreError::db("read the audit chain");
@@ -380,7 +336,8 @@ mod tests {
 
     use super::*;
     use crate::audit::ChainVerifier;
-    use crate::audit::GENESIS_HASH;
+    use crate::audit::{AuditEvent, GENESIS_HASH};
+    use crate::store::{ChangeOutcome, KeyChange};
 
     fn store(dir: &tempfile::TempDir) -> (SqliteStore, Vec<u8>) {
         let signer = Ed25519KeyPair::generate().expect("key");

@@ -192,3 +192,61 @@ pub(crate) fn apply_change(
         audit_seq,
     })
 }
+
+/// The [`Store`](super::Store) methods that each run in one transaction, written once for
+/// every backend: expanded inside `impl Store for X`, where `X` has
+/// `fn write<T>(&self, op, impl FnOnce(&mut dyn StoreTx) -> Result<T, StoreError>)` and a
+/// `signer` field.
+macro_rules! transactional_store_methods {
+    () => {
+        fn change(
+            &self,
+            change: &super::KeyChange,
+            event: crate::audit::AuditEvent,
+        ) -> Result<super::ChangeOutcome, super::StoreError> {
+            self.write("change a key", |t| {
+                super::tx::apply_change(t, &self.signer, change, event)
+            })
+        }
+
+        fn issue_challenge(
+            &self,
+            nonce: &[u8; cloister_proto::key_release::NONCE_LEN],
+            key_id: &str,
+            expires_at: u64,
+            max_outstanding: usize,
+            event: &crate::audit::AuditEvent,
+        ) -> Result<u64, super::StoreError> {
+            self.write("issue a challenge", |t| {
+                super::tx::issue_challenge(
+                    t,
+                    &self.signer,
+                    nonce,
+                    key_id,
+                    expires_at,
+                    max_outstanding,
+                    event,
+                )
+            })
+        }
+
+        fn redeem_challenge(
+            &self,
+            nonce: &[u8],
+            key_id: &str,
+            now: u64,
+            event: &crate::audit::AuditEvent,
+        ) -> Result<u64, super::StoreError> {
+            self.write("redeem a challenge", |t| {
+                super::tx::redeem_challenge(t, &self.signer, nonce, key_id, now, event)
+            })
+        }
+
+        fn append(&self, event: &crate::audit::AuditEvent) -> Result<u64, super::StoreError> {
+            self.write("append an audit record", |t| {
+                super::tx::append(t, &self.signer, event)
+            })
+        }
+    };
+}
+pub(crate) use transactional_store_methods;
