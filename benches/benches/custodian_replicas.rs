@@ -15,8 +15,8 @@
 )]
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -27,6 +27,7 @@ use cloister_attestation::binding::KeyBinding;
 use cloister_attestation::mock::{MockCa, MockNsm, ROOT_CERT_FILE};
 use cloister_attestation::nitro::pcr::nitro_measure;
 use cloister_attestation::{EvidenceVerifier, NitroPolicy, Platform, TrustPolicy, UnixTime};
+use cloister_benches::processes::{Processes, wait_for_path};
 use cloister_proto::evidence::BUNDLE_VERSION;
 use cloister_proto::key_release::ReleaseKeyPair;
 use cloister_proto::{EvidenceBundle, EvidencePlatform, ServedModels};
@@ -35,27 +36,6 @@ use cloister_tests::bin;
 const CLIENTS: usize = 64;
 const WARMUP: Duration = Duration::from_secs(1);
 const MEASURE: Duration = Duration::from_secs(5);
-
-struct Processes(Vec<Child>);
-
-impl Drop for Processes {
-    fn drop(&mut self) {
-        for child in &mut self.0 {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
-fn wait_for_file(path: &Path) {
-    for _ in 0..400 {
-        if std::fs::metadata(path).is_ok_and(|m| m.len() > 0) {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(25));
-    }
-    panic!("timed out waiting for {}", path.display());
-}
 
 /// The mock enclave: its NSM and the bundles it makes.
 struct Enclave {
@@ -244,7 +224,7 @@ fn main() {
                     .spawn()
                     .expect("serve"),
             );
-            wait_for_file(&addr_file);
+            wait_for_path(&addr_file);
             std::fs::read_to_string(&addr_file)
                 .expect("addr")
                 .trim()

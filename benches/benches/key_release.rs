@@ -11,12 +11,12 @@
     reason = "measurement code: a failed setup step aborts the benchmark run"
 )]
 
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use cloister_attestation::mock::{MockCa, ROOT_CERT_FILE, mock_image_pcr0};
 use cloister_attestation::{NitroPolicy, TrustPolicy, UnixTime};
+use cloister_benches::processes::{Processes, wait_for_path};
 use cloister_client::custodian_admin::{KeyRegistration, register_key};
 use cloister_enclave::identity::EnclaveIdentity;
 use cloister_enclave::key_release::{KeyReleaseClient, Retry};
@@ -26,32 +26,6 @@ use cloister_tests::bin;
 
 const ROUNDS: usize = 40;
 const WARMUP: usize = 3;
-
-/// Kills the processes it holds when dropped, so a failed step leaves nothing running.
-struct Processes(Vec<Child>);
-
-impl Drop for Processes {
-    fn drop(&mut self) {
-        for child in &mut self.0 {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
-fn wait_for_file(path: &Path) {
-    for _ in 0..400 {
-        if path.exists()
-            && std::fs::metadata(path)
-                .map(|m| m.len() > 0 || !m.is_file())
-                .unwrap_or(false)
-        {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(25));
-    }
-    panic!("timed out waiting for {}", path.display());
-}
 
 fn main() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -95,7 +69,7 @@ fn main() {
             .spawn()
             .expect("custodian serve"),
     );
-    wait_for_file(&d.join("custodian.addr"));
+    wait_for_path(&d.join("custodian.addr"));
     let custodian_addr = std::fs::read_to_string(d.join("custodian.addr")).expect("addr");
     let (host, port) = custodian_addr.trim().rsplit_once(':').expect("host:port");
     std::fs::write(
@@ -121,8 +95,8 @@ fn main() {
             .spawn()
             .expect("host"),
     );
-    wait_for_file(&d.join("host.addr"));
-    wait_for_file(&d.join("relay.sock"));
+    wait_for_path(&d.join("host.addr"));
+    wait_for_path(&d.join("relay.sock"));
 
     // A mock enclave whose "image" is a fixed byte string, and a key whose policy pins it.
     let image = b"key-release bench enclave image".to_vec();

@@ -1,5 +1,6 @@
-//! Benchmarks of Cloister, side by side with peers, in `benches/`. This library holds the one
-//! piece they share: the flat figure summary that `scripts/bench.sh` reports.
+//! Benchmarks of Cloister, side by side with peers, in `benches/`. This library holds the
+//! pieces they share: the flat figure summary that `scripts/bench.sh` reports, timing, and the
+//! real processes the end-to-end benchmarks start.
 
 pub mod summary {
     //! `target/bench/summary.json`: one flat JSON object `{"figure-name": number}` that each
@@ -97,5 +98,41 @@ pub mod timing {
     pub fn median(mut v: Vec<f64>) -> f64 {
         v.sort_by(f64::total_cmp);
         v[v.len() / 2]
+    }
+}
+
+pub mod processes {
+    //! Real processes started by a benchmark: killed when the benchmark ends, however it ends.
+
+    use std::path::Path;
+    use std::process::Child;
+    use std::time::Duration;
+
+    /// Kills the processes it holds when dropped, so a failed step leaves nothing running.
+    #[derive(Debug, Default)]
+    pub struct Processes(pub Vec<Child>);
+
+    impl Drop for Processes {
+        fn drop(&mut self) {
+            for child in &mut self.0 {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+        }
+    }
+
+    /// Waits up to 10 s for `path` to appear: a non-empty file (an address file written by
+    /// rename) or a socket.
+    ///
+    /// # Panics
+    /// When it does not appear in time (the benchmark cannot go on).
+    pub fn wait_for_path(path: &Path) {
+        for _ in 0..400 {
+            if std::fs::metadata(path).is_ok_and(|m| m.len() > 0 || !m.is_file()) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(25));
+        }
+        panic!("timed out waiting for {}", path.display());
     }
 }
