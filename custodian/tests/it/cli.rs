@@ -1,18 +1,8 @@
 //! The real binary: init, pubkey, serve on a free loopback port, and refusals at start.
 
-use std::path::Path;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-const BIN: &str = env!("CARGO_BIN_EXE_cloister-custodian");
-
-fn run(args: &[&str]) -> std::process::Output {
-    Command::new(BIN).args(args).output().expect("run")
-}
-
-fn path(p: &Path) -> &str {
-    p.to_str().expect("utf-8 path")
-}
+use crate::process::{Served, path, run};
 
 #[test]
 fn init_pubkey_and_refusals() {
@@ -66,27 +56,8 @@ fn serve_writes_its_address_and_answers_on_loopback() {
             .status
             .success()
     );
-    let addr_file = dir.path().join("addr");
-    let mut child = Command::new(BIN)
-        .args([
-            "serve",
-            "--config",
-            path(&dir.path().join("custodian.json")),
-            "--addr-file",
-            path(&addr_file),
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let addr = loop {
-        if let Ok(a) = std::fs::read_to_string(&addr_file) {
-            break a;
-        }
-        assert!(Instant::now() < deadline, "no address file");
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let served = Served::start(&dir.path().join("custodian.json"));
+    let addr = served.addr.clone();
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -114,8 +85,7 @@ fn serve_writes_its_address_and_answers_on_loopback() {
             .expect("json");
         (health, list)
     });
-    let _ = child.kill();
-    let _ = child.wait();
+    served.kill();
     assert_eq!(health, 200);
     assert_eq!(list, serde_json::json!([]));
 }
