@@ -23,14 +23,11 @@ use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
-use cloister_attestation::binding::KeyBinding;
 use cloister_attestation::mock::{MockCa, MockNsm, ROOT_CERT_FILE};
 use cloister_attestation::nitro::pcr::nitro_measure;
 use cloister_attestation::{EvidenceVerifier, NitroPolicy, Platform, TrustPolicy, UnixTime};
 use cloister_benches::processes::{Processes, wait_for_path};
-use cloister_proto::evidence::BUNDLE_VERSION;
-use cloister_proto::key_release::ReleaseKeyPair;
-use cloister_proto::{EvidenceBundle, EvidencePlatform, ServedModels};
+use cloister_proto::EvidencePlatform;
 use cloister_tests::bin;
 
 const CLIENTS: usize = 64;
@@ -44,29 +41,7 @@ struct Enclave {
 
 impl Enclave {
     fn bundle_b64(&self, nonce: &[u8]) -> String {
-        let release = ReleaseKeyPair::generate();
-        let binding = KeyBinding {
-            kem_pub: release.public_key().to_vec(),
-            sig_pub: vec![0x22; 32],
-            nonce: nonce.to_vec(),
-        };
-        let evidence = self
-            .nsm
-            .attest(Some(&binding.digest()), Some(nonce), None, UnixTime::now())
-            .expect("attest");
-        let bundle = EvidenceBundle {
-            version: BUNDLE_VERSION,
-            platform: EvidencePlatform::Mock,
-            evidence,
-            collateral: vec![],
-            kem_pub: binding.kem_pub,
-            sig_pub: binding.sig_pub,
-            nonce: binding.nonce,
-            ohttp_key_id: 1,
-            served_models: ServedModels::default(),
-            served_models_signature: vec![0; 64],
-        };
-        B64.encode(bundle.to_cbor().expect("cbor"))
+        cloister_tests::mock_release_bundle(&self.nsm, nonce, EvidencePlatform::Mock).bundle_b64
     }
 }
 

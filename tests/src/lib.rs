@@ -185,3 +185,57 @@ pub fn wait_until(what: &str, mut f: impl FnMut() -> bool) {
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+/// What a mock enclave sends its key custodian for one release, and keeps.
+pub struct MockRelease {
+    /// The base64 CBOR evidence bundle for `POST /v1/release`.
+    pub bundle_b64: String,
+    /// The fresh X25519 key the bundle binds: the custodian seals the data key to it.
+    pub release: cloister_proto::key_release::ReleaseKeyPair,
+    /// The evidence digest the custodian's answer names.
+    pub digest: [u8; 48],
+}
+
+/// Mock evidence from `nsm` binding a fresh release key (and a fixed `sig_pub`) to `nonce`,
+/// in a bundle tagged `platform`: the custodian tests and the custodian benchmark share it.
+pub fn mock_release_bundle(
+    nsm: &cloister_attestation::mock::MockNsm,
+    nonce: &[u8],
+    platform: cloister_proto::EvidencePlatform,
+) -> MockRelease {
+    use base64::Engine as _;
+    use cloister_attestation::binding::KeyBinding;
+    use cloister_attestation::{Platform, UnixTime};
+    use cloister_proto::evidence::BUNDLE_VERSION;
+    use cloister_proto::{EvidenceBundle, ServedModels};
+
+    let release = cloister_proto::key_release::ReleaseKeyPair::generate();
+    let binding = KeyBinding {
+        kem_pub: release.public_key().to_vec(),
+        sig_pub: vec![0x22; 32],
+        nonce: nonce.to_vec(),
+    };
+    let evidence = nsm
+        .attest(Some(&binding.digest()), Some(nonce), None, UnixTime::now())
+        .expect("attest");
+    let digest =
+        cloister_attestation::evidence::evidence_digest(Platform::Mock, &evidence).expect("digest");
+    let bundle = EvidenceBundle {
+        version: BUNDLE_VERSION,
+        platform,
+        evidence,
+        collateral: vec![],
+        kem_pub: binding.kem_pub,
+        sig_pub: binding.sig_pub,
+        nonce: binding.nonce,
+        ohttp_key_id: 1,
+        served_models: ServedModels::default(),
+        served_models_signature: vec![0; 64],
+    };
+    MockRelease {
+        bundle_b64: base64::engine::general_purpose::STANDARD
+            .encode(bundle.to_cbor().expect("cbor")),
+        release,
+        digest,
+    }
+}

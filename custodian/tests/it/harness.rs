@@ -10,20 +10,17 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
-use cloister_attestation::binding::KeyBinding;
-use cloister_attestation::evidence::evidence_digest;
 use cloister_attestation::mock::{MockCa, MockNsm};
 use cloister_attestation::nitro::pcr::nitro_measure;
-use cloister_attestation::{EvidenceVerifier, NitroPolicy, Platform, TrustPolicy, UnixTime};
+use cloister_attestation::{EvidenceVerifier, NitroPolicy, TrustPolicy, UnixTime};
 use cloister_custodian::Custodian;
 use cloister_custodian::api::AdminTokens;
 use cloister_custodian::api::{AppState, app};
 use cloister_custodian::audit::{AuditBody, ChainVerifier};
 use cloister_custodian::kek::{FileKek, KekRing};
 use cloister_custodian::store::{SqliteStore, Store};
-use cloister_proto::evidence::BUNDLE_VERSION;
-use cloister_proto::key_release::{Challenge, ReleaseKeyPair};
-use cloister_proto::{EvidenceBundle, EvidencePlatform, ServedModels};
+use cloister_proto::EvidencePlatform;
+use cloister_proto::key_release::Challenge;
 use tower::ServiceExt;
 
 pub(crate) const TOKEN: &str = "0123456789abcdef0123456789abcdef-test-token";
@@ -45,11 +42,7 @@ pub(crate) struct Harness {
 }
 
 /// What the enclave keeps from one attestation: its release key and the evidence digest.
-pub(crate) struct Attested {
-    pub(crate) bundle_b64: String,
-    pub(crate) release: ReleaseKeyPair,
-    pub(crate) digest: [u8; 48],
-}
+pub(crate) type Attested = cloister_tests::MockRelease;
 
 pub(crate) fn harness() -> Harness {
     let now = UnixTime::now();
@@ -215,34 +208,7 @@ impl Harness {
 
     /// The mock enclave's evidence binding a fresh release key to `nonce`, as `platform`.
     pub(crate) fn attest_as(&self, nonce: &[u8], platform: EvidencePlatform) -> Attested {
-        let release = ReleaseKeyPair::generate();
-        let binding = KeyBinding {
-            kem_pub: release.public_key().to_vec(),
-            sig_pub: vec![0x22; 32],
-            nonce: nonce.to_vec(),
-        };
-        let evidence = self
-            .nsm
-            .attest(Some(&binding.digest()), Some(nonce), None, UnixTime::now())
-            .expect("attest");
-        let digest = evidence_digest(Platform::Mock, &evidence).expect("digest");
-        let bundle = EvidenceBundle {
-            version: BUNDLE_VERSION,
-            platform,
-            evidence,
-            collateral: vec![],
-            kem_pub: binding.kem_pub,
-            sig_pub: binding.sig_pub,
-            nonce: binding.nonce,
-            ohttp_key_id: 1,
-            served_models: ServedModels::default(),
-            served_models_signature: vec![0; 64],
-        };
-        Attested {
-            bundle_b64: B64.encode(bundle.to_cbor().expect("cbor")),
-            release,
-            digest,
-        }
+        cloister_tests::mock_release_bundle(&self.nsm, nonce, platform)
     }
 
     pub(crate) fn attest(&self, nonce: &[u8]) -> Attested {
