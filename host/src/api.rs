@@ -18,9 +18,8 @@ use std::time::Instant;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, Query, Request, State};
+use axum::extract::{DefaultBodyLimit, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use cloister_proto::api::{
@@ -68,7 +67,6 @@ pub fn app(state: AppState) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_INFER_BODY))
-        .layer(middleware::from_fn(access_log))
         .with_state(Shared {
             app: state,
             keys: Arc::new(KeyCache::new()),
@@ -267,23 +265,6 @@ async fn health(State(shared): State<Shared>) -> Response {
             .into_response(),
         Err(e) => e.into_response(),
     }
-}
-
-/// One line per request: method, route, status, duration, and the error code if any.
-/// Never the query string, headers or body.
-async fn access_log(req: Request, next: Next) -> Response {
-    let method = req.method().clone();
-    let path = req.uri().path().to_owned();
-    let start = Instant::now();
-    let resp = next.run(req).await;
-    let status = resp.status().as_u16();
-    let micros = start.elapsed().as_micros() as u64;
-    if resp.status().is_success() {
-        tracing::info!(%method, path, status, micros, "request");
-    } else {
-        tracing::warn!(%method, path, status, micros, "request failed");
-    }
-    resp
 }
 
 #[cfg(test)]

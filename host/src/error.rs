@@ -43,6 +43,19 @@ pub enum HostError {
     /// The link to the enclave was closed before the request could be sent.
     #[error("enclave unavailable: the connection is closed")]
     LinkClosed,
+    /// The enclave exited and the supervisor is starting it again: the request was refused at
+    /// once rather than held until the enclave is back.
+    #[error("the enclave is restarting")]
+    EnclaveRestarting {
+        /// The `Retry-After` sent, in seconds.
+        retry_after_secs: u64,
+    },
+    /// The host is shutting down: it finishes the requests in flight and takes no new ones.
+    #[error("the host is shutting down and takes no new requests")]
+    Draining {
+        /// The `Retry-After` sent, in seconds (another replica, or this one after its restart).
+        retry_after_secs: u64,
+    },
     /// The link to the enclave broke while the request waited for its answer.
     #[error("enclave unavailable: the connection was lost while waiting for the answer")]
     LinkLost,
@@ -126,6 +139,8 @@ impl HostError {
             Self::UnsupportedMediaType { .. } => "host.unsupported_media_type".into(),
             Self::EnclaveUnavailable { .. } => "host.enclave_unavailable".into(),
             Self::LinkClosed => "host.link_closed".into(),
+            Self::EnclaveRestarting { .. } => "host.enclave_restarting".into(),
+            Self::Draining { .. } => "host.draining".into(),
             Self::LinkLost => "host.link_lost".into(),
             Self::Timeout { .. } => "host.enclave_timeout".into(),
             Self::Enclave(e) => e.code.clone(),
@@ -153,7 +168,9 @@ impl HostError {
             }
             | Self::ClientLimit {
                 retry_after_secs, ..
-            } => Some(*retry_after_secs),
+            }
+            | Self::EnclaveRestarting { retry_after_secs }
+            | Self::Draining { retry_after_secs } => Some(*retry_after_secs),
             Self::Enclave(e) if e.code == ENCLAVE_BUSY => Some(1),
             _ => None,
         }
@@ -186,7 +203,10 @@ impl HostError {
             Self::Enclave(_) | Self::UnexpectedAnswer | Self::BundleEncode(_) => {
                 StatusCode::BAD_GATEWAY
             }
-            Self::Overloaded { .. } | Self::QueueTimeout { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Overloaded { .. }
+            | Self::QueueTimeout { .. }
+            | Self::EnclaveRestarting { .. }
+            | Self::Draining { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Self::ClientLimit { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
@@ -221,6 +241,12 @@ impl HostError {
             }
             Self::Overloaded { .. } | Self::QueueTimeout { .. } => {
                 "the host is at capacity: retry after the Retry-After delay"
+            }
+            Self::EnclaveRestarting { .. } => {
+                "the enclave is being restarted: retry after the Retry-After delay"
+            }
+            Self::Draining { .. } => {
+                "this host is shutting down: retry after the Retry-After delay (or at another replica)"
             }
             Self::ClientLimit { .. } => {
                 "wait for your requests in progress to finish, or retry after the Retry-After delay"
@@ -339,6 +365,12 @@ pub enum StartError {
         #[source]
         source: std::io::Error,
     },
+    /// The `run --config` file is unusable.
+    #[error(transparent)]
+    Config(#[from] crate::config::HostConfigError),
+    /// The supervised enclave could not be started (or stopped at shutdown).
+    #[error("the enclave: {0}")]
+    Supervisor(#[from] crate::supervisor::SupervisorError),
     /// The `--model-store` directory is missing or not a directory.
     #[error("model store directory {}: {source}", dir.display())]
     ModelStoreDir {
@@ -367,6 +399,8 @@ impl StartError {
             Self::SocketInUse { .. } => "host.socket_in_use",
             Self::SocketBind { .. } => "host.socket_bind",
             Self::ModelStoreDir { .. } => "host.model_store_dir",
+            Self::Config(e) => e.code(),
+            Self::Supervisor(e) => e.code(),
         }
     }
 
@@ -402,16 +436,24 @@ impl StartError {
             Self::ModelStoreDir { .. } => {
                 "give --model-store unix:PATH=DIR with DIR an existing directory of <model_id>.sealed files"
             }
+            Self::Config(e) => e.hint(),
+            Self::Supervisor(e) => e.hint(),
         }
     }
 }
+
+/// The code of an error answer, attached to the response for the request log
+/// ([`crate::edge`] logs it with the request's id).
+#[derive(Debug, Clone)]
+pub struct ErrorCode(pub String);
 
 impl IntoResponse for HostError {
     fn into_response(self) -> Response {
         self.log();
         let status = self.status();
+        let code = self.code();
         let detail = ErrorDetail {
-            code: self.code(),
+            code: code.clone(),
             message: self.to_string(),
             hint: self.hint().into(),
         };
@@ -437,6 +479,7 @@ impl IntoResponse for HostError {
             resp.headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
+        resp.extensions_mut().insert(ErrorCode(code));
         resp
     }
 }
@@ -498,6 +541,18 @@ mod tests {
             (
                 HostError::QueueTimeout {
                     millis: 10,
+                    retry_after_secs: 2,
+                },
+                StatusCode::SERVICE_UNAVAILABLE,
+            ),
+            (
+                HostError::EnclaveRestarting {
+                    retry_after_secs: 2,
+                },
+                StatusCode::SERVICE_UNAVAILABLE,
+            ),
+            (
+                HostError::Draining {
                     retry_after_secs: 2,
                 },
                 StatusCode::SERVICE_UNAVAILABLE,

@@ -26,6 +26,7 @@
 
 pub mod api;
 pub mod collateral;
+pub mod config;
 pub mod edge;
 pub mod error;
 pub mod link;

@@ -15,7 +15,10 @@
 //! - **At most one answer.** An answer is handed to its request once; an answer for an unknown
 //!   id, a repeated one, or one that comes after its request gave up is dropped and counted
 //!   ([`LinkStatsSnapshot::dropped_answers`]).
-//! - **Draining.** [`EnclaveLink::drain`] refuses new requests and waits for those in flight.
+//! - **Restarts.** While the supervisor restarts the enclave ([`EnclaveLink::suspend`]),
+//!   requests fail at once with [`HostError::EnclaveRestarting`] (503 with `Retry-After`).
+//! - **Draining.** [`EnclaveLink::drain`] refuses new requests ([`HostError::Draining`], 503
+//!   with `Retry-After`) and waits for those in flight.
 //!
 //! ```
 //! # #[tokio::main(flavor = "current_thread")]
@@ -333,7 +336,8 @@ impl EnclaveLink {
     ///
     /// # Errors
     /// [`HostError::EnclaveUnavailable`] if no connection can be had (at once during a reconnect
-    /// backoff or an enclave restart); [`HostError::LinkClosed`] while draining, or if no
+    /// backoff); [`HostError::EnclaveRestarting`] at once while the supervisor restarts the
+    /// enclave; [`HostError::Draining`] while draining; [`HostError::LinkClosed`] if no
     /// connection would take the request; [`HostError::LinkLost`] if the connection broke while
     /// the request waited; [`HostError::Timeout`] at the deadline.
     pub async fn request_with_deadline(
@@ -383,7 +387,7 @@ impl EnclaveLink {
 
     /// Marks the enclave as down (the supervisor saw it exit): closes every connection, and
     /// until [`EnclaveLink::connect_now`] succeeds, requests fail at once with
-    /// [`HostError::EnclaveUnavailable`] instead of connecting.
+    /// [`HostError::EnclaveRestarting`] instead of connecting.
     pub fn suspend(&self) {
         lock(&self.inner.gate).suspended = true;
         for slot in self.inner.slots.iter() {
@@ -391,7 +395,7 @@ impl EnclaveLink {
         }
     }
 
-    /// Stops taking requests (new ones fail with [`HostError::LinkClosed`]) and waits until
+    /// Stops taking requests (new ones fail with [`HostError::Draining`]) and waits until
     /// those in flight have finished or `deadline` passes. Returns how many were still in
     /// flight then (0: all finished). Draining is final for this link.
     pub async fn drain(&self, deadline: Instant) -> u64 {
@@ -562,15 +566,35 @@ impl Inner {
         let refusal = lock(&self.gate).refusal(Instant::now());
         match refusal {
             None => Ok(()),
-            Some(source) => {
+            Some(refusal) => {
                 bump(&self.stats.refused);
-                Err(HostError::EnclaveUnavailable {
-                    addr: self.addr.to_string(),
-                    source,
+                Err(match refusal {
+                    Refusal::Restarting => HostError::EnclaveRestarting {
+                        retry_after_secs: RESTARTING_RETRY_AFTER_SECS,
+                    },
+                    Refusal::BackingOff(source) => HostError::EnclaveUnavailable {
+                        addr: self.addr.to_string(),
+                        source,
+                    },
                 })
             }
         }
     }
+}
+
+/// The `Retry-After` of a request refused while the enclave restarts: the supervisor's first
+/// backoff is half a second and a mock enclave is ready in a few hundred ms.
+const RESTARTING_RETRY_AFTER_SECS: u64 = 1;
+
+/// The `Retry-After` of a request refused while the host drains.
+const DRAINING_RETRY_AFTER_SECS: u64 = 1;
+
+/// Why a connect is not tried now.
+enum Refusal {
+    /// The supervisor saw the enclave exit and has not yet seen a new one ready.
+    Restarting,
+    /// Connects failed; the backoff says wait (the error says how long, for the log).
+    BackingOff(std::io::Error),
 }
 
 /// When connects may be tried.
@@ -591,26 +615,23 @@ impl Gate {
         }
     }
 
-    /// Why a connect must not be tried now, as the error callers get.
-    fn refusal(&self, now: Instant) -> Option<std::io::Error> {
+    /// Why a connect must not be tried now.
+    fn refusal(&self, now: Instant) -> Option<Refusal> {
         if self.suspended {
-            return Some(std::io::Error::new(
-                std::io::ErrorKind::NotConnected,
-                "the enclave is restarting",
-            ));
+            return Some(Refusal::Restarting);
         }
         let wait = self.retry_at?.checked_duration_since(now)?;
         if wait.is_zero() {
             return None;
         }
-        Some(std::io::Error::new(
+        Some(Refusal::BackingOff(std::io::Error::new(
             self.last_failure,
             format!(
                 "{} connects failed; next attempt in {} ms",
                 self.backoff.failures(),
                 millis(wait)
             ),
-        ))
+        )))
     }
 
     /// Records a failed connect; returns the wait before the next one.
@@ -744,7 +765,9 @@ impl<'a> InFlight<'a> {
         let guard = Self { inner };
         if inner.draining.load(Ordering::SeqCst) {
             bump(&inner.stats.refused);
-            return Err(HostError::LinkClosed);
+            return Err(HostError::Draining {
+                retry_after_secs: DRAINING_RETRY_AFTER_SECS,
+            });
         }
         Ok(guard)
     }
@@ -878,7 +901,9 @@ mod tests {
         let now = Instant::now();
         assert!(gate.refusal(now).is_none());
         gate.failed(std::io::ErrorKind::ConnectionRefused);
-        let refusal = gate.refusal(Instant::now()).expect("backing off");
+        let Some(Refusal::BackingOff(refusal)) = gate.refusal(Instant::now()) else {
+            panic!("backing off");
+        };
         assert_eq!(refusal.kind(), std::io::ErrorKind::ConnectionRefused);
         assert!(
             refusal.to_string().contains("1 connects failed"),
@@ -886,7 +911,10 @@ mod tests {
         );
         assert!(gate.refusal(now + Duration::from_secs(11)).is_none());
         gate.suspended = true;
-        assert!(gate.refusal(now + Duration::from_secs(11)).is_some());
+        assert!(matches!(
+            gate.refusal(now + Duration::from_secs(11)),
+            Some(Refusal::Restarting)
+        ));
         gate.connected();
         assert!(gate.refusal(Instant::now()).is_none());
     }

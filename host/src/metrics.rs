@@ -11,7 +11,9 @@
 //! let metrics = Arc::new(HostMetrics::new());
 //! metrics.observe("/v1/infer", 200, std::time::Duration::from_micros(800));
 //! metrics.register_snapshot("cloister_host_enclave_restarts", "Enclave restarts.", || 2);
+//! metrics.register_gauge_snapshot("cloister_host_queue_waiting", "Requests waiting.", || 3);
 //! let text = metrics.encode();
+//! assert!(text.contains("cloister_host_queue_waiting 3"));
 //! assert!(text.contains("cloister_host_requests_total{route=\"/v1/infer\",status=\"200\"} 1"));
 //! assert!(text.contains("cloister_host_enclave_restarts_total 2"));
 //! ```
@@ -26,7 +28,7 @@ use axum::response::{IntoResponse, Response};
 use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
 use prometheus_client::metrics::counter::{ConstCounter, Counter};
 use prometheus_client::metrics::family::Family;
-use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
@@ -48,9 +50,18 @@ struct RouteLabel {
 
 type SnapshotFn = Box<dyn Fn() -> u64 + Send + Sync>;
 
-/// Counters read from elsewhere at each scrape.
+/// How a value read at scrape time is exported.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SnapshotKind {
+    /// Only grows (`_total` is appended).
+    Counter,
+    /// Goes up and down (a depth, a state).
+    Gauge,
+}
+
+/// Values read from elsewhere at each scrape.
 #[derive(Default)]
-struct Snapshots(Mutex<Vec<(String, String, SnapshotFn)>>);
+struct Snapshots(Mutex<Vec<(String, String, SnapshotKind, SnapshotFn)>>);
 
 impl std::fmt::Debug for Snapshots {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -61,10 +72,22 @@ impl std::fmt::Debug for Snapshots {
 impl prometheus_client::collector::Collector for Snapshots {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
         let snapshots = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        for (name, help, read) in snapshots.iter() {
-            let counter = ConstCounter::new(read());
-            let metric = encoder.encode_descriptor(name, help, None, counter.metric_type())?;
-            counter.encode(metric)?;
+        for (name, help, kind, read) in snapshots.iter() {
+            let value = read();
+            match kind {
+                SnapshotKind::Counter => {
+                    let counter = ConstCounter::new(value);
+                    let metric =
+                        encoder.encode_descriptor(name, help, None, counter.metric_type())?;
+                    counter.encode(metric)?;
+                }
+                SnapshotKind::Gauge => {
+                    let gauge = ConstGauge::new(i64::try_from(value).unwrap_or(i64::MAX));
+                    let metric =
+                        encoder.encode_descriptor(name, help, None, gauge.metric_type())?;
+                    gauge.encode(metric)?;
+                }
+            }
         }
         Ok(())
     }
@@ -144,11 +167,25 @@ impl HostMetrics {
         help: &str,
         read: impl Fn() -> u64 + Send + Sync + 'static,
     ) {
+        self.push_snapshot(name, help, SnapshotKind::Counter, Box::new(read));
+    }
+
+    /// Adds a gauge read from `read` at every scrape (a queue depth, a state).
+    pub fn register_gauge_snapshot(
+        &self,
+        name: &str,
+        help: &str,
+        read: impl Fn() -> u64 + Send + Sync + 'static,
+    ) {
+        self.push_snapshot(name, help, SnapshotKind::Gauge, Box::new(read));
+    }
+
+    fn push_snapshot(&self, name: &str, help: &str, kind: SnapshotKind, read: SnapshotFn) {
         self.snapshots
             .0
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .push((name.to_owned(), help.to_owned(), Box::new(read)));
+            .push((name.to_owned(), help.to_owned(), kind, read));
     }
 
     /// The OpenMetrics text of every metric.

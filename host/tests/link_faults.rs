@@ -562,7 +562,7 @@ async fn drain_refuses_new_requests_and_waits_for_those_in_flight() {
         let code = echo(&link, nonce(), Duration::from_secs(5))
             .await
             .expect_err("draining");
-        assert_eq!(code, "host.link_closed");
+        assert_eq!(code, "host.draining");
         assert_eq!(drain.await.expect("drain"), 0, "all finished");
         assert!(
             t.elapsed() >= Duration::from_millis(200),

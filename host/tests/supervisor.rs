@@ -150,7 +150,7 @@ async fn a_killed_enclave_is_restarted_with_backoff_and_the_link_works_again() {
             // While it is down, requests fail at once with a 503-class error.
             let t = Instant::now();
             let code = attest(&link).await.expect_err("down");
-            assert_eq!(code, "host.enclave_unavailable");
+            assert_eq!(code, "host.enclave_restarting");
             assert!(
                 t.elapsed() < Duration::from_millis(100),
                 "{:?}",
@@ -209,10 +209,7 @@ async fn shutdown_waits_for_the_request_in_flight_then_stops_the_enclave() {
         while !link.is_draining() {
             tokio::time::sleep(Duration::from_millis(1)).await;
         }
-        assert_eq!(
-            attest(&link).await.expect_err("draining"),
-            "host.link_closed"
-        );
+        assert_eq!(attest(&link).await.expect_err("draining"), "host.draining");
         tokio::time::sleep(Duration::from_millis(300)).await;
         assert!(
             !shutdown.is_finished(),

@@ -17,6 +17,7 @@
 
 use std::collections::HashMap;
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -53,9 +54,30 @@ pub struct Admission {
     turns: Arc<Semaphore>,
     clients: Clients,
     capacity: usize,
+    max_in_flight: usize,
     max_per_client: usize,
     queue_timeout: Duration,
     retry_after_secs: u64,
+    stats: AdmissionStats,
+}
+
+/// Refusals counted since the start.
+#[derive(Debug, Default)]
+struct AdmissionStats {
+    client_limit: AtomicU64,
+    overloaded: AtomicU64,
+    queue_timeouts: AtomicU64,
+}
+
+/// The queue's refusals at one moment.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct AdmissionStatsSnapshot {
+    /// Requests refused because their client held its share (429 `host.client_limit`).
+    pub client_limit: u64,
+    /// Requests refused because the queue was full (503 `host.overloaded`).
+    pub overloaded: u64,
+    /// Requests that waited the whole queue timeout (503 `host.queue_timeout`).
+    pub queue_timeouts: u64,
 }
 
 /// An admitted request: holds a place of its client and a place in the queue.
@@ -101,9 +123,11 @@ impl Admission {
             turns: Arc::new(Semaphore::new(limits.max_in_flight)),
             clients: Arc::default(),
             capacity,
+            max_in_flight: limits.max_in_flight,
             max_per_client: limits.max_per_client,
             queue_timeout: limits.queue_timeout,
             retry_after_secs: limits.retry_after_secs(),
+            stats: AdmissionStats::default(),
         }
     }
 
@@ -118,6 +142,7 @@ impl Admission {
             let mut clients = lock(&self.clients);
             let n = clients.entry(client).or_insert(0);
             if *n >= self.max_per_client {
+                self.stats.client_limit.fetch_add(1, Ordering::Relaxed);
                 return Err(HostError::ClientLimit {
                     limit: self.max_per_client,
                     retry_after_secs: self.retry_after_secs,
@@ -130,12 +155,12 @@ impl Admission {
             }
         };
         // On refusal `client` drops here and gives its place back.
-        let place =
-            Arc::clone(&self.places)
-                .try_acquire_owned()
-                .map_err(|_| HostError::Overloaded {
-                    retry_after_secs: self.retry_after_secs,
-                })?;
+        let place = Arc::clone(&self.places).try_acquire_owned().map_err(|_| {
+            self.stats.overloaded.fetch_add(1, Ordering::Relaxed);
+            HostError::Overloaded {
+                retry_after_secs: self.retry_after_secs,
+            }
+        })?;
         Ok(Ticket {
             _client: client,
             _place: place,
@@ -159,7 +184,10 @@ impl Admission {
                 _turn: turn,
             }),
             // The semaphore is never closed; a closed one would be a queue that cannot move.
-            Ok(Err(_)) | Err(_) => Err(timeout),
+            Ok(Err(_)) | Err(_) => {
+                self.stats.queue_timeouts.fetch_add(1, Ordering::Relaxed);
+                Err(timeout)
+            }
         }
     }
 
@@ -167,6 +195,24 @@ impl Admission {
     pub fn admitted(&self) -> usize {
         self.capacity
             .saturating_sub(self.places.available_permits())
+    }
+
+    /// Admitted requests waiting for a turn now (the queue's depth).
+    pub fn waiting(&self) -> usize {
+        let in_turn = self
+            .max_in_flight
+            .saturating_sub(self.turns.available_permits());
+        self.admitted().saturating_sub(in_turn)
+    }
+
+    /// The refusals so far.
+    pub fn stats(&self) -> AdmissionStatsSnapshot {
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        AdmissionStatsSnapshot {
+            client_limit: get(&self.stats.client_limit),
+            overloaded: get(&self.stats.overloaded),
+            queue_timeouts: get(&self.stats.queue_timeouts),
+        }
     }
 
     /// Clients holding at least one place now.
@@ -224,6 +270,7 @@ mod tests {
         drop(tickets);
         assert_eq!((a.admitted(), a.clients()), (0, 0));
         assert!(a.admit(ip(9)).is_ok());
+        assert_eq!(a.stats().overloaded, 1);
     }
 
     #[tokio::test]
@@ -237,6 +284,8 @@ mod tests {
             );
         }
         assert!(a.admit(ip(2)).is_ok(), "another client still gets in");
+        assert_eq!(a.stats().client_limit, 5);
+        assert_eq!(a.waiting(), 3, "admitted, none has asked for a turn yet");
         drop(flood);
         assert!(a.admit(ip(1)).is_ok());
     }

@@ -26,7 +26,8 @@ pub mod ohttp_keys;
 mod pipeline;
 mod serve;
 
-pub use self::admission::{Admission, Ticket, Turn};
+pub use self::admission::{Admission, AdmissionStatsSnapshot, Ticket, Turn};
 pub use self::limits::{EdgeLimits, EdgeLimitsError};
 pub use self::ohttp_keys::{GatewayKey, KeyCache};
-pub use self::serve::serve;
+pub use self::pipeline::REQUEST_ID;
+pub use self::serve::{serve, serve_admitted};

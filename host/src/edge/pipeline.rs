@@ -4,7 +4,7 @@
 
 use std::net::IpAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use axum::Router;
 use axum::body::{Body, Bytes};
@@ -13,9 +13,10 @@ use axum::response::IntoResponse;
 use http_body_util::BodyExt;
 use tokio::time::Instant;
 use tower::ServiceExt;
+use tracing::Instrument;
 
 use super::{Admission, EdgeLimits};
-use crate::error::HostError;
+use crate::error::{ErrorCode, HostError};
 
 /// What one connection's requests share: the router, the enclave's admission, the caller's
 /// address and how many requests the connection has carried.
@@ -43,25 +44,45 @@ impl Pipeline {
         }
     }
 
-    /// Answers one request. The connection is closed after the answer when the request may have
-    /// left bytes unread, or the connection has carried its share of requests.
+    /// Answers one request under a fresh request id: every log line made while it is handled
+    /// carries the id (the `request` span), the answer carries it in `x-request-id`, and one
+    /// line logs its outcome. The connection is closed after the answer when the request may
+    /// have left bytes unread, or the connection has carried its share of requests.
     pub(crate) async fn handle<B>(&self, req: Request<B>) -> Response<Body>
     where
         B: hyper::body::Body<Data = Bytes> + Send + 'static,
         B::Error: std::error::Error + Send + Sync + 'static,
     {
+        let id = RequestId::next();
+        let span = tracing::info_span!("request", id = %id);
+        let started = Instant::now();
+        // Only names the host knows go into the log: never a caller's raw path or query.
+        let route = known_route(req.uri().path());
+        let method = req.method().clone();
         let served = self
             .served
             .fetch_add(1, Ordering::Relaxed)
             .saturating_add(1);
-        let (mut resp, close) = match self.admit_and_route(req).await {
+        let (mut resp, close) = match self.admit_and_route(req).instrument(span.clone()).await {
             Ok(resp) => (resp, false),
             Err(e) => {
-                tracing::debug!(code = %e.code(), "refused at the edge");
                 let close = e.closes_connection();
                 (e.into_response(), close)
             }
         };
+        let code = resp.extensions().get::<ErrorCode>().map(|c| c.0.as_str());
+        tracing::info!(
+            parent: &span,
+            method = %method,
+            route,
+            status = resp.status().as_u16(),
+            code,
+            micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
+            "request answered"
+        );
+        if let Ok(value) = HeaderValue::from_str(&id.to_string()) {
+            resp.headers_mut().insert(REQUEST_ID, value);
+        }
         if close || served >= self.limits.max_requests_per_connection {
             resp.headers_mut()
                 .insert(header::CONNECTION, HeaderValue::from_static("close"));
@@ -92,6 +113,56 @@ impl Pipeline {
         // The router's answers are built whole: the enclave's work is done when it returns.
         drop(turn);
         Ok(resp)
+    }
+}
+
+/// The response header that carries the request's id (the same id is in the host's log).
+pub const REQUEST_ID: &str = "x-request-id";
+
+/// The routes the host serves, as logged; anything else is `other`.
+const KNOWN_ROUTES: [&str; 6] = [
+    cloister_proto::api::ROUTE_ATTESTATION,
+    cloister_proto::api::ROUTE_INFER,
+    cloister_proto::api::ROUTE_HEALTH,
+    super::ohttp_keys::ROUTE_OHTTP_KEYS,
+    crate::metrics::ROUTE_METRICS,
+    crate::metrics::ROUTE_OPENAPI,
+];
+
+fn known_route(path: &str) -> &'static str {
+    KNOWN_ROUTES
+        .iter()
+        .find(|r| **r == path)
+        .copied()
+        .unwrap_or("other")
+}
+
+/// A request's id: this process's random prefix and a sequence number, so ids are unique
+/// across restarts and say nothing about the caller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct RequestId {
+    prefix: u32,
+    seq: u64,
+}
+
+impl RequestId {
+    fn next() -> Self {
+        static PREFIX: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+        static SEQ: AtomicU64 = AtomicU64::new(1);
+        let prefix = *PREFIX.get_or_init(|| {
+            // Truncation intended: 32 random bits are plenty to tell processes apart.
+            crate::supervisor::backoff::random_u64() as u32
+        });
+        Self {
+            prefix,
+            seq: SEQ.fetch_add(1, Ordering::Relaxed),
+        }
+    }
+}
+
+impl std::fmt::Display for RequestId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:08x}-{:x}", self.prefix, self.seq)
     }
 }
 
@@ -221,6 +292,17 @@ mod tests {
             .expect_err("stalled");
         assert_eq!(e.code(), "host.body_timeout");
         assert!(start.elapsed() >= Duration::from_millis(100));
+    }
+
+    #[test]
+    fn request_ids_differ_and_only_known_routes_are_named() {
+        let (a, b) = (RequestId::next(), RequestId::next());
+        assert_ne!(a, b);
+        assert_eq!(a.prefix, b.prefix);
+        assert_eq!(a.to_string().len(), 8 + 1 + format!("{:x}", a.seq).len());
+        assert_eq!(known_route("/v1/infer"), "/v1/infer");
+        assert_eq!(known_route("/v1/infer/secret-path"), "other");
+        assert_eq!(known_route("/v1/attestation"), "/v1/attestation");
     }
 
     #[test]

@@ -50,11 +50,30 @@ pub async fn serve<F>(
 where
     F: Future<Output = ()> + Send,
 {
+    let admission = Arc::new(Admission::new(limits));
+    serve_admitted(listener, router, limits, admission, shutdown).await
+}
+
+/// [`serve`] with an [`Admission`] made by the caller, who keeps an `Arc` of it to read the
+/// queue ([`Admission::admitted`], [`Admission::stats`]) for metrics. It must have been made
+/// from the same `limits`.
+///
+/// # Errors
+/// As [`serve`].
+pub async fn serve_admitted<F>(
+    listener: TcpListener,
+    router: Router,
+    limits: &EdgeLimits,
+    admission: Arc<Admission>,
+    shutdown: F,
+) -> io::Result<()>
+where
+    F: Future<Output = ()> + Send,
+{
     limits
         .check()
         .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, format!("{e} [{}]", e.code())))?;
     let limits = Arc::new(limits.clone());
-    let admission = Arc::new(Admission::new(&limits));
     let slots = Arc::new(Semaphore::new(limits.max_connections));
     let (stop_tx, stop) = watch::channel(false);
     let mut connections = JoinSet::new();

@@ -174,21 +174,10 @@ impl SupervisorConfig {
     /// [`ConfigError::Read`] (also for a file over [`MAX_CONFIG_LEN`]), or as
     /// [`SupervisorConfig::from_json`].
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        use std::io::Read;
-        let read_error = |source| ConfigError::Read {
+        let bytes = read_bounded(path).map_err(|source| ConfigError::Read {
             path: path.to_path_buf(),
             source,
-        };
-        let mut bytes = Vec::new();
-        std::fs::File::open(path)
-            .and_then(|f| f.take(MAX_CONFIG_LEN + 1).read_to_end(&mut bytes))
-            .map_err(read_error)?;
-        if u64::try_from(bytes.len()).unwrap_or(u64::MAX) > MAX_CONFIG_LEN {
-            return Err(read_error(std::io::Error::new(
-                std::io::ErrorKind::InvalidData,
-                format!("larger than {MAX_CONFIG_LEN} bytes"),
-            )));
-        }
+        })?;
         Self::from_json(&bytes)
     }
 
@@ -266,6 +255,23 @@ impl SupervisorConfig {
     pub fn drain_timeout(&self) -> Duration {
         Duration::from_millis(self.drain_timeout_ms)
     }
+}
+
+/// Reads a configuration file of at most [`MAX_CONFIG_LEN`] bytes (a larger one is an
+/// [`std::io::ErrorKind::InvalidData`] error, not a truncated read).
+pub(crate) fn read_bounded(path: &Path) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)?
+        .take(MAX_CONFIG_LEN + 1)
+        .read_to_end(&mut bytes)?;
+    if u64::try_from(bytes.len()).unwrap_or(u64::MAX) > MAX_CONFIG_LEN {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("larger than {MAX_CONFIG_LEN} bytes"),
+        ));
+    }
+    Ok(bytes)
 }
 
 impl EnclaveSpec {

@@ -166,7 +166,7 @@ impl Supervisor {
         Some(self.ctx.pid.load(Ordering::SeqCst)).filter(|pid| *pid != 0)
     }
 
-    /// Drains and stops: new requests fail with [`crate::error::HostError::LinkClosed`],
+    /// Drains and stops: new requests fail with [`crate::error::HostError::Draining`],
     /// those in flight get up to `drain_timeout_ms`, then the enclave is stopped (`nitro-cli
     /// terminate-enclave` for Nitro).
     ///
