@@ -62,6 +62,8 @@ echo "== demo"
 "$ROOT/scripts/demo.sh"
 echo "== key release faults (real processes)"
 "$ROOT/scripts/key-release-faults.sh"
+echo "== API conformance: schemathesis against the running host and host/openapi.json"
+"$ROOT/scripts/api-conformance.sh"
 FIXTURES="$ROOT/../shared/tools/fixture-matrix.py"
 if [ -f "$FIXTURES" ]; then
   for platform in nitro snp tdx; do
