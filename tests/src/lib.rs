@@ -72,6 +72,22 @@ impl System {
         enclave_env: &[(&str, &str)],
         host_env: &[(&str, &str)],
     ) -> Self {
+        Self::start_full(enclave_exe, enclave_args, enclave_env, &[], host_env)
+    }
+
+    /// Starts the system with extra host arguments and environment (e.g. `--max-per-client 512`
+    /// and `RUST_LOG=info` for a benchmark whose callers all come from one address).
+    pub fn start_with_host_args(host_args: &[&str], host_env: &[(&str, &str)]) -> Self {
+        Self::start_full(&bin("cloister-enclave"), &[], &[], host_args, host_env)
+    }
+
+    fn start_full(
+        enclave_exe: &Path,
+        enclave_args: &[&str],
+        enclave_env: &[(&str, &str)],
+        host_args: &[&str],
+        host_env: &[(&str, &str)],
+    ) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         let mock = dir.path().join("mock");
         let st = Command::new(bin("cloister"))
@@ -104,6 +120,7 @@ impl System {
             .arg(&addr_file)
             .arg("--enclave")
             .arg(format!("unix:{}", sock.display()))
+            .args(host_args)
             .env("RUST_LOG", "trace")
             .stderr(std::fs::File::create(dir.path().join("host.log")).expect("log"));
         for (k, v) in host_env {
@@ -160,6 +177,11 @@ impl System {
     /// The enclave's log so far.
     pub fn enclave_log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("enclave.log")).unwrap_or_default()
+    }
+
+    /// The host's process id.
+    pub fn host_pid(&self) -> u32 {
+        self.host.id()
     }
 
     /// Whether the enclave process still runs.
