@@ -47,6 +47,7 @@ use cloister_proto::frame::{self, MAX_FRAME_LEN};
 use cloister_proto::{Envelope, Message};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
+use tokio::io::AsyncWriteExt;
 use tokio::sync::{Notify, OwnedMutexGuard, mpsc, oneshot, watch};
 use tokio::time::Instant;
 
@@ -783,7 +784,9 @@ impl Drop for InFlight<'_> {
 
 /// Starts the writer and reader tasks of a new connection.
 fn spawn_connection(stream: Box<dyn EnclaveStream>, stats: Arc<LinkStats>) -> Handle {
-    let (mut reader, mut writer) = tokio::io::split(stream);
+    let (reader, mut writer) = tokio::io::split(stream);
+    // Answers that arrive together are read with one system call.
+    let mut reader = tokio::io::BufReader::with_capacity(READ_BUFFER, reader);
     let (tx, mut rx) = mpsc::channel::<Envelope>(QUEUE_PER_CONNECTION);
     let routes = Arc::new(Routes::default());
     let closed = Arc::new(watch::Sender::new(false));
@@ -798,8 +801,21 @@ fn spawn_connection(stream: Box<dyn EnclaveStream>, stats: Arc<LinkStats>) -> Ha
                 env = rx.recv() => env,
             };
             let Some(env) = env else { break };
-            if let Err(e) = frame::write(&mut writer, &env).await {
-                tracing::warn!(code = e.code(), "writing to the enclave failed");
+            // Under load many requests wait here: one write carries all of them (up to
+            // WRITE_BATCH bytes), not one system call and wake-up of the enclave each.
+            let batch = match encode_batch(env, &mut rx) {
+                Ok(batch) => batch,
+                Err(e) => {
+                    tracing::warn!(code = e.code(), "encoding a frame for the enclave failed");
+                    break;
+                }
+            };
+            let written = async {
+                writer.write_all(&batch).await?;
+                writer.flush().await
+            };
+            if let Err(e) = written.await {
+                tracing::warn!(error = %e, "writing to the enclave failed");
                 break;
             }
         }
@@ -837,6 +853,25 @@ fn spawn_connection(stream: Box<dyn EnclaveStream>, stats: Arc<LinkStats>) -> Ha
     });
 
     Handle { tx, routes, closed }
+}
+
+/// Most bytes one write to the enclave carries when requests queue up.
+const WRITE_BATCH: usize = 256 * 1024;
+/// The read buffer of a connection's reader.
+const READ_BUFFER: usize = 64 * 1024;
+
+/// `first` and whatever else is queued already, framed, up to [`WRITE_BATCH`] bytes (at least
+/// `first`, whatever its size).
+fn encode_batch(
+    first: Envelope,
+    rx: &mut mpsc::Receiver<Envelope>,
+) -> Result<Vec<u8>, cloister_proto::ProtoError> {
+    let mut batch = frame::encode(&first)?;
+    while batch.len() < WRITE_BATCH {
+        let Ok(next) = rx.try_recv() else { break };
+        batch.extend_from_slice(&frame::encode(&next)?);
+    }
+    Ok(batch)
 }
 
 fn millis(d: Duration) -> u64 {
