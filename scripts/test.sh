@@ -56,6 +56,11 @@ export CLOISTER_TEST_POSTGRES_URL CLOISTER_TEST_POSTGRES_RESTART
 # The replica tests fail rather than skip when the cluster is missing.
 export CLOISTER_REQUIRE_POSTGRES=1
 echo "cluster at ${CLOISTER_TEST_POSTGRES_URL}"
+echo "== oracles of the cloister measure tests (Debian OVMF, sev-snp-measure from PyPI)"
+eval "$("$ROOT/scripts/measure-oracles.sh")"
+export CLOISTER_SEV_SNP_MEASURE CLOISTER_DEBIAN_OVMF
+# The differential and Debian-OVMF tests fail rather than skip when an oracle is missing.
+export CLOISTER_REQUIRE_MEASURE_ORACLES=1
 echo "== cargo test"
 cargo test --release --workspace --no-fail-fast 2>&1
 echo "== demo"

@@ -31,6 +31,9 @@ enum Command {
     /// Sealed models: publisher keys, sealing, inspection.
     #[command(subcommand)]
     Model(cli::model::ModelCommand),
+    /// Expected SEV-SNP and TDX launch measurements of an image, and the policy that pins them.
+    #[command(subcommand)]
+    Measure(cli::measure::MeasureCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -53,6 +56,7 @@ fn main() -> ExitCode {
         Command::Mock(MockCommand::Init(args)) => cli::mock::run(args),
         Command::Eif(cmd) => cli::eif::run(cmd),
         Command::Model(cmd) => cli::model::run(cmd),
+        Command::Measure(cmd) => cli::measure::run(cmd),
     };
     ExitCode::from(outcome as u8)
 }

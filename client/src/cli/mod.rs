@@ -3,6 +3,7 @@
 pub(crate) mod attest;
 pub(crate) mod eif;
 pub(crate) mod infer;
+pub(crate) mod measure;
 pub(crate) mod mock;
 pub(crate) mod model;
 
