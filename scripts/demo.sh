@@ -10,6 +10,11 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
 "$ROOT/scripts/setup.sh"
+if [ "${1:-}" = "--vm" ]; then
+  # The same flow with the real enclave image booted in a local QEMU microVM (emulated Nitro
+  # NSM, real vsock): scripts/test-vm.sh --demo.
+  exec "$ROOT/scripts/test-vm.sh" --demo
+fi
 echo "== building (release)"
 cargo build --release --workspace --bins --quiet
 WORK=$(mktemp -d)

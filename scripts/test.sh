@@ -69,6 +69,10 @@ echo "== key release faults (real processes)"
 "$ROOT/scripts/key-release-faults.sh"
 echo "== API conformance: schemathesis against the running host and host/openapi.json"
 "$ROOT/scripts/api-conformance.sh"
+echo "== Nitro emulation: the enclave image in a QEMU microVM over real vsock (scripts/test-vm.sh)"
+# Installs QEMU, the Debian kernel package and vhost-device-vsock when missing; fails rather than
+# skips when it cannot.
+CLOISTER_REQUIRE_VM=1 "$ROOT/scripts/test-vm.sh"
 FIXTURES="$ROOT/../shared/tools/fixture-matrix.py"
 if [ -f "$FIXTURES" ]; then
   for platform in nitro snp tdx; do

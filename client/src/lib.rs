@@ -22,6 +22,7 @@
 //! ```
 
 pub mod custodian_admin;
+pub mod emulate;
 mod error;
 pub mod evidence_file;
 pub mod session;

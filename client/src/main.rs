@@ -34,6 +34,9 @@ enum Command {
     /// Expected SEV-SNP and TDX launch measurements of an image, and the policy that pins them.
     #[command(subcommand)]
     Measure(cli::measure::MeasureCommand),
+    /// Boot a Nitro enclave image in a local microVM with an emulated NSM (mock evidence).
+    #[command(subcommand)]
+    Emulate(cli::emulate::EmulateCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -57,6 +60,7 @@ fn main() -> ExitCode {
         Command::Eif(cmd) => cli::eif::run(cmd),
         Command::Model(cmd) => cli::model::run(cmd),
         Command::Measure(cmd) => cli::measure::run(cmd),
+        Command::Emulate(cmd) => cli::emulate::run(cmd),
     };
     ExitCode::from(outcome as u8)
 }

@@ -21,6 +21,7 @@ pub mod kms;
 pub mod ledger;
 pub mod logging;
 pub mod model_store;
+pub mod outbound;
 pub mod platform;
 pub mod runtime;
 pub mod server;

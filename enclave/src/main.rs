@@ -14,9 +14,11 @@ use cloister_enclave::kms::KmsClient;
 use cloister_enclave::kms::credentials::AwsCredentials;
 use cloister_enclave::logging::LogLevel;
 use cloister_enclave::model_store::unseal_model;
+use cloister_enclave::outbound::{OutboundAddr, resolve};
 use cloister_enclave::platform::AttestationPlatform;
 use cloister_enclave::platform::mock::MockPlatform;
 use cloister_enclave::platform::nitro::NitroPlatform;
+use cloister_enclave::platform::nitro_emulated::{DEFAULT_NSM_PORT, NitroEmulatedPlatform};
 use cloister_enclave::platform::snp::SnpPlatform;
 use cloister_enclave::platform::tdx::TdxPlatform;
 use cloister_enclave::start::StartError;
@@ -45,17 +47,17 @@ struct Args {
     config: Option<PathBuf>,
     /// The host's outbound relay to the key custodian (with --config; needed when a model has a
     /// custodian `key_id`).
-    #[arg(long, value_name = "unix:PATH", requires = "config")]
+    #[arg(long, value_name = "unix:PATH|vsock:CID:PORT", requires = "config")]
     relay: Option<String>,
     /// The host's outbound relay to AWS KMS, kms.<region>.amazonaws.com:443 (with --config;
     /// needed when a model has a `kms` key). TLS ends inside the enclave. The call is signed
     /// with AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN from the
     /// environment (they authorize the call; the key policy's attestation condition releases
     /// the key). See docs/kms.md.
-    #[arg(long, value_name = "unix:PATH", requires = "config")]
+    #[arg(long, value_name = "unix:PATH|vsock:CID:PORT", requires = "config")]
     kms_relay: Option<String>,
     /// The host's store of sealed models, MODEL_ID.sealed (with --config).
-    #[arg(long, value_name = "unix:PATH", requires = "config")]
+    #[arg(long, value_name = "unix:PATH|vsock:CID:PORT", requires = "config")]
     model_store: Option<String>,
     /// Attestation backend.
     #[arg(long, value_enum)]
@@ -71,6 +73,10 @@ struct Args {
     /// VCEK so verifiers can check revocation offline (with --platform snp and --snp-vcek).
     #[arg(long, value_name = "FILE")]
     snp_crl: Option<PathBuf>,
+    /// The host's vsock port where `cloister emulate run` serves the emulated NSM (with
+    /// --platform nitro-emulated).
+    #[arg(long, value_name = "PORT", default_value_t = DEFAULT_NSM_PORT)]
+    nsm_vsock_port: u32,
     /// Log level of the enclave itself (default info); `info` is the most verbose there is.
     /// Part of the enclave's measured command line (with --config, its `log_level` instead):
     /// RUST_LOG and every other environment variable (the AWS credentials of --kms-relay aside)
@@ -86,6 +92,10 @@ enum PlatformArg {
     Mock,
     /// The AWS Nitro Secure Module at /dev/nsm; only inside a Nitro enclave.
     Nitro,
+    /// A Nitro image booted by `cloister emulate run` in a local microVM: the NSM is the
+    /// emulator's, over vsock (--nsm-vsock-port), and its documents are signed by the mock
+    /// root, so they are mock evidence, accepted only by policies naming that root.
+    NitroEmulated,
     /// AMD SEV-SNP reports through configfs-tsm (/sys/kernel/config/tsm/report), or
     /// /dev/sev-guest on older kernels; only inside an SEV-SNP guest.
     Snp,
@@ -93,6 +103,9 @@ enum PlatformArg {
     /// a TDX guest. The host adds the DCAP collateral (see cloister-host --pccs-url).
     Tdx,
 }
+
+/// Where the Unix ends of vsock outbound addresses are bound (a tmpfs in the enclave VM).
+const OUTBOUND_DIR: &str = "/tmp/cloister-outbound";
 
 fn main() -> ExitCode {
     let args = Args::parse();
@@ -147,6 +160,7 @@ fn run(args: Args) -> Result<(), StartError> {
             )?)
         }
         PlatformArg::Nitro => Box::new(NitroPlatform::open()?),
+        PlatformArg::NitroEmulated => Box::new(NitroEmulatedPlatform::open(args.nsm_vsock_port)?),
         PlatformArg::Snp => {
             if args.snp_vcek.is_none() {
                 tracing::warn!(
@@ -213,12 +227,19 @@ async fn unseal_models(
     identity: &EnclaveIdentity,
     platform: &dyn AttestationPlatform,
 ) -> Result<Vec<LoadedModel>, StartError> {
-    let unix = |flag: &'static str, addr: &str| {
-        addr.strip_prefix("unix:")
-            .map(PathBuf::from)
-            .ok_or(StartError::UnixAddressRequired { flag })
+    // unix:PATH, or vsock:CID:PORT in an enclave VM (piped through a private Unix socket).
+    let outbound = async |flag: &'static str, name: &str, addr: &str| {
+        let parsed: OutboundAddr = addr
+            .parse()
+            .map_err(|_| StartError::UnixAddressRequired { flag })?;
+        resolve(&parsed, std::path::Path::new(OUTBOUND_DIR), name)
+            .await
+            .map_err(|source| StartError::Listen {
+                addr: addr.to_owned(),
+                source,
+            })
     };
-    let store = unix("--model-store", store)?;
+    let store = outbound("--model-store", "store", store).await?;
     let mut custodian = None;
     let mut kms_client = None;
     let mut models = Vec::with_capacity(config.models().len());
@@ -232,7 +253,7 @@ async fn unseal_models(
                 let client = match &custodian {
                     Some(client) => client,
                     None => custodian.insert(KeyReleaseClient::new(
-                        unix("--relay", relay)?,
+                        outbound("--relay", "relay", relay).await?,
                         *config.custodian_pub(),
                     )),
                 };
@@ -251,7 +272,7 @@ async fn unseal_models(
                 let client = match &kms_client {
                     Some(client) => client,
                     None => kms_client.insert(KmsClient::new(
-                        unix("--kms-relay", kms_relay)?,
+                        outbound("--kms-relay", "kms-relay", kms_relay).await?,
                         AwsCredentials::from_env().map_err(|e| kms_error(e.into()))?,
                     )),
                 };

@@ -25,7 +25,7 @@ pub enum StartError {
     },
     /// `--relay`, `--kms-relay` or `--model-store` is not a `unix:` address (the only transport the enclave's
     /// outbound connections have off Nitro so far).
-    #[error("{flag} must be unix:PATH")]
+    #[error("{flag} must be unix:PATH (or vsock:CID:PORT inside an enclave VM)")]
     UnixAddressRequired {
         /// The flag.
         flag: &'static str,

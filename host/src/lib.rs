@@ -29,6 +29,7 @@ pub mod collateral;
 pub mod config;
 pub mod edge;
 pub mod error;
+pub mod hybrid_vsock;
 pub mod link;
 pub mod metrics;
 pub mod model_store;

@@ -62,7 +62,8 @@ struct Args {
     /// HTTP listen address for callers.
     #[arg(long, default_value = "127.0.0.1:8080", value_name = "IP:PORT")]
     listen: SocketAddr,
-    /// The enclave: unix:PATH (mock) or vsock:CID:PORT (Nitro).
+    /// The enclave: unix:PATH (mock), vsock:CID:PORT (Nitro), or hybrid-vsock:///UDS:PORT (an
+    /// emulated enclave in a local microVM, through vhost-device-vsock's Unix socket UDS).
     #[arg(long, value_name = "ADDR", required = true)]
     enclave: Option<EnclaveAddr>,
     /// Write the bound address here once listening (use with --listen 127.0.0.1:0).

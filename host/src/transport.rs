@@ -1,5 +1,6 @@
-//! How the host reaches the enclave: a Unix socket (mock, CI) or AF_VSOCK (production), named
-//! by an [`EnclaveAddr`] (`unix:///PATH` or `vsock://CID:PORT`, and the older short forms).
+//! How the host reaches the enclave: a Unix socket (mock, CI), AF_VSOCK (production) or hybrid
+//! vsock through a local VMM's Unix socket (`cloister emulate run`), named by an [`EnclaveAddr`]
+//! (`unix:///PATH`, `vsock://CID:PORT` or `hybrid-vsock:///UDS:PORT`, and the short forms).
 //!
 //! Never connect vsock on a development or CI machine: there it leads to the machine's own
 //! hypervisor. Tests cover vsock addressing only.
@@ -32,6 +33,15 @@ impl<T: AsyncRead + AsyncWrite + Send + Unpin + 'static> EnclaveStream for T {}
 pub enum EnclaveAddr {
     /// `unix:PATH` or `unix:///PATH`
     Unix(PathBuf),
+    /// `hybrid-vsock:///UDS:PORT` — the guest's vsock `PORT` through the VMM's hybrid-vsock
+    /// Unix socket `UDS` (`cloister emulate run`, Firecracker, Cloud Hypervisor); see
+    /// [`crate::hybrid_vsock`]. Printed as `hybrid-vsock:UDS:PORT`.
+    HybridVsock {
+        /// The VMM's Unix socket (`vhost-device-vsock --uds-path`).
+        uds: PathBuf,
+        /// The guest's vsock port.
+        port: u32,
+    },
     /// `vsock:CID:PORT` or `vsock://CID:PORT` — the enclave's CID comes from its launch; CIDs
     /// 0-2 are reserved (hypervisor, local, host) and never name an enclave.
     Vsock {
@@ -67,15 +77,36 @@ impl FromStr for EnclaveAddr {
             return Ok(Self::Unix(PathBuf::from(p)));
         }
         if let Some(rest) = s
+            .strip_prefix("hybrid-vsock://")
+            .or_else(|| s.strip_prefix("hybrid-vsock:"))
+        {
+            return parse_hybrid_vsock(s, rest);
+        }
+        if let Some(rest) = s
             .strip_prefix("vsock://")
             .or_else(|| s.strip_prefix("vsock:"))
         {
             return parse_vsock(s, rest);
         }
         Err(format!(
-            "enclave address {s:?} must be unix:PATH, unix:///PATH, vsock:CID:PORT or vsock://CID:PORT"
+            "enclave address {s:?} must be unix:PATH, unix:///PATH, vsock:CID:PORT, vsock://CID:PORT or hybrid-vsock:///UDS:PORT"
         ))
     }
+}
+
+fn parse_hybrid_vsock(s: &str, rest: &str) -> Result<EnclaveAddr, String> {
+    let usage = || format!("hybrid vsock address {s:?} must be hybrid-vsock:///path/to/uds:PORT");
+    let (uds, port) = rest.rsplit_once(':').ok_or_else(usage)?;
+    if !uds.starts_with('/') || uds.len() < 2 {
+        return Err(usage());
+    }
+    let port: u32 = port
+        .parse()
+        .map_err(|_| format!("hybrid vsock port {port:?} is not a number"))?;
+    Ok(EnclaveAddr::HybridVsock {
+        uds: PathBuf::from(uds),
+        port,
+    })
 }
 
 fn parse_vsock(s: &str, rest: &str) -> Result<EnclaveAddr, String> {
@@ -101,6 +132,7 @@ impl std::fmt::Display for EnclaveAddr {
         match self {
             Self::Unix(p) => write!(f, "unix:{}", p.display()),
             Self::Vsock { cid, port } => write!(f, "vsock:{cid}:{port}"),
+            Self::HybridVsock { uds, port } => write!(f, "hybrid-vsock:{}:{port}", uds.display()),
         }
     }
 }
@@ -129,6 +161,9 @@ pub async fn connect(addr: &EnclaveAddr) -> std::io::Result<Box<dyn EnclaveStrea
             let stream =
                 tokio_vsock::VsockStream::connect(tokio_vsock::VsockAddr::new(*cid, *port)).await?;
             Ok(Box::new(stream))
+        }
+        EnclaveAddr::HybridVsock { uds, port } => {
+            Ok(Box::new(crate::hybrid_vsock::connect(uds, *port).await?))
         }
     }
 }
@@ -172,6 +207,30 @@ mod tests {
         // Printed in the short form, which parses back to the same address.
         let a: EnclaveAddr = "unix:///tmp/e.sock".parse().expect("unix url");
         assert_eq!(a.to_string().parse(), Ok(a));
+    }
+
+    #[test]
+    fn parses_hybrid_vsock() {
+        let a: EnclaveAddr = "hybrid-vsock:///run/vm/vsock.sock:5000"
+            .parse()
+            .expect("hybrid");
+        assert_eq!(
+            a,
+            EnclaveAddr::HybridVsock {
+                uds: "/run/vm/vsock.sock".into(),
+                port: 5000
+            }
+        );
+        assert_eq!(a.to_string(), "hybrid-vsock:/run/vm/vsock.sock:5000");
+        assert_eq!(a.to_string().parse(), Ok(a));
+        for bad in [
+            "hybrid-vsock:///run/v.sock",
+            "hybrid-vsock:///run/v.sock:x",
+            "hybrid-vsock://run/v.sock:1",
+            "hybrid-vsock:///:1",
+        ] {
+            assert!(bad.parse::<EnclaveAddr>().is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -2,6 +2,7 @@
 
 pub(crate) mod attest;
 pub(crate) mod eif;
+pub(crate) mod emulate;
 pub(crate) mod infer;
 pub(crate) mod measure;
 pub(crate) mod mock;

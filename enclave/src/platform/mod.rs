@@ -4,10 +4,13 @@
 //! returns raw evidence that carries both (Nitro: `user_data` and `nonce`; SEV-SNP: `REPORT_DATA`;
 //! TDX: `REPORTDATA`). Backends: [`mock`], [`nitro`] (the NSM at `/dev/nsm`), [`snp`] (SEV-SNP
 //! through configfs-tsm, [`tsm`], with `/dev/sev-guest` as a fallback) and [`tdx`] (Intel TDX DCAP
-//! quotes through [`tsm`]; the host adds the DCAP collateral to the bundle).
+//! quotes through [`tsm`]; the host adds the DCAP collateral to the bundle), and
+//! [`nitro_emulated`] (the Nitro backend with its NSM served over vsock by `cloister emulate run`;
+//! mock evidence).
 
 pub mod mock;
 pub mod nitro;
+pub mod nitro_emulated;
 pub mod snp;
 pub mod tdx;
 pub mod tsm;

@@ -224,7 +224,7 @@ pub(crate) async fn launch(
         } => {
             let cid = match addr {
                 EnclaveAddr::Vsock { cid, .. } => Some(*cid),
-                EnclaveAddr::Unix(_) => None,
+                EnclaveAddr::Unix(_) | EnclaveAddr::HybridVsock { .. } => None,
             };
             let line = nitro_run_command(
                 nitro_cli,
