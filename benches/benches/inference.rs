@@ -85,10 +85,17 @@ async fn run(sys: &System) -> Vec<(String, f64)> {
     ];
     let mut rps = Vec::new();
     for callers in CONCURRENCY {
-        let host_rps = rps_via_host(sys, &input, callers).await;
+        let (host_cpu, enclave_cpu) = (cpu_us(sys.host_pid()), cpu_us(sys.enclave_pid()));
+        let (host_rps, done) = rps_via_host(sys, &input, callers).await;
+        // CPU time per request of each process: what the host costs whatever else the machine
+        // runs (on 2 cores the host, the enclave and the callers share them).
+        let host_cpu = (cpu_us(sys.host_pid()) - host_cpu) / done;
+        let enclave_cpu = (cpu_us(sys.enclave_pid()) - enclave_cpu) / done;
         let direct_rps = rps_direct(sys, &input, callers).await;
         figures.push((format!("infer-host-rps-{callers}"), host_rps));
         figures.push((format!("infer-direct-rps-{callers}"), direct_rps));
+        figures.push((format!("host-cpu-us-per-infer-{callers}"), host_cpu));
+        figures.push((format!("enclave-cpu-us-per-infer-{callers}"), enclave_cpu));
         rps.push((callers, host_rps, direct_rps));
     }
     let rss_mb = host_rss_under_overload(sys).await;
@@ -136,7 +143,8 @@ async fn infer_direct(conn: &mut UnixStream, enclave: &VerifiedEnclave, input: &
     }
 }
 
-async fn rps_via_host(sys: &System, input: &[u8], callers: usize) -> f64 {
+/// Requests per second through the host, and how many were done.
+async fn rps_via_host(sys: &System, input: &[u8], callers: usize) -> (f64, f64) {
     let mut ready = Vec::new();
     for _ in 0..callers {
         ready.push((
@@ -162,7 +170,8 @@ async fn rps_via_host(sys: &System, input: &[u8], callers: usize) -> f64 {
             n
         }));
     }
-    count(tasks, start).await
+    let done = total(tasks).await;
+    (done / start.elapsed().as_secs_f64(), done)
 }
 
 async fn rps_direct(sys: &System, input: &[u8], callers: usize) -> f64 {
@@ -187,7 +196,7 @@ async fn rps_direct(sys: &System, input: &[u8], callers: usize) -> f64 {
             n
         }));
     }
-    count(tasks, start).await
+    total(tasks).await / start.elapsed().as_secs_f64()
 }
 
 /// The host's largest resident set, in MB, sampled while [`OVERLOAD_CALLERS`] callers send
@@ -234,6 +243,25 @@ async fn host_rss_under_overload(sys: &System) -> f64 {
     peak_kib as f64 / 1024.0
 }
 
+/// User and system CPU time of a process so far, in µs (clock ticks of 10 ms: compare over
+/// seconds, not single requests).
+fn cpu_us(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name (which may hold spaces) start after the last ')'.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest.split_whitespace().collect())
+        .unwrap_or_default();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    // utime and stime are fields 14 and 15 of stat, 11 and 12 after the name and state.
+    (ticks(11) + ticks(12)) * 10_000.0
+}
+
 fn rss_kib(pid: u32) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
@@ -254,12 +282,13 @@ async fn reattest(sys: &System) -> VerifiedEnclave {
         .expect("attest")
 }
 
-async fn count(tasks: Vec<tokio::task::JoinHandle<u64>>, start: Instant) -> f64 {
+/// Requests done by every task.
+async fn total(tasks: Vec<tokio::task::JoinHandle<u64>>) -> f64 {
     let mut total = 0;
     for t in tasks {
         total += t.await.expect("task");
     }
-    total as f64 / start.elapsed().as_secs_f64()
+    total as f64
 }
 
 fn percentiles(v: &mut [Duration]) -> (f64, f64) {

@@ -184,6 +184,11 @@ impl System {
         self.host.id()
     }
 
+    /// The enclave's process id.
+    pub fn enclave_pid(&self) -> u32 {
+        self.enclave.id()
+    }
+
     /// Whether the enclave process still runs.
     pub fn enclave_alive(&mut self) -> bool {
         matches!(self.enclave.try_wait(), Ok(None))
