@@ -120,13 +120,44 @@ pub enum MeasureError {
         /// The guest memory size.
         memory: u64,
     },
-    /// An input of RTMR[0] (the captured QEMU ACPI blobs and boot variables) is missing.
-    #[error("{dir}: RTMR[0] input {missing} is missing")]
-    Rtmr0Input {
+    /// An input of RTMR[0] (a captured QEMU fw_cfg blob or UEFI boot variable) is not in the
+    /// `--acpi-tables` directory.
+    #[error("{dir}: RTMR[0] input {file:?} ({what}) is missing")]
+    Rtmr0InputMissing {
         /// The directory given with `--acpi-tables`.
         dir: String,
-        /// The file that was looked for.
-        missing: String,
+        /// The file name that was looked for in it.
+        file: String,
+        /// What the file should hold.
+        what: String,
+    },
+    /// An input of RTMR[0], or its directory, exists but cannot be read.
+    #[error("{file}: RTMR[0] input cannot be read: {reason}")]
+    Rtmr0InputUnreadable {
+        /// The file or directory.
+        file: String,
+        /// The OS error, or why it is not usable.
+        reason: String,
+    },
+    /// An input of RTMR[0] is present but is not what it should be (an empty blob, an RSDP
+    /// without its signature, a BootOrder of odd length, both a blob and its digest, ...).
+    #[error("{file}: bad RTMR[0] input: {reason}")]
+    Rtmr0InputBad {
+        /// The file.
+        file: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The firmware's configuration volume already holds UEFI variables (enrolled Secure Boot
+    /// keys, say), so RTMR[0]'s variable events would carry data this crate does not model.
+    #[error(
+        "{file}: the configuration firmware volume holds UEFI variables (the first at offset {offset:#x}), so RTMR[0]'s Secure Boot variable events are not the empty ones this crate computes"
+    )]
+    CfvHasVariables {
+        /// The firmware file.
+        file: String,
+        /// File offset of the first variable header.
+        offset: usize,
     },
 }
 
@@ -147,7 +178,10 @@ impl MeasureError {
             Self::CmdlineTooLong { .. } => "measure.cmdline.too_long",
             Self::CmdlineNul { .. } => "measure.cmdline.nul",
             Self::InitrdTooLarge { .. } => "measure.tdx.initrd_too_large",
-            Self::Rtmr0Input { .. } => "measure.tdx.rtmr0_input",
+            Self::Rtmr0InputMissing { .. } => "measure.tdx.rtmr0_input_missing",
+            Self::Rtmr0InputUnreadable { .. } => "measure.tdx.rtmr0_input_unreadable",
+            Self::Rtmr0InputBad { .. } => "measure.tdx.rtmr0_input_bad",
+            Self::CfvHasVariables { .. } => "measure.tdx.cfv_has_variables",
         }
     }
 
@@ -187,9 +221,19 @@ impl MeasureError {
             Self::CmdlineTooLong { .. } => "shorten --append, or move settings into the initrd",
             Self::CmdlineNul { .. } => "remove the NUL byte from --append",
             Self::InitrdTooLarge { .. } => "give the TD more --memory or use a smaller initrd",
-            Self::Rtmr0Input { .. } => {
-                "capture the blobs from the same QEMU version, machine, memory and devices, or \
-                 leave out --acpi-tables and pin RTMR[0] from a running TD"
+            Self::Rtmr0InputMissing { .. } | Self::Rtmr0InputUnreadable { .. } => {
+                "capture the blobs inside a TD started with exactly the production QEMU version, \
+                 machine, vCPUs, memory and devices (see `cloister measure tdx --help`), or leave \
+                 out --acpi-tables and the policy leaves RTMR[0] unpinned"
+            }
+            Self::Rtmr0InputBad { .. } => {
+                "copy the fw_cfg files' raw contents (…/qemu_fw_cfg/by_name/etc/…/raw), the UEFI \
+                 variables without efivarfs's 4 attribute bytes, or a digest as 96 hex digits in \
+                 NAME.sha384 (not both)"
+            }
+            Self::CfvHasVariables { .. } => {
+                "use a firmware whose variable store is empty (as Debian's OVMF.fd), or pin \
+                 RTMR[0] with --rtmr0 from a TD booted with this firmware"
             }
         }
     }

@@ -93,3 +93,39 @@ fn kernel_too_small_for_a_bzimage_is_a_typed_error() {
     assert_eq!(err.code(), "measure.kernel.not_bzimage");
     assert!(err.to_string().contains("tiny-vmlinuz"), "{err}");
 }
+
+#[test]
+fn debian_bookworm_ovmf_rtmr0_fixed_events() {
+    let Some(path) = common::oracle(
+        "CLOISTER_DEBIAN_OVMF",
+        "debian_bookworm_ovmf_rtmr0_fixed_events",
+    ) else {
+        return;
+    };
+    let fw = Input::read(&path).unwrap();
+    let mut rsdp = b"RSD PTR ".to_vec();
+    rsdp.resize(20, 0);
+    let inputs = cloister_measure::tdx::Rtmr0Inputs::new(&[0; 128], &rsdp, b"tables").unwrap();
+    let ev = TdxLaunch::new(&fw, 2 << 30)
+        .unwrap()
+        .with_rtmr0(inputs)
+        .rtmr0_events()
+        .unwrap()
+        .unwrap();
+    assert_eq!(ev.len(), 13);
+    // The CFV is the firmware's own 0x20000-byte empty variable store (not the 0x84000-byte
+    // store of 4 MiB builds, 344bc51c…6790): computed with Python's hashlib from the file.
+    assert_eq!(
+        hex::encode(ev[1]),
+        "f87302177b059d54a2cf0c5f13340dbabf5c9dd60dc3f996c68b776fbe4de959769443a3d8ef6538b97d7e151c8298e8"
+    );
+    // SecureBoot and the separator, as a real TD's log records them.
+    assert_eq!(
+        hex::encode(ev[2]),
+        "9dc3a1f80bcec915391dcda5ffbb15e7419f77eab462bbf72b42166fb70d50325e37b36f93537a863769bcf9bedae6fb"
+    );
+    assert_eq!(
+        hex::encode(ev[7]),
+        "394341b7182cd227c5c6b07ef8000cdfd86136c4292b8e576573ad7ed9ae41019f5818b4b971c9effc60e1ad9f1289f0"
+    );
+}

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use cloister_attestation::{SnpPolicy, TdxPolicy, TrustPolicy};
 use cloister_measure::snp::{Ovmf, OvmfSeed, SnpLaunch};
-use cloister_measure::tdx::{InitrdOption, MrtdOrder, TdxLaunch};
+use cloister_measure::tdx::{InitrdOption, MrtdOrder, Rtmr0Inputs, TdxLaunch};
 use cloister_measure::{BzImage, Cmdline, DEFAULT_CMDLINE_MAX, Input, MeasureError};
 
 use super::{Outcome, temp_sibling, write_atomically};
@@ -24,10 +24,11 @@ pub(crate) enum MeasureCommand {
     /// with a directly booted kernel, initrd and command line. Prints the digest as hex on the
     /// first line.
     Snp(SnpArgs),
-    /// TDX: MRTD, and for direct kernel boot RTMR[1] and RTMR[2]. RTMR[0] is not computed: it
-    /// records QEMU's ACPI tables and TD HOB, which change with the QEMU version, machine type,
-    /// memory, vCPUs and devices; pin it with --rtmr0 from a TD started with exactly the
-    /// production configuration, or the policy leaves it unpinned.
+    /// TDX: MRTD, and for direct kernel boot RTMR[1] and RTMR[2]; RTMR[0] only with
+    /// --acpi-tables DIR (or as given with --rtmr0). RTMR[0] records QEMU's TD HOB and ACPI
+    /// tables, which change with the QEMU version, machine type, memory, vCPUs and devices, so
+    /// its inputs must be captured from exactly the production configuration; without them the
+    /// policy leaves RTMR[0] unpinned and says why.
     Tdx(TdxArgs),
     /// Pack the enclave binary (as /init) and its configuration (as
     /// /etc/cloister/enclave-config.json) into a reproducible cpio initrd, so the kernel hashes
@@ -99,6 +100,31 @@ pub(crate) struct TdxArgs {
     /// stable202508, e.g. Debian's) or prepend (stable202508 and later).
     #[arg(long, value_name = "WHERE", default_value = "append")]
     initrd_option: String,
+    /// Compute RTMR[0] from QEMU's ACPI fw_cfg blobs captured in DIR.
+    ///
+    /// RTMR[0] records the TD HOB (computed from --firmware and --memory), the firmware's
+    /// variable store, the empty Secure Boot variables, and then platform inputs that vary with
+    /// the QEMU version, machine type, vCPUs, memory and devices, so they must come from a TD
+    /// started with exactly the production configuration:
+    ///
+    /// - `table-loader`, `rsdp`, `tables`: the raw fw_cfg files etc/table-loader,
+    ///   etc/acpi/rsdp and etc/acpi/tables. Inside that TD, as root: `modprobe qemu_fw_cfg;
+    ///   for f in table-loader acpi/rsdp acpi/tables; do cp
+    ///   /sys/firmware/qemu_fw_cfg/by_name/etc/$f/raw DIR/$(basename $f); done`. Or, instead of
+    ///   a blob, `NAME.sha384` holding its SHA-384 (96 hex) from the TD's event log: the three
+    ///   EV_PLATFORM_CONFIG_FLAGS "ACPI DATA" events of RTMR[0], in that order.
+    ///
+    /// - `BootOrder` (optional; default 00 00) and `Boot####` for each entry it lists: the UEFI
+    ///   variables' data, e.g. /sys/firmware/efi/efivars/BootOrder-8be4df61-93ca-11d2-aa0d-00e098032b8c
+    ///   without its first 4 (attribute) bytes (`tail -c +5`). Boot0000 is optional; its
+    ///   default is OVMF's UiApp boot option.
+    ///
+    /// The event list is that of OVMF before edk2 stable202505 with QEMU direct boot (as dstack
+    /// TDs log it); stable202505 and later log more events, which are not modelled. The output names the inputs
+    /// that took defaults, and --json lists every RTMR[0] event digest, to compare with the
+    /// TD's event log.
+    #[arg(long, value_name = "DIR", conflicts_with = "rtmr0")]
+    acpi_tables: Option<PathBuf>,
     /// RTMR[0] as read from a TD started with exactly the production QEMU version, machine,
     /// memory, vCPUs and devices (96 hex); pinned in the policy as given.
     #[arg(long, value_name = "HEX")]
@@ -107,7 +133,7 @@ pub(crate) struct TdxArgs {
     #[arg(long)]
     json: bool,
     /// Also write a trust policy whose tdx entry pins MRTD, RTMR[1], RTMR[2] (and RTMR[0] with
-    /// --rtmr0).
+    /// --acpi-tables or --rtmr0).
     #[arg(long, value_name = "OUT")]
     policy: Option<PathBuf>,
 }
@@ -230,6 +256,9 @@ struct TdxOutput {
     rtmr0: Option<[u8; 48]>,
     rtmr1: Option<[u8; 48]>,
     rtmr2: Option<[u8; 48]>,
+    /// With --acpi-tables: the RTMR[0] event digests, and the inputs that took defaults.
+    rtmr0_events: Vec<[u8; 48]>,
+    rtmr0_defaults: Vec<&'static str>,
 }
 
 fn tdx_measure(a: &TdxArgs) -> Result<TdxOutput, MeasureError> {
@@ -254,6 +283,12 @@ fn tdx_measure(a: &TdxArgs) -> Result<TdxOutput, MeasureError> {
     let kernel = read_opt(&a.kernel)?;
     let initrd = read_opt(&a.initrd)?;
     let mut launch = TdxLaunch::new(&firmware, memory)?;
+    let mut rtmr0_defaults = Vec::new();
+    if let Some(dir) = &a.acpi_tables {
+        let inputs = Rtmr0Inputs::from_dir(dir)?;
+        rtmr0_defaults = inputs.defaults().to_vec();
+        launch = launch.with_rtmr0(inputs);
+    }
     if let Some(k) = &kernel {
         launch = launch.with_kernel(
             k,
@@ -265,9 +300,11 @@ fn tdx_measure(a: &TdxArgs) -> Result<TdxOutput, MeasureError> {
     let m = launch.measure(order)?;
     Ok(TdxOutput {
         mrtd: m.mrtd,
-        rtmr0,
+        rtmr0: m.rtmr0.or(rtmr0),
         rtmr1: m.rtmr1,
         rtmr2: m.rtmr2,
+        rtmr0_events: launch.rtmr0_events()?.unwrap_or_default(),
+        rtmr0_defaults,
     })
 }
 
@@ -276,8 +313,9 @@ fn tdx_unpinned(m: &TdxOutput) -> Option<String> {
     let mut why = Vec::new();
     if m.rtmr0.is_none() {
         why.push(
-            "RTMR[0] (QEMU's ACPI tables and TD HOB vary with the QEMU version, machine, memory, \
-             vCPUs and devices: give --rtmr0 from a TD with exactly the production configuration)",
+            "RTMR[0] (it records QEMU's ACPI tables and TD HOB, which vary with the QEMU version, \
+             machine, memory, vCPUs and devices: give --acpi-tables DIR with the blobs captured \
+             from a TD with exactly the production configuration, or --rtmr0 as read from one)",
         );
     }
     if m.rtmr1.is_none() {
@@ -298,6 +336,9 @@ fn tdx(a: &TdxArgs) -> Result<(), Failure> {
             "rtmr1": h(&m.rtmr1),
             "rtmr2": h(&m.rtmr2),
             "unpinned": unpinned,
+            "rtmr0_events": m.rtmr0_events.iter().map(hex::encode).collect::<Vec<_>>(),
+            "rtmr0_defaults": m.rtmr0_defaults,
+            "acpi_tables": a.acpi_tables.as_ref().map(|p| p.display().to_string()),
             "firmware": a.firmware.display().to_string(),
             "memory": a.memory,
             "mrtd_order": a.mrtd_order,
@@ -314,6 +355,12 @@ fn tdx(a: &TdxArgs) -> Result<(), Failure> {
             println!(
                 "  {name}  {}",
                 h(v).unwrap_or_else(|| "(not computed)".to_owned())
+            );
+        }
+        if !m.rtmr0_defaults.is_empty() {
+            println!(
+                "  RTMR0 used OVMF's defaults for {} (not in --acpi-tables)",
+                m.rtmr0_defaults.join(", ")
             );
         }
     }
@@ -476,18 +523,159 @@ mod tests {
         assert_eq!(digest(i1), digest(i1_again));
     }
 
+    /// A 64 KiB TDX firmware: a footer table whose TDX metadata entry points at a TDVF
+    /// descriptor listing an extended BFV (the last page), a 16 KiB CFV (all 0xff, so holding
+    /// no variables), a TD HOB and temporary memory.
+    fn tiny_tdvf() -> Vec<u8> {
+        let guid = |a: u32, b: u16, c: u16, d: [u8; 8]| {
+            let mut g = Vec::new();
+            g.extend_from_slice(&a.to_le_bytes());
+            g.extend_from_slice(&b.to_le_bytes());
+            g.extend_from_slice(&c.to_le_bytes());
+            g.extend_from_slice(&d);
+            g
+        };
+        let len = 0x1_0000usize;
+        let desc_at = 0x8000usize;
+        let mut img = vec![0u8; len];
+        img[..0x4000].fill(0xff);
+        let mut table = ((len - desc_at) as u32).to_le_bytes().to_vec();
+        table.extend_from_slice(&22u16.to_le_bytes());
+        table.extend(guid(
+            0xe47a_6535,
+            0x984a,
+            0x4798,
+            [0x86, 0x5e, 0x46, 0x85, 0xa7, 0xbf, 0x8e, 0xc2],
+        ));
+        table.extend_from_slice(&(22u16 + 18).to_le_bytes());
+        table.extend(guid(
+            0x96b5_82de,
+            0x1fb2,
+            0x45f7,
+            [0xba, 0xea, 0xa3, 0x66, 0xc5, 0x5a, 0x08, 0x2d],
+        ));
+        img[len - 32 - table.len()..len - 32].copy_from_slice(&table);
+        let mut d = b"TDVF".to_vec();
+        d.extend_from_slice(&(16u32 + 4 * 32).to_le_bytes());
+        d.extend_from_slice(&1u32.to_le_bytes());
+        d.extend_from_slice(&4u32.to_le_bytes());
+        for (off, raw, gpa, size, kind, attr) in [
+            (0xf000u32, 0x1000u32, 0xffff_f000u64, 0x1000u64, 0u32, 1u32),
+            (0, 0x4000, 0xffff_0000, 0x4000, 1, 0),
+            (0, 0, 0x80_9000, 0x2000, 2, 0),
+            (0, 0, 0x80_0000, 0x6000, 3, 0),
+        ] {
+            d.extend_from_slice(&off.to_le_bytes());
+            d.extend_from_slice(&raw.to_le_bytes());
+            d.extend_from_slice(&gpa.to_le_bytes());
+            d.extend_from_slice(&size.to_le_bytes());
+            d.extend_from_slice(&kind.to_le_bytes());
+            d.extend_from_slice(&attr.to_le_bytes());
+        }
+        img[desc_at..desc_at + d.len()].copy_from_slice(&d);
+        img
+    }
+
+    fn tdx_args(firmware: &Path, acpi: Option<&Path>) -> TdxArgs {
+        TdxArgs {
+            firmware: firmware.to_owned(),
+            kernel: None,
+            initrd: None,
+            append: None,
+            memory: "2G".to_owned(),
+            mrtd_order: "single".to_owned(),
+            initrd_option: "append".to_owned(),
+            acpi_tables: acpi.map(Path::to_owned),
+            rtmr0: None,
+            json: false,
+            policy: None,
+        }
+    }
+
+    #[test]
+    fn tdx_acpi_tables_dir_gives_rtmr0_and_one_blob_byte_changes_only_it() {
+        let tmp = tempfile::tempdir().unwrap();
+        let fw = tmp.path().join("OVMF.fd");
+        std::fs::write(&fw, tiny_tdvf()).unwrap();
+        let acpi = tmp.path().join("acpi");
+        std::fs::create_dir(&acpi).unwrap();
+
+        // Without the directory: no RTMR[0], and the reason names --acpi-tables.
+        let plain = tdx_measure(&tdx_args(&fw, None)).unwrap();
+        assert_eq!(plain.rtmr0, None);
+        assert!(tdx_unpinned(&plain).unwrap().contains("--acpi-tables"));
+
+        // An empty directory: a typed error naming the missing blob.
+        let Err(MeasureError::Rtmr0InputMissing { file, .. }) =
+            tdx_measure(&tdx_args(&fw, Some(&acpi)))
+        else {
+            panic!("expected measure.tdx.rtmr0_input_missing");
+        };
+        assert_eq!(file, "table-loader");
+
+        let mut rsdp = b"RSD PTR ".to_vec();
+        rsdp.resize(20, 0);
+        std::fs::write(acpi.join("table-loader"), [0u8; 128]).unwrap();
+        std::fs::write(acpi.join("rsdp"), &rsdp).unwrap();
+        std::fs::write(acpi.join("tables"), b"FACS DSDT 1").unwrap();
+        let a = tdx_measure(&tdx_args(&fw, Some(&acpi))).unwrap();
+        std::fs::write(acpi.join("tables"), b"FACS DSDT 2").unwrap();
+        let b = tdx_measure(&tdx_args(&fw, Some(&acpi))).unwrap();
+        assert!(a.rtmr0.is_some() && b.rtmr0.is_some());
+        assert_ne!(a.rtmr0, b.rtmr0);
+        assert_eq!(
+            (a.mrtd, a.rtmr1, a.rtmr2),
+            (plain.mrtd, plain.rtmr1, plain.rtmr2)
+        );
+        assert_eq!((a.mrtd, a.rtmr1, a.rtmr2), (b.mrtd, b.rtmr1, b.rtmr2));
+        assert_eq!(a.rtmr0_events.len(), 13);
+        assert_eq!(a.rtmr0_defaults, ["BootOrder", "Boot0000"]);
+        // Without a kernel RTMR[1] and RTMR[2] stay unpinned, but RTMR[0] no longer is.
+        let why = tdx_unpinned(&a).unwrap();
+        assert!(!why.contains("RTMR[0]"), "{why}");
+        // With a kernel's registers too, the policy pins all four and loads as it is.
+        let full = TdxOutput {
+            rtmr1: Some([2; 48]),
+            rtmr2: Some([3; 48]),
+            ..a
+        };
+        let json = tdx_policy_json(&full).unwrap();
+        assert!(!json.contains("dangerous_any_workload"), "{json}");
+        assert!(json.contains(&hex::encode(full.rtmr0.unwrap())), "{json}");
+    }
+
+    #[test]
+    fn tdx_acpi_tables_and_rtmr0_conflict() {
+        #[derive(clap::Parser)]
+        struct Cli {
+            #[command(subcommand)]
+            cmd: MeasureCommand,
+        }
+        let args = |extra: &[&str]| {
+            let mut v = vec!["t", "tdx", "--firmware", "f", "--memory", "2G"];
+            v.extend_from_slice(extra);
+            <Cli as clap::Parser>::try_parse_from(v)
+        };
+        assert!(args(&["--acpi-tables", "d"]).is_ok());
+        let h = "00".repeat(48);
+        assert!(args(&["--acpi-tables", "d", "--rtmr0", &h]).is_err());
+    }
+
     #[test]
     fn tdx_policy_pins_what_is_known_and_says_the_rest() {
         let m = TdxMeasurements {
             mrtd: [1; 48],
+            rtmr0: None,
             rtmr1: Some([2; 48]),
             rtmr2: Some([3; 48]),
         };
         let out = TdxOutput {
             mrtd: m.mrtd,
-            rtmr0: None,
+            rtmr0: m.rtmr0,
             rtmr1: m.rtmr1,
             rtmr2: m.rtmr2,
+            rtmr0_events: Vec::new(),
+            rtmr0_defaults: Vec::new(),
         };
         let json = tdx_policy_json(&out).unwrap();
         let trust = TrustPolicy::from_json(json.as_bytes()).unwrap();

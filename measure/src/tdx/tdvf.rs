@@ -65,6 +65,8 @@ impl TdvfSection {
 /// A TDX firmware image with its TDVF metadata parsed.
 #[derive(Clone, Debug)]
 pub struct Tdvf {
+    /// The name errors use for the firmware file.
+    pub(crate) file: String,
     pub(crate) image: Vec<u8>,
     pub(crate) sections: Vec<TdvfSection>,
 }
@@ -155,6 +157,7 @@ impl Tdvf {
             sections.push(s);
         }
         Ok(Self {
+            file: file.to_owned(),
             image: image.to_vec(),
             sections,
         })
