@@ -90,15 +90,7 @@ impl System {
     ) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         let mock = dir.path().join("mock");
-        let st = Command::new(bin("cloister"))
-            .args(["mock", "init"])
-            .arg(&mock)
-            .arg("--enclave-binary")
-            .arg(bin("cloister-enclave"))
-            .stdout(Stdio::null())
-            .status()
-            .expect("mock init");
-        assert!(st.success(), "cloister mock init failed");
+        mock_init(&mock);
         let sock = dir.path().join("enclave.sock");
         let enclave = Command::new(enclave_exe)
             .arg("--listen")
@@ -202,6 +194,20 @@ impl Drop for System {
         let _ = self.host.wait();
         let _ = self.enclave.wait();
     }
+}
+
+/// `cloister mock init DIR` for the release `cloister-enclave`: a mock CA and a policy pinning
+/// PCR0 of that binary.
+pub fn mock_init(dir: &Path) {
+    let st = Command::new(bin("cloister"))
+        .args(["mock", "init"])
+        .arg(dir)
+        .arg("--enclave-binary")
+        .arg(bin("cloister-enclave"))
+        .stdout(Stdio::null())
+        .status()
+        .expect("mock init");
+    assert!(st.success(), "cloister mock init failed");
 }
 
 /// Polls `f` for up to 20 s.

@@ -11,14 +11,14 @@
 )]
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, Command, ExitStatus};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use cloister_attestation::UnixTime;
 use cloister_client::session::Session;
 use cloister_client::verify::TrustConfig;
-use cloister_tests::{bin, model_dir, sample_input, wait_until};
+use cloister_tests::{bin, mock_init, model_dir, sample_input, wait_until};
 
 /// The longest any caller may wait for one answer here: a hang fails the test, not CI.
 const ANSWER_BUDGET: Duration = Duration::from_secs(15);
@@ -44,15 +44,7 @@ impl RunningHost {
     fn start(edge: serde_json::Value) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         let mock = dir.path().join("mock");
-        let st = Command::new(bin("cloister"))
-            .args(["mock", "init"])
-            .arg(&mock)
-            .arg("--enclave-binary")
-            .arg(bin("cloister-enclave"))
-            .stdout(Stdio::null())
-            .status()
-            .expect("mock init");
-        assert!(st.success(), "cloister mock init failed");
+        mock_init(&mock);
         let sock = dir.path().join("enclave.sock");
         let config = serde_json::json!({
             "listen": "127.0.0.1:0",
