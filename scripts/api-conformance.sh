@@ -48,6 +48,8 @@ fi
 HOST_URL="http://$(cat "$WORK/host.addr")"
 # Checks: see the header. Not `positive_data_acceptance`: bytes that fit `format: binary` are
 # still not a valid OHTTP request, and refusing them is right.
+# From the scratch directory: schemathesis keeps its state in ./.schemathesis.
+cd "$WORK"
 PYTHONPATH="$ROOT/scripts" SCHEMATHESIS_HOOKS=schemathesis_hooks \
   timeout -k 10 300 "$VENV/bin/schemathesis" run "$HOST_URL/openapi.json" \
   --checks status_code_conformance,content_type_conformance,response_headers_conformance,response_schema_conformance,not_a_server_error,negative_data_rejection \

@@ -20,5 +20,7 @@ eval "$("$ROOT/scripts/postgres.sh" start "$PGTMP/cluster")"
 export CLOISTER_TEST_POSTGRES_URL
 rm -f target/bench/summary.json
 cargo bench -p cloister-benches --quiet
+# py-verify-nitro-us beside the Rust warm figure: the Python binding's overhead.
+"$ROOT/scripts/bench-python.sh"
 echo "== target/bench/summary.json"
 cat target/bench/summary.json

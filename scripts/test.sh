@@ -83,3 +83,5 @@ else
   echo "fixture matrix not found at $FIXTURES: ../shared must sit beside the project" >&2
   exit 1
 fi
+echo "== Python SDK (python/): fresh venv, abi3 wheel, pytest (fixture matrix, errors, round trip), mypy"
+CLOISTER_REQUIRE_PYTHON=1 "$ROOT/scripts/test-python.sh"
