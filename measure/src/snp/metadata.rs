@@ -56,6 +56,9 @@ impl SectionKind {
     }
 }
 
+/// The most memory the ASEV ranges may cover together (OVMF's cover a few MiB).
+const MAX_METADATA_BYTES: u64 = 4 << 30;
+
 /// One metadata range: page-aligned GPA and size.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Section {
@@ -180,6 +183,25 @@ impl SevLayout {
                 .ok_or_else(|| bad(format!("section {i} has unknown type {kind:#x}")))?;
             sections.push(Section::new(file, gpa.into(), size.into(), kind)?);
         }
+        // The launch digest hashes every page of every range: bounded here, so a hostile header
+        // (thousands of 4 GiB ranges) is refused rather than hashed for hours. Ranges are GPAs
+        // below 4 GiB; one that runs past it wraps in the VMM's 32-bit fields.
+        let mut total = 0u64;
+        for (i, s) in sections.iter().enumerate() {
+            if s.gpa + s.size > 1 << 32 {
+                return Err(bad(format!(
+                    "section {i} at {:#x}, {:#x} bytes, runs past 4 GiB",
+                    s.gpa, s.size
+                )));
+            }
+            total += s.size;
+        }
+        if total > MAX_METADATA_BYTES {
+            return Err(bad(format!(
+                "its sections cover {total:#x} bytes, more than the {} GiB any firmware lays out",
+                MAX_METADATA_BYTES >> 30
+            )));
+        }
         let reset_eip = table
             .get(SEV_ES_RESET_BLOCK)
             .map(|d| {
@@ -229,4 +251,53 @@ impl SevLayout {
 /// A u32 the caller has bounds-checked.
 fn field_at(image: &[u8], at: usize) -> u32 {
     read_u32(image, at).unwrap_or(0)
+}
+
+#[cfg(test)]
+mod hostile_tests {
+    use super::*;
+    use crate::footer::tests::image_with_table;
+
+    /// A 64 KiB OVMF whose ASEV header lists `sections` (GPA, size, type).
+    fn ovmf_with(sections: &[(u32, u32, u32)]) -> Vec<u8> {
+        let len = 0x1_0000usize;
+        let header_at = 0x1000usize;
+        let mut img = image_with_table(
+            len,
+            &[(
+                SEV_METADATA,
+                ((len - header_at) as u32).to_le_bytes().to_vec(),
+            )],
+        );
+        let count = u32::try_from(sections.len()).unwrap();
+        let mut h = Vec::new();
+        h.extend_from_slice(b"ASEV");
+        h.extend_from_slice(&(16 + 12 * count).to_le_bytes());
+        h.extend_from_slice(&1u32.to_le_bytes());
+        h.extend_from_slice(&count.to_le_bytes());
+        for (gpa, size, kind) in sections {
+            h.extend_from_slice(&gpa.to_le_bytes());
+            h.extend_from_slice(&size.to_le_bytes());
+            h.extend_from_slice(&kind.to_le_bytes());
+        }
+        img[header_at..header_at + h.len()].copy_from_slice(&h);
+        img
+    }
+
+    /// Each ASEV size fits in a u32, but a hostile header may list thousands of 4 GiB ranges:
+    /// the launch digest would then hash for hours. More memory than any firmware lays out is
+    /// refused when the header is read.
+    #[test]
+    fn metadata_larger_than_any_firmware_is_refused() {
+        let sec_mem = (0x80_0000, 0x9000, 1);
+        assert!(SevLayout::parse("ok.fd", &ovmf_with(&[sec_mem])).is_ok());
+        let huge = (0x1000_0000, 0xffff_f000, 1);
+        let err = SevLayout::parse("hostile.fd", &ovmf_with(&[sec_mem, huge, huge]))
+            .expect_err("8 GiB of ranges");
+        assert_eq!(err.code(), "measure.snp.bad_metadata");
+        assert!(err.to_string().contains("hostile.fd"), "{err}");
+        let wrap = (0xffff_f000, 0x2000, 1);
+        let err = SevLayout::parse("hostile.fd", &ovmf_with(&[wrap])).expect_err("past 4 GiB");
+        assert_eq!(err.code(), "measure.snp.bad_metadata");
+    }
 }

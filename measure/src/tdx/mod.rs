@@ -168,41 +168,17 @@ impl<'a> TdxLaunch<'a> {
 mod tests {
     use super::*;
     use crate::bzimage::tests::tiny_bzimage;
-    use crate::footer::{Guid, tests::image_with_table};
 
     /// A 64 KiB firmware whose TDVF descriptor lists an 8 KiB extended BFV (the image's last
     /// two pages) and an 8 KiB TD HOB that is only added.
     fn synthetic_tdvf() -> Input {
-        let len = 0x1_0000usize;
-        let guid = Guid::new(
-            0xe47a_6535,
-            0x984a,
-            0x4798,
-            [0x86, 0x5e, 0x46, 0x85, 0xa7, 0xbf, 0x8e, 0xc2],
-        );
-        let desc_at = 0x1000usize;
-        let mut img = image_with_table(
-            len,
-            &[(guid, ((len - desc_at) as u32).to_le_bytes().to_vec())],
-        );
-        let mut d = Vec::new();
-        d.extend_from_slice(b"TDVF");
-        d.extend_from_slice(&(16u32 + 64).to_le_bytes());
-        d.extend_from_slice(&1u32.to_le_bytes());
-        d.extend_from_slice(&2u32.to_le_bytes());
-        for (off, raw, gpa, size, kind, attr) in [
-            (0xe000u32, 0x2000u32, 0xffff_e000u64, 0x2000u64, 0u32, 1u32),
-            (0, 0, 0x80_0000, 0x2000, 2, 0),
-        ] {
-            d.extend_from_slice(&off.to_le_bytes());
-            d.extend_from_slice(&raw.to_le_bytes());
-            d.extend_from_slice(&gpa.to_le_bytes());
-            d.extend_from_slice(&size.to_le_bytes());
-            d.extend_from_slice(&kind.to_le_bytes());
-            d.extend_from_slice(&attr.to_le_bytes());
-        }
-        img[desc_at..desc_at + d.len()].copy_from_slice(&d);
-        Input::new("synthetic.fd", img)
+        Input::new(
+            "synthetic.fd",
+            tdvf::tests::firmware_with(&[
+                (0xe000, 0x2000, 0xffff_e000, 0x2000, 0, 1),
+                (0, 0, 0x80_0000, 0x2000, 2, 0),
+            ]),
+        )
     }
 
     /// A 256 KiB firmware with Debian bookworm OVMF.fd's TDVF layout scaled down: an extended
@@ -210,41 +186,19 @@ mod tests {
     /// the same TD_HOB and TEMP_MEM ranges (0x800000+0x6000, TD HOB 0x809000+0x2000,
     /// 0x80b000+0x2000, 0x810000+0x10000).
     fn bookworm_like_tdvf() -> Input {
-        let len = 0x4_0000usize;
-        let guid = Guid::new(
-            0xe47a_6535,
-            0x984a,
-            0x4798,
-            [0x86, 0x5e, 0x46, 0x85, 0xa7, 0xbf, 0x8e, 0xc2],
-        );
-        let desc_at = 0x2_1000usize;
-        let mut img = image_with_table(
-            len,
-            &[(guid, ((len - desc_at) as u32).to_le_bytes().to_vec())],
+        let mut img = tdvf::tests::firmware_with_layout(
+            0x4_0000,
+            0x2_1000,
+            &[
+                (0x3_0000, 0x1_0000, 0xffff_0000, 0x1_0000, 0, 1),
+                (0, 0x2_0000, 0xfffc_0000, 0x2_0000, 1, 0),
+                (0, 0, 0x81_0000, 0x1_0000, 3, 0),
+                (0, 0, 0x80_b000, 0x2000, 3, 0),
+                (0, 0, 0x80_9000, 0x2000, 2, 0),
+                (0, 0, 0x80_0000, 0x6000, 3, 0),
+            ],
         );
         img[..0x2_0000].copy_from_slice(&rtmr0::tests::empty_varstore(0x2_0000, 0xe000));
-        let sections: [(u32, u32, u64, u64, u32, u32); 6] = [
-            (0x3_0000, 0x1_0000, 0xffff_0000, 0x1_0000, 0, 1),
-            (0, 0x2_0000, 0xfffc_0000, 0x2_0000, 1, 0),
-            (0, 0, 0x81_0000, 0x1_0000, 3, 0),
-            (0, 0, 0x80_b000, 0x2000, 3, 0),
-            (0, 0, 0x80_9000, 0x2000, 2, 0),
-            (0, 0, 0x80_0000, 0x6000, 3, 0),
-        ];
-        let mut d = Vec::new();
-        d.extend_from_slice(b"TDVF");
-        d.extend_from_slice(&(16u32 + 32 * 6).to_le_bytes());
-        d.extend_from_slice(&1u32.to_le_bytes());
-        d.extend_from_slice(&6u32.to_le_bytes());
-        for (off, raw, gpa, size, kind, attr) in sections {
-            d.extend_from_slice(&off.to_le_bytes());
-            d.extend_from_slice(&raw.to_le_bytes());
-            d.extend_from_slice(&gpa.to_le_bytes());
-            d.extend_from_slice(&size.to_le_bytes());
-            d.extend_from_slice(&kind.to_le_bytes());
-            d.extend_from_slice(&attr.to_le_bytes());
-        }
-        img[desc_at..desc_at + d.len()].copy_from_slice(&d);
         Input::new("bookworm-like.fd", img)
     }
 

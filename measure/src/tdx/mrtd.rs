@@ -49,7 +49,9 @@ pub(crate) fn mrtd(fw: &Tdvf, order: MrtdOrder) -> [u8; 48] {
             h.update(chunk);
         }
     };
-    for s in fw.sections() {
+    // Ranges neither added nor extended (PAGE.AUG memory) leave no trace in MRTD, whatever
+    // their size: not walked.
+    for s in fw.sections().iter().filter(|s| s.added() || s.extended()) {
         let pages = s.mem_size / 4096;
         match order {
             MrtdOrder::SinglePass => {

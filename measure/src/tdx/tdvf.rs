@@ -18,6 +18,10 @@ const TDX_METADATA: Guid = Guid::new(
 const ATTR_MR_EXTEND: u32 = 1;
 /// Attribute bit 1: the range is added later by TDH.MEM.PAGE.AUG, so not measured at all.
 const ATTR_PAGE_AUG: u32 = 2;
+/// The end of the guest physical address space (52 bits, the most TDX supports).
+const MAX_GPA: u64 = 1 << 52;
+/// The most memory the sections may add or extend before launch (OVMF's are a few MiB).
+const MAX_MEASURED_BYTES: u64 = 4 << 30;
 
 /// What one range holds (the descriptor's type field).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -154,7 +158,31 @@ impl Tdvf {
                     s.raw_size, s.data_offset, s.mem_size
                 )));
             }
+            if s.gpa
+                .checked_add(s.mem_size)
+                .is_none_or(|end| end > MAX_GPA)
+            {
+                return Err(bad(format!(
+                    "section {i} at {:#x}, {:#x} bytes, runs past the {}-bit guest physical address space",
+                    s.gpa,
+                    s.mem_size,
+                    MAX_GPA.trailing_zeros()
+                )));
+            }
             sections.push(s);
+        }
+        // MRTD walks every page of the ranges it adds or extends: bounded here, so a hostile
+        // descriptor is refused rather than hashed for hours.
+        let walked = sections
+            .iter()
+            .filter(|s| s.added() || s.extended())
+            .try_fold(0u64, |sum, s| sum.checked_add(s.mem_size))
+            .filter(|sum| *sum <= MAX_MEASURED_BYTES);
+        if walked.is_none() {
+            return Err(bad(format!(
+                "its sections add more than {} GiB to the TD before launch, more than any TDVF firmware lays out",
+                MAX_MEASURED_BYTES >> 30
+            )));
         }
         Ok(Self {
             file: file.to_owned(),
@@ -180,5 +208,69 @@ impl Tdvf {
             out[..n].copy_from_slice(&self.image[from..from + n]);
         }
         out
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::footer::tests::image_with_table;
+
+    /// A 64 KiB firmware whose TDVF descriptor lists `sections`
+    /// (data offset, raw size, GPA, memory size, type, attributes).
+    pub(crate) fn firmware_with(sections: &[(u32, u32, u64, u64, u32, u32)]) -> Vec<u8> {
+        firmware_with_layout(0x1_0000, 0x1000, sections)
+    }
+
+    /// A `len`-byte firmware with its TDVF descriptor at `desc_at`, listing `sections`.
+    pub(crate) fn firmware_with_layout(
+        len: usize,
+        desc_at: usize,
+        sections: &[(u32, u32, u64, u64, u32, u32)],
+    ) -> Vec<u8> {
+        let mut img = image_with_table(
+            len,
+            &[(
+                TDX_METADATA,
+                ((len - desc_at) as u32).to_le_bytes().to_vec(),
+            )],
+        );
+        let count = u32::try_from(sections.len()).unwrap();
+        let mut d = Vec::new();
+        d.extend_from_slice(b"TDVF");
+        d.extend_from_slice(&(16 + 32 * count).to_le_bytes());
+        d.extend_from_slice(&1u32.to_le_bytes());
+        d.extend_from_slice(&count.to_le_bytes());
+        for (off, raw, gpa, size, kind, attr) in sections {
+            d.extend_from_slice(&off.to_le_bytes());
+            d.extend_from_slice(&raw.to_le_bytes());
+            d.extend_from_slice(&gpa.to_le_bytes());
+            d.extend_from_slice(&size.to_le_bytes());
+            d.extend_from_slice(&kind.to_le_bytes());
+            d.extend_from_slice(&attr.to_le_bytes());
+        }
+        img[desc_at..desc_at + d.len()].copy_from_slice(&d);
+        img
+    }
+
+    /// A hostile firmware must not make the MRTD computation walk 2^48 pages: memory sizes the
+    /// VMM could never give a TD are refused when the descriptor is read.
+    #[test]
+    fn sections_larger_than_any_td_are_refused() {
+        let bfv = (0xe000u32, 0x2000u32, 0xffff_e000u64, 0x2000u64, 0u32, 1u32);
+        assert!(Tdvf::parse("ok.fd", &firmware_with(&[bfv])).is_ok());
+        for (name, hostile) in [
+            ("huge TEMP_MEM", (0, 0, 0x80_0000, 1u64 << 60, 3, 0)),
+            ("wrapping range", (0, 0, u64::MAX - 0xfff, 0x2000, 2, 0)),
+        ] {
+            let err = Tdvf::parse("hostile.fd", &firmware_with(&[bfv, hostile])).expect_err(name);
+            assert_eq!(err.code(), "measure.tdx.bad_metadata", "{name}: {err}");
+            assert!(err.to_string().contains("hostile.fd"), "{err}");
+        }
+        // Many sections that are each plausible must not add up past the bound either.
+        let temp = (0, 0, 0x1_0000_0000u64, 1u64 << 31, 3, 0);
+        let err = Tdvf::parse("hostile.fd", &firmware_with(&[bfv, temp, temp, temp]))
+            .expect_err("8 GiB of sections in total");
+        assert_eq!(err.code(), "measure.tdx.bad_metadata");
     }
 }
