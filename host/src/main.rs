@@ -18,6 +18,7 @@ use cloister_host::relay::{self, RelayLimits, RelaySpec};
 use cloister_host::supervisor::config::SupervisorConfig;
 use cloister_host::supervisor::{EnclaveState, Supervisor, SupervisorStatsSnapshot};
 use cloister_host::transport::EnclaveAddr;
+use tokio::sync::watch;
 
 /// The Cloister host proxy: serves callers over HTTP and relays opaque bytes to the enclave.
 /// It holds no keys and cannot read requests or results.
@@ -231,6 +232,7 @@ fn init_logging(format: LogFormat) {
 }
 
 async fn run(serving: Serving, enclave: EnclaveSource) -> Result<(), StartError> {
+    let stop = watch_shutdown_signals();
     let collateral = Arc::new(CollateralCache::new(&CollateralConfig {
         pccs_url: serving.pccs_url.clone(),
         root_ca_crl_url: serving.root_ca_crl_url.clone(),
@@ -275,13 +277,23 @@ async fn run(serving: Serving, enclave: EnclaveSource) -> Result<(), StartError>
         let (link, supervisor) = match enclave {
             EnclaveSource::At(addr) => (Arc::new(EnclaveLink::new(addr)), None),
             EnclaveSource::Supervised(config) => {
-                let supervisor = Supervisor::start(*config).await?;
+                let supervisor = tokio::select! {
+                    started = Supervisor::start(*config) => started?,
+                    () = stopped(stop.clone()) => {
+                        // Dropping the start stops a mock enclave (its process is killed); a
+                        // Nitro enclave being started is not terminated by the drop.
+                        tracing::warn!(
+                            "shutdown asked for while the enclave was starting: not serving; for Nitro, check `nitro-cli describe-enclaves`"
+                        );
+                        return Ok(());
+                    }
+                };
                 register_supervisor(&metrics, &supervisor);
                 (Arc::clone(supervisor.link()), Some(supervisor))
             }
         };
         register_link(&metrics, &link);
-        let served = serve_http(&serving, &described, link, collateral, &metrics).await;
+        let served = serve_http(&serving, &described, link, collateral, &metrics, stop).await;
         if let Some(supervisor) = supervisor {
             let report = supervisor.shutdown().await?;
             tracing::info!(
@@ -379,6 +391,7 @@ async fn serve_http(
     link: Arc<EnclaveLink>,
     collateral: Arc<CollateralCache>,
     metrics: &Arc<HostMetrics>,
+    stop: watch::Receiver<bool>,
 ) -> Result<(), StartError> {
     let listener = tokio::net::TcpListener::bind(serving.listen)
         .await
@@ -405,7 +418,7 @@ async fn serve_http(
         instrument(app(AppState { link, collateral }), Arc::clone(metrics)),
         &serving.edge,
         admission,
-        shutdown_signal(),
+        stopped(stop),
     )
     .await
     .map_err(StartError::Serve)
@@ -441,22 +454,41 @@ fn register_admission(metrics: &HostMetrics, admission: &Arc<Admission>) {
     );
 }
 
-/// Completes at SIGTERM or SIGINT (Ctrl-C).
-async fn shutdown_signal() {
+/// Watches SIGTERM and SIGINT from now on: the returned receiver turns `true` at the first.
+/// Registered before anything starts, so a signal that comes while the enclave starts is not the
+/// default action (which would kill the host mid-start and orphan the enclave).
+fn watch_shutdown_signals() -> watch::Receiver<bool> {
     use tokio::signal::unix::{SignalKind, signal};
-    match signal(SignalKind::terminate()) {
-        Ok(mut term) => {
-            tokio::select! {
-                _ = term.recv() => {}
-                _ = tokio::signal::ctrl_c() => {}
+    let (tx, rx) = watch::channel(false);
+    let term = signal(SignalKind::terminate());
+    let int = signal(SignalKind::interrupt());
+    tokio::spawn(async move {
+        match (term, int) {
+            (Ok(mut term), Ok(mut int)) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = int.recv() => {}
+                }
+            }
+            (term, int) => {
+                let e = term.err().or(int.err()).map(|e| e.to_string());
+                tracing::warn!(
+                    error = e,
+                    "cannot watch SIGTERM and SIGINT; only SIGINT stops the host"
+                );
+                let _ = tokio::signal::ctrl_c().await;
             }
         }
-        Err(e) => {
-            tracing::warn!(error = %e, "cannot watch SIGTERM; only SIGINT stops the host");
-            let _ = tokio::signal::ctrl_c().await;
-        }
-    }
-    tracing::info!("shutting down: draining requests in flight");
+        tracing::info!("shutting down: draining requests in flight");
+        tx.send_replace(true);
+    });
+    rx
+}
+
+/// Completes once [`watch_shutdown_signals`] has seen a signal.
+async fn stopped(mut stop: watch::Receiver<bool>) {
+    // An error means the watcher is gone, which it never is while the runtime runs.
+    let _ = stop.wait_for(|stop| *stop).await;
 }
 
 #[cfg(test)]

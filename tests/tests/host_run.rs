@@ -405,3 +405,67 @@ fn the_canary_leaks_nowhere_under_load() {
         );
     }
 }
+
+/// SIGTERM while the enclave is still starting: the host must stop at once, exit cleanly and
+/// leave no enclave process behind (before, the signal's default action killed the host
+/// mid-start and orphaned the enclave). The "enclave" here never becomes ready: `sleep 60`.
+#[test]
+fn sigterm_during_the_enclave_start_stops_everything() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = serde_json::json!({
+        "listen": "127.0.0.1:0",
+        "addr_file": dir.path().join("host.addr"),
+        "supervisor": {
+            "address": format!("unix://{}", dir.path().join("enclave.sock").display()),
+            "enclave": {"kind": "mock", "binary": "/bin/sleep", "args": ["60"]},
+            "ready_timeout_ms": 60000,
+        },
+    });
+    let config_path = dir.path().join("host.json");
+    std::fs::write(&config_path, config.to_string()).expect("config");
+    let mut host = Command::new(bin("cloister-host"))
+        .args(["run", "--config"])
+        .arg(&config_path)
+        .stderr(std::fs::File::create(dir.path().join("host.log")).expect("log"))
+        .spawn()
+        .expect("spawn host");
+    let host_pid = host.id();
+    let children = || {
+        let mut pids = Vec::new();
+        for task in std::fs::read_dir(format!("/proc/{host_pid}/task"))
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            let list = std::fs::read_to_string(task.path().join("children")).unwrap_or_default();
+            pids.extend(
+                list.split_whitespace()
+                    .map(|p| p.parse::<u32>().expect("pid")),
+            );
+        }
+        pids
+    };
+    wait_until("the enclave process", || !children().is_empty());
+    let enclave = children()[0];
+    RunningHost::signal(host_pid, "TERM");
+    let t = Instant::now();
+    let status = loop {
+        if let Some(status) = host.try_wait().expect("wait") {
+            break status;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(5),
+            "the host did not stop within 5 s of SIGTERM while starting"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let log = std::fs::read_to_string(dir.path().join("host.log")).unwrap_or_default();
+    assert!(status.success(), "{status:?}\n{log}");
+    wait_until("the starting enclave to be stopped", || {
+        std::fs::read_to_string(format!("/proc/{enclave}/stat")).map_or(true, |s| {
+            s.rsplit_once(')')
+                .is_some_and(|(_, r)| r.trim_start().starts_with('Z'))
+        })
+    });
+    assert!(!dir.path().join("host.addr").exists(), "never served");
+}
