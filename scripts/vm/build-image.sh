@@ -59,8 +59,16 @@ KERNEL_PKG=${CLOISTER_VM_KERNEL_PKG:-}
 if [ -z "$KERNEL_PKG" ]; then
   KERNEL_PKG=$( (ls "$CACHE"/linux-image-*-cloud-amd64_*.deb 2>/dev/null || true) | head -n1 | xargs -r basename | cut -d_ -f1)
 fi
+resolve_kernel() {
+  (apt-cache depends linux-image-cloud-amd64 2>/dev/null || true) | awk '/Depends: linux-image-[0-9]/ {print $2; exit}'
+}
 if [ -z "$KERNEL_PKG" ]; then
-  KERNEL_PKG=$( (apt-cache depends linux-image-cloud-amd64 2>/dev/null || true) | awk '/Depends: linux-image-[0-9]/ {print $2; exit}')
+  KERNEL_PKG=$(resolve_kernel)
+fi
+if [ -z "$KERNEL_PKG" ]; then
+  # A machine whose package lists were never fetched (QEMU preinstalled, no apt-get update yet).
+  apt-get update >/dev/null 2>&1 || true
+  KERNEL_PKG=$(resolve_kernel)
 fi
 if [ -z "$KERNEL_PKG" ]; then
   echo "build-image.sh: cannot resolve linux-image-cloud-amd64 (run apt-get update)" >&2
