@@ -79,9 +79,8 @@ pub async fn resolve(
             };
             tokio::spawn(async move {
                 // A connect that times out (a loaded VMM backend) is retried; a refusal is final.
-                let target = tokio_vsock::VsockAddr::new(cid, port);
                 for _ in 0..CONNECT_ATTEMPTS {
-                    match tokio_vsock::VsockStream::connect(target).await {
+                    match crate::transport::connect_vsock(cid, port).await {
                         Ok(mut vsock) => {
                             let _ = tokio::io::copy_bidirectional(&mut unix, &mut vsock).await;
                             return;

@@ -1,8 +1,12 @@
-//! Where the enclave listens: a Unix socket (mock, CI) or AF_VSOCK (inside a real enclave).
+//! Where the enclave listens: a Unix socket (mock, CI) or AF_VSOCK (inside a real enclave); and
+//! its AF_VSOCK connections out to the host ([`connect_vsock`] for the outbound pipes of
+//! [`crate::outbound`], [`connect_vsock_blocking`] for the emulated NSM). Every AF_VSOCK socket
+//! the enclave opens is opened here.
 //!
-//! Both produce `AsyncRead + AsyncWrite` streams for [`crate::server::serve_connection`]; there
-//! is one framing code path. The vsock listener binds only inside an enclave VM: never run it
-//! on a development or CI machine, where vsock leads to the machine's own hypervisor.
+//! Both listeners produce `AsyncRead + AsyncWrite` streams for
+//! [`crate::server::serve_connection`]; there is one framing code path. AF_VSOCK is used only
+//! inside an enclave VM: never run it on a development or CI machine, where vsock leads to the
+//! machine's own hypervisor.
 
 use std::path::PathBuf;
 use std::str::FromStr;
@@ -69,6 +73,32 @@ pub async fn listen(addr: &ListenAddr, rt: Arc<EnclaveRuntime>) -> std::io::Resu
             }
         }
     }
+}
+
+/// One AF_VSOCK connection to `cid:port` (the host is CID 2). Only inside an enclave VM.
+///
+/// # Errors
+/// The connect error.
+pub async fn connect_vsock(
+    cid: u32,
+    port: u32,
+) -> std::io::Result<impl tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin> {
+    tokio_vsock::VsockStream::connect(tokio_vsock::VsockAddr::new(cid, port)).await
+}
+
+/// [`connect_vsock`] for synchronous callers, with `timeout` on every read and write.
+///
+/// # Errors
+/// The connect error, or setting the timeouts failed.
+pub fn connect_vsock_blocking(
+    cid: u32,
+    port: u32,
+    timeout: std::time::Duration,
+) -> std::io::Result<impl std::io::Read + std::io::Write> {
+    let stream = vsock::VsockStream::connect_with_cid_port(cid, port)?;
+    stream.set_read_timeout(Some(timeout))?;
+    stream.set_write_timeout(Some(timeout))?;
+    Ok(stream)
 }
 
 #[cfg(test)]

@@ -104,10 +104,10 @@ impl VsockNsm {
 impl VsockNsm {
     /// Connects, retrying: right after the vsock driver loads, or on a loaded machine, a first
     /// connect can time out or be reset before the VMM's backend answers.
-    fn connect(&self) -> std::io::Result<vsock::VsockStream> {
+    fn connect(&self) -> std::io::Result<impl Read + Write> {
         let mut last = None;
         for attempt in 0..CONNECT_ATTEMPTS {
-            match vsock::VsockStream::connect_with_cid_port(HOST_CID, self.port) {
+            match crate::transport::connect_vsock_blocking(HOST_CID, self.port, EXCHANGE_TIMEOUT) {
                 Ok(s) => return Ok(s),
                 Err(e) => {
                     tracing::warn!(kind = ?e.kind(), port = self.port, attempt, "emulated NSM: connect failed");
@@ -125,15 +125,10 @@ const CONNECT_ATTEMPTS: u32 = 8;
 
 impl NsmDriver for VsockNsm {
     fn process(&self, request: Request) -> Response {
-        let Ok(stream) = self.connect() else {
+        // The read and write timeouts are set with the connection (transport).
+        let Ok(mut stream) = self.connect() else {
             return Response::Error(ErrorCode::InternalError);
         };
-        if stream.set_read_timeout(Some(EXCHANGE_TIMEOUT)).is_err()
-            || stream.set_write_timeout(Some(EXCHANGE_TIMEOUT)).is_err()
-        {
-            return Response::Error(ErrorCode::InternalError);
-        }
-        let mut stream = stream;
         exchange(&mut stream, &request)
     }
 }
