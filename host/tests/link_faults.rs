@@ -24,6 +24,9 @@ use cloister_proto::frame::{self, MAX_FRAME_LEN};
 use cloister_proto::{Envelope, Message, WireError};
 use tokio::time::Instant;
 
+mod common;
+use common::{enclave_bin, model_dir, scratch, signal};
+
 /// The most any test here may take (each takes well under it).
 const TEST_BUDGET: Duration = Duration::from_secs(20);
 
@@ -31,43 +34,6 @@ const TEST_BUDGET: Duration = Duration::from_secs(20);
 const PROMPT: Duration = Duration::from_millis(1000);
 
 // ---- the real mock enclave ----------------------------------------------------------------
-
-/// The mock enclave binary: target/release first (what scripts/test.sh builds), then the
-/// profile this test was built with.
-fn enclave_bin() -> PathBuf {
-    let exe = std::env::current_exe().expect("current_exe");
-    // target/<profile>/deps/<test> → target
-    let target = exe
-        .parent()
-        .and_then(Path::parent)
-        .and_then(Path::parent)
-        .expect("target dir");
-    let profile = exe.parent().and_then(Path::parent).expect("profile dir");
-    [target.join("release"), profile.to_path_buf()]
-        .iter()
-        .map(|d| d.join("cloister-enclave"))
-        .find(|p| p.exists())
-        .unwrap_or_else(|| {
-            panic!(
-                "cloister-enclave is missing under {}: run `cargo build --release -p cloister-enclave --bins` first (scripts/test.sh builds every binary)",
-                target.display()
-            )
-        })
-}
-
-fn model_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/credit-risk-v1")
-}
-
-/// A scratch directory with a fresh mock CA in `mock/`.
-fn scratch() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().expect("tempdir");
-    cloister_attestation::mock::MockCa::generate(cloister_attestation::UnixTime::now())
-        .expect("mock CA")
-        .write_to_dir(&dir.path().join("mock"))
-        .expect("write mock CA");
-    dir
-}
 
 /// A running mock enclave; killed on drop.
 struct Enclave {
@@ -132,15 +98,6 @@ impl Drop for Enclave {
         self.try_signal("CONT");
         self.kill();
     }
-}
-
-fn signal(pid: u32, sig: &str) {
-    let ok = Command::new("kill")
-        .arg(format!("-{sig}"))
-        .arg(pid.to_string())
-        .status()
-        .expect("kill");
-    assert!(ok.success(), "kill -{sig} {pid}");
 }
 
 fn fast_link(sock: PathBuf) -> Arc<EnclaveLink> {
@@ -212,14 +169,7 @@ async fn enclave_killed_mid_request_fails_promptly_and_the_link_reconnects() {
                 })
             })
             .collect();
-        let t0 = Instant::now();
-        while link.stats().snapshot().in_flight < 16 {
-            assert!(
-                t0.elapsed() < Duration::from_secs(5),
-                "requests not in flight"
-            );
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
+        wait_in_flight(&link, 16).await;
         tokio::time::sleep(Duration::from_millis(100)).await;
         let killed = Instant::now();
         enclave.kill();
@@ -435,6 +385,26 @@ async fn echo(link: &EnclaveLink, nonce: Vec<u8>, timeout: Duration) -> Result<(
     }
 }
 
+/// A fresh nonce the fake enclave answers only after `Faults::slow`.
+fn slow_nonce() -> Vec<u8> {
+    let mut n = nonce();
+    n[0] = 0xAA;
+    n
+}
+
+/// Waits until `n` requests are in flight on `link` (at most 5 s).
+async fn wait_in_flight(link: &EnclaveLink, n: u64) {
+    let t0 = Instant::now();
+    while link.stats().snapshot().in_flight < n {
+        assert!(
+            t0.elapsed() < Duration::from_secs(5),
+            "requests not in flight: {:?}",
+            link.stats().snapshot()
+        );
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+}
+
 async fn wait_for_dropped(link: &EnclaveLink, n: u64) {
     let t0 = Instant::now();
     while link.stats().snapshot().dropped_answers < n {
@@ -496,10 +466,8 @@ async fn an_answer_after_the_deadline_is_dropped_not_given_to_the_next_request()
         };
         let (sock, _) = fake_enclave(dir.path(), faults).await;
         let link = fast_link(sock);
-        let mut slow = nonce();
-        slow[0] = 0xAA;
         let t = Instant::now();
-        let code = echo(&link, slow, Duration::from_millis(100))
+        let code = echo(&link, slow_nonce(), Duration::from_millis(100))
             .await
             .expect_err("deadline");
         assert_eq!(code, "host.enclave_timeout");
@@ -542,15 +510,11 @@ async fn drain_refuses_new_requests_and_waits_for_those_in_flight() {
         };
         let (sock, _) = fake_enclave(dir.path(), faults).await;
         let link = fast_link(sock);
-        let mut slow = nonce();
-        slow[0] = 0xAA;
         let in_flight = {
             let link = Arc::clone(&link);
-            tokio::spawn(async move { echo(&link, slow, Duration::from_secs(5)).await })
+            tokio::spawn(async move { echo(&link, slow_nonce(), Duration::from_secs(5)).await })
         };
-        while link.stats().snapshot().in_flight == 0 {
-            tokio::time::sleep(Duration::from_millis(2)).await;
-        }
+        wait_in_flight(&link, 1).await;
         let t = Instant::now();
         let drain = {
             let link = Arc::clone(&link);
@@ -592,14 +556,10 @@ async fn a_drain_deadline_reports_requests_left_in_flight() {
         let calls: Vec<_> = (0..3)
             .map(|_| {
                 let link = Arc::clone(&link);
-                let mut slow = nonce();
-                slow[0] = 0xAA;
-                tokio::spawn(async move { echo(&link, slow, Duration::from_secs(5)).await })
+                tokio::spawn(async move { echo(&link, slow_nonce(), Duration::from_secs(5)).await })
             })
             .collect();
-        while link.stats().snapshot().in_flight < 3 {
-            tokio::time::sleep(Duration::from_millis(2)).await;
-        }
+        wait_in_flight(&link, 3).await;
         let left = link
             .drain(Instant::now() + Duration::from_millis(100))
             .await;

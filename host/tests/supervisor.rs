@@ -10,8 +10,7 @@
     reason = "integration tests: a helper outside a #[test] fn panicking is the calling test failing"
 )]
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 use std::time::Duration;
 
 use cloister_host::link::{EnclaveLink, LinkConfig};
@@ -21,45 +20,16 @@ use cloister_host::transport::EnclaveAddr;
 use cloister_proto::Message;
 use tokio::time::Instant;
 
+mod common;
+use common::{enclave_bin, model_dir, scratch, signal};
+
 /// The most any test here may take (each takes well under it).
 const TEST_BUDGET: Duration = Duration::from_secs(20);
-
-/// The mock enclave binary: target/release first (what scripts/test.sh builds), then the
-/// profile this test was built with.
-fn enclave_bin() -> PathBuf {
-    let exe = std::env::current_exe().expect("current_exe");
-    let target = exe
-        .parent()
-        .and_then(Path::parent)
-        .and_then(Path::parent)
-        .expect("target dir");
-    let profile = exe.parent().and_then(Path::parent).expect("profile dir");
-    [target.join("release"), profile.to_path_buf()]
-        .iter()
-        .map(|d| d.join("cloister-enclave"))
-        .find(|p| p.exists())
-        .unwrap_or_else(|| {
-            panic!(
-                "cloister-enclave is missing under {}: run `cargo build --release -p cloister-enclave --bins` first (scripts/test.sh builds every binary)",
-                target.display()
-            )
-        })
-}
-
-/// A scratch directory with a fresh mock CA in `mock/`.
-fn scratch() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().expect("tempdir");
-    cloister_attestation::mock::MockCa::generate(cloister_attestation::UnixTime::now())
-        .expect("mock CA")
-        .write_to_dir(&dir.path().join("mock"))
-        .expect("write mock CA");
-    dir
-}
 
 /// A mock-enclave configuration in `dir` with fast restarts.
 fn config(dir: &Path) -> SupervisorConfig {
     let sock = dir.join("enclave.sock");
-    let model = Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/credit-risk-v1");
+    let model = model_dir();
     SupervisorConfig {
         address: EnclaveAddr::Unix(sock.clone()),
         enclave: EnclaveSpec::Mock {
@@ -89,15 +59,6 @@ fn config(dir: &Path) -> SupervisorConfig {
             ..LinkConfig::default()
         },
     }
-}
-
-fn signal(pid: u32, sig: &str) {
-    let ok = Command::new("kill")
-        .arg(format!("-{sig}"))
-        .arg(pid.to_string())
-        .status()
-        .expect("kill");
-    assert!(ok.success(), "kill -{sig} {pid}");
 }
 
 async fn attest(link: &EnclaveLink) -> Result<(), String> {
