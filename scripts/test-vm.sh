@@ -86,12 +86,7 @@ fail() {
 ms_since() { echo $(( ($(date +%s%N) - $1) / 1000000 )); }
 
 # --- custodian, publisher, the enclave's measured configuration, the image
-CUSTODIAN_PUB=$("$CUSTODIAN" init --dir "$WORK/custodian")
-PUBLISHER_PUB=$("$CLOISTER" model keygen -o "$WORK/publisher.pem" 2>/dev/null)
-cat >"$WORK/enclave-config.json" <<JSON
-{"custodian_pub": "$CUSTODIAN_PUB", "publisher_pub": "$PUBLISHER_PUB",
- "models": [{"model_id": "credit-risk-v1", "key_id": "credit-risk-v1"}], "log_level": "info"}
-JSON
+make_keys_and_config || fail "custodian and publisher keys"
 echo "== building the enclave image (scripts/vm/build-image.sh)"
 CLOISTER_VM_ENCLAVE_PORT=$ENCLAVE_PORT CLOISTER_VM_NSM_PORT=$NSM_PORT CLOISTER_VM_RELAY_PORT=$RELAY_PORT \
   CLOISTER_VM_STORE_PORT=$STORE_PORT "$ROOT/scripts/vm/build-image.sh" \
@@ -113,27 +108,8 @@ assert old in text, "the mock policy does not pin the binary's PCR0"
 open(path, "w").write(text.replace(old, new))
 PY
 grep -q "$PCR0" "$WORK/mock/policy.json" || fail "policy does not pin the image's PCR0"
-python3 - "$WORK/custodian/custodian.json" "$WORK/mock/root.pem" <<'PY'
-import json, sys
-path, root = sys.argv[1], sys.argv[2]
-config = json.load(open(path))
-config["dangerous_mock_root_pem"] = root
-json.dump(config, open(path, "w"), indent=2)
-PY
-"$CUSTODIAN" serve --config "$WORK/custodian/custodian.json" --addr-file "$WORK/custodian.addr" \
-  2>"$WORK/custodian.log" &
-PIDS+=($!)
-wait_for "the custodian address" test -s "$WORK/custodian.addr" || fail "custodian did not start"
-CUSTODIAN_ADDR=$(cat "$WORK/custodian.addr")
-mkdir -p "$WORK/store"
-"$CLOISTER" model seal "$ROOT/models/credit-risk-v1" --model-id credit-risk-v1 --model-version 1.0.0 \
-  --publisher-key "$WORK/publisher.pem" -o "$WORK/store/credit-risk-v1.sealed" \
-  --custodian "http://$CUSTODIAN_ADDR" --admin-token-file "$WORK/custodian/admin-token" \
-  --release-policy "$WORK/mock/policy.json" >"$WORK/seal.json" || fail "model seal"
-cat >"$WORK/allowlist.yaml" <<YAML
-allowlist:
-- {address: ${CUSTODIAN_ADDR%:*}, port: ${CUSTODIAN_ADDR##*:}}
-YAML
+serve_custodian || fail "custodian did not start"
+seal_model_and_allow || fail "model seal"
 
 # --- the host: fronts the guest over hybrid vsock; listens where the guest's outbound
 # connections to the host's ports arrive (vsock.sock_PORT)
